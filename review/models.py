@@ -1,0 +1,173 @@
+"""Human judgement, kept apart from model output.
+
+The model's `inference.Finding` rows are never changed: a decision, a mask edit or a
+recomputed report is a new row that records who and when. The latest decision on a
+finding is the one that counts; older ones stay as history.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class Lease(models.Model):
+    """Who works on a case now. One row per case, taken with a conditional update."""
+
+    case = models.OneToOneField(
+        "claims.Case", on_delete=models.CASCADE, related_name="review_lease"
+    )
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="review_leases",
+    )
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["holder", "expires_at"], name="review_lease_holder_exp")]
+
+    def __str__(self) -> str:
+        return f"lease on case {self.case_id} by {self.holder_id} until {self.expires_at}"
+
+
+class MaskEdit(models.Model):
+    """A mask drawn by a person, at the photo's full size, as COCO compressed RLE."""
+
+    photo = models.ForeignKey("claims.Photo", on_delete=models.PROTECT, related_name="mask_edits")
+    finding = models.ForeignKey(
+        "inference.Finding",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="mask_edits",
+        help_text="The model finding this mask corrects; empty for a damage the model missed.",
+    )
+    damage_type = models.CharField(max_length=64)
+    part = models.CharField(max_length=64)
+    height = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    counts = models.TextField(help_text="COCO compressed RLE counts, column-major.")
+    area_px = models.PositiveIntegerField()
+    box = models.JSONField(help_text="[x0, y0, x1, y1], exclusive, at the photo's full size.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"mask edit {self.pk} on photo {self.photo_id}"
+
+    def as_coco(self) -> dict[str, object]:
+        return {"size": [self.height, self.width], "counts": self.counts}
+
+
+class ReviewDecision(models.Model):
+    """One human decision about a finding, a missed damage or a set-aside photo."""
+
+    class Action(models.TextChoices):
+        ACCEPT = "accept", "accepted"
+        REJECT = "reject", "rejected"
+        EDIT = "edit", "edited"
+        ADD = "add", "added"
+        CONFIRM_SET_ASIDE = "confirm_set_aside", "set aside confirmed"
+
+    case = models.ForeignKey(
+        "claims.Case", on_delete=models.PROTECT, related_name="review_decisions"
+    )
+    finding = models.ForeignKey(
+        "inference.Finding",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="review_decisions",
+    )
+    photo = models.ForeignKey(
+        "claims.Photo", on_delete=models.PROTECT, related_name="review_decisions"
+    )
+    mask_edit = models.OneToOneField(
+        MaskEdit, null=True, blank=True, on_delete=models.PROTECT, related_name="decision"
+    )
+    action = models.CharField(max_length=24, choices=Action.choices)
+    damage_type = models.CharField(max_length=64, blank=True)
+    part = models.CharField(max_length=64, blank=True)
+    c_refined = models.FloatField(
+        null=True, blank=True, help_text="The finding's confidence when it was decided."
+    )
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
+    )
+    decided_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["finding", "-decided_at"], name="review_dec_finding_latest"),
+            models.Index(fields=["case", "-decided_at"], name="review_dec_case_latest"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(action__in=["edit", "add"], mask_edit__isnull=False)
+                    | (~models.Q(action__in=["edit", "add"]) & models.Q(mask_edit__isnull=True))
+                ),
+                name="review_dec_mask_iff_drawn",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(action="add", finding__isnull=True)
+                | models.Q(action="confirm_set_aside", finding__isnull=True)
+                | (~models.Q(action__in=["add", "confirm_set_aside"]) & models.Q(finding__isnull=False)),
+                name="review_dec_finding_iff_model",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} by {self.reviewer_id} on case {self.case_id}"
+
+    @property
+    def kept(self) -> bool:
+        return self.action in {self.Action.ACCEPT, self.Action.EDIT, self.Action.ADD}
+
+
+class ReviewedReport(models.Model):
+    """The case report recomputed from the human decisions; a new row each time."""
+
+    case = models.ForeignKey(
+        "claims.Case", on_delete=models.PROTECT, related_name="reviewed_reports"
+    )
+    damaged_parts = models.JSONField()
+    dsi = models.FloatField()
+    kept = models.PositiveIntegerField()
+    rejected = models.PositiveIntegerField()
+    added = models.PositiveIntegerField()
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "-created_at"], name="review_report_latest")]
+
+    def __str__(self) -> str:
+        return f"reviewed report {self.pk} of case {self.case_id}"
+
+
+class DatasetSnapshot(models.Model):
+    """A versioned export of reviewed labels under `settings.REVIEW_EXPORT_ROOT`."""
+
+    version = models.CharField(max_length=64, unique=True)
+    path = models.CharField(max_length=500)
+    images = models.PositiveIntegerField()
+    annotations = models.PositiveIntegerField()
+    categories = models.JSONField()
+    cases = models.JSONField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"snapshot {self.version}"

@@ -1,0 +1,473 @@
+// Review screen: photo with part and damage overlays, findings list, decisions, mask editor.
+// Every decision is a POST that answers with the re-rendered findings fragment
+// (`_findings.html`); the lease is renewed by each decision and by a heartbeat while the
+// adjuster is active.
+(function () {
+  "use strict";
+
+  const app = document.getElementById("review-app");
+  if (!app) return;
+  const config = JSON.parse(document.getElementById("review-data").textContent);
+  const R = self.ReviewRle;
+  const E = self.ReviewMaskEditor;
+
+  const stage = document.getElementById("stage");
+  const photoEl = document.getElementById("photo");
+  const partsLayer = document.getElementById("parts-layer");
+  const damageLayer = document.getElementById("damage-layer");
+  const editLayer = document.getElementById("edit-layer");
+  const toolbar = document.getElementById("editor-toolbar");
+  const panel = document.getElementById("findings-panel");
+  const status = document.getElementById("review-status");
+  const shortcuts = new self.ReviewShortcuts.Shortcuts(document.getElementById("help-overlay"));
+
+  const PART_COLORS = [
+    [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40], [148, 103, 189],
+    [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34], [23, 190, 207],
+    [174, 199, 232], [255, 187, 120], [152, 223, 138], [255, 152, 150], [197, 176, 213],
+    [196, 156, 148], [247, 182, 210], [199, 199, 199], [219, 219, 141], [158, 218, 229],
+    [57, 59, 121], [82, 84, 163],
+  ];
+  const STATE_COLORS = {
+    pending: [255, 193, 7], accepted: [76, 175, 80], edited: [33, 150, 243],
+    added: [33, 150, 243], rejected: [158, 158, 158], selected: [255, 64, 129],
+  };
+
+  let findings = [];
+  let selected = null; // finding id (string) or null
+  let photoIndex = 0;
+  let editor = null;
+  let editing = null; // {kind: "edit"|"add", finding, photo}
+  const decodedCache = new Map();
+
+  function say(text, isError) {
+    status.textContent = text;
+    status.classList.toggle("error", !!isError);
+  }
+
+  function csrf() {
+    const m = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
+    return m ? decodeURIComponent(m[1]) : config.csrf_token;
+  }
+
+  async function post(url, body) {
+    const headers = { "X-CSRFToken": csrf(), "HX-Request": "true" };
+    let payload = body;
+    if (body && !(body instanceof FormData)) {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+    const response = await fetch(url, { method: "POST", headers: headers, body: payload, credentials: "same-origin" });
+    const text = await response.text();
+    return { ok: response.ok, status: response.status, text: text, response: response };
+  }
+
+  // ----- findings panel -----------------------------------------------------------------
+  function readFindings() {
+    const data = document.getElementById("findings-data");
+    findings = data ? JSON.parse(data.textContent) : [];
+    if (selected && !findings.some((f) => String(f.id) === selected)) selected = null;
+    if (!selected) {
+      const next = findings.find((f) => f.state === "pending");
+      selected = next ? String(next.id) : findings.length ? String(findings[0].id) : null;
+    }
+    markSelected();
+    drawDamage();
+  }
+
+  function current() {
+    return findings.find((f) => String(f.id) === selected) || null;
+  }
+
+  function markSelected() {
+    panel.querySelectorAll("[data-finding-id]").forEach((row) => {
+      const on = row.dataset.findingId === selected;
+      row.classList.toggle("selected", on);
+      row.setAttribute("aria-selected", on ? "true" : "false");
+      if (on) row.scrollIntoView({ block: "nearest" });
+    });
+    const f = current();
+    if (f) showPhoto(config.photos.findIndex((p) => p.id === f.photo));
+  }
+
+  function select(delta) {
+    if (!findings.length) return;
+    let i = findings.findIndex((f) => String(f.id) === selected);
+    i = Math.min(findings.length - 1, Math.max(0, i + delta));
+    selected = String(findings[i].id);
+    markSelected();
+    drawDamage();
+  }
+
+  function nextPending() {
+    const i = findings.findIndex((f) => String(f.id) === selected);
+    const order = findings.slice(i + 1).concat(findings.slice(0, i + 1));
+    const next = order.find((f) => f.state === "pending");
+    if (next) {
+      selected = String(next.id);
+      markSelected();
+      drawDamage();
+      return true;
+    }
+    return false;
+  }
+
+  async function swapPanel(result) {
+    if (!result.ok) {
+      let message = result.text;
+      try {
+        message = JSON.parse(result.text).error || message;
+      } catch (_) {
+        const doc = new DOMParser().parseFromString(result.text, "text/html");
+        const err = doc.querySelector("[data-error]");
+        if (err) message = err.textContent.trim();
+      }
+      say(message || "The server refused the request (" + result.status + ").", true);
+      return false;
+    }
+    panel.innerHTML = result.text;
+    if (self.htmx) self.htmx.process(panel);
+    readFindings();
+    return true;
+  }
+
+  async function decide(action) {
+    const f = current();
+    if (!f) return;
+    if (f.state !== "pending" && f.kind === "photo") return;
+    const form = new FormData();
+    form.append("action", action);
+    say((action === "accept" ? "Accepting " : "Rejecting ") + f.label + "...");
+    const ok = await swapPanel(await post(f.decide_url, form));
+    if (ok) {
+      say((action === "accept" ? "Accepted " : "Rejected ") + f.label + ".");
+      if (!nextPending()) announceDone();
+    }
+  }
+
+  function announceDone() {
+    const done = panel.querySelector("[data-case-reviewed]");
+    if (done) say("Every finding is decided: the case is reviewed. Press n for the next case.");
+  }
+
+  // ----- photo and overlays -------------------------------------------------------------
+  function showPhoto(index) {
+    if (index < 0 || index >= config.photos.length) return;
+    if (index === photoIndex && photoEl.dataset.loaded === "1") return;
+    photoIndex = index;
+    const p = config.photos[index];
+    photoEl.dataset.loaded = "0";
+    photoEl.src = p.url;
+    photoEl.alt = "Photo " + (index + 1) + " of " + config.photos.length;
+    document.querySelectorAll("[data-photo-tab]").forEach((tab) => {
+      tab.classList.toggle("active", Number(tab.dataset.photoTab) === index);
+    });
+    const reason = document.getElementById("photo-set-aside");
+    reason.hidden = !p.set_aside;
+    reason.textContent = p.set_aside ? "Set aside: " + p.set_aside : "";
+    sizeLayers();
+  }
+
+  function sizeLayers() {
+    const p = config.photos[photoIndex];
+    if (!p) return;
+    const width = stage.clientWidth;
+    const height = Math.round((width * p.height) / p.width);
+    stage.style.height = height + "px";
+    for (const c of [partsLayer, damageLayer]) {
+      c.width = width;
+      c.height = height;
+    }
+    drawParts();
+    drawDamage();
+  }
+
+  function decoded(key, rle) {
+    if (!decodedCache.has(key)) decodedCache.set(key, R.decode(rle));
+    return decodedCache.get(key);
+  }
+
+  // Paint a mask (any grid) onto a layer canvas scaled to the layer's size, nearest pixel.
+  function paintMask(ctx, m, color, alpha) {
+    const small = document.createElement("canvas");
+    small.width = m.width;
+    small.height = m.height;
+    const sctx = small.getContext("2d");
+    const img = sctx.createImageData(m.width, m.height);
+    for (let i = 0; i < m.mask.length; i++) {
+      if (!m.mask[i]) continue;
+      const o = i * 4;
+      img.data[o] = color[0];
+      img.data[o + 1] = color[1];
+      img.data[o + 2] = color[2];
+      img.data[o + 3] = alpha;
+    }
+    sctx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(small, 0, 0, ctx.canvas.width, ctx.canvas.height);
+  }
+
+  function drawParts() {
+    const ctx = partsLayer.getContext("2d");
+    ctx.clearRect(0, 0, partsLayer.width, partsLayer.height);
+    const p = config.photos[photoIndex];
+    if (!p || !p.parts) return;
+    p.parts.forEach((part, i) => {
+      paintMask(ctx, decoded("part-" + p.id + "-" + part.name, part.mask), PART_COLORS[i % PART_COLORS.length], 255);
+    });
+  }
+
+  function drawDamage() {
+    const ctx = damageLayer.getContext("2d");
+    ctx.clearRect(0, 0, damageLayer.width, damageLayer.height);
+    const p = config.photos[photoIndex];
+    if (!p) return;
+    for (const f of findings) {
+      if (f.photo !== p.id || (!f.mask && !f.edit_mask)) continue;
+      if (editing && editing.finding && editing.finding.id === f.id) continue;
+      const rle = f.edit_mask || f.mask;
+      const color = String(f.id) === selected ? STATE_COLORS.selected : STATE_COLORS[f.state] || STATE_COLORS.pending;
+      paintMask(ctx, decoded("finding-" + f.id + "-" + rle.counts.length + "-" + rle.size.join("x"), rle), color, 255);
+    }
+  }
+
+  function setOpacity() {
+    const value = Number(document.getElementById("overlay-opacity").value) / 100;
+    partsLayer.style.opacity = String(value * 0.6);
+    damageLayer.style.opacity = String(value);
+    editLayer.style.opacity = String(Math.max(value, 0.4));
+  }
+
+  function toggleLayer(id) {
+    const box = document.getElementById(id);
+    box.checked = !box.checked;
+    box.dispatchEvent(new Event("change"));
+  }
+
+  document.getElementById("toggle-parts").addEventListener("change", (e) => {
+    partsLayer.hidden = !e.target.checked;
+  });
+  document.getElementById("toggle-damage").addEventListener("change", (e) => {
+    damageLayer.hidden = !e.target.checked;
+  });
+  document.getElementById("overlay-opacity").addEventListener("input", setOpacity);
+  document.querySelectorAll("[data-photo-tab]").forEach((tab) => {
+    tab.addEventListener("click", () => showPhoto(Number(tab.dataset.photoTab)));
+  });
+  photoEl.addEventListener("load", () => {
+    photoEl.dataset.loaded = "1";
+  });
+  window.addEventListener("resize", () => {
+    sizeLayers();
+    if (editor) editor.resize();
+  });
+
+  // ----- mask editor --------------------------------------------------------------------
+  function openEditor(kind) {
+    const p = config.photos[photoIndex];
+    const f = current();
+    if (kind === "edit" && (!f || f.kind === "photo" || !f.mask)) {
+      say("Select a finding with a mask to edit it, or press m to add a missed damage.", true);
+      return;
+    }
+    if (kind === "edit" && f.photo !== p.id) showPhoto(config.photos.findIndex((q) => q.id === f.photo));
+    const photo = config.photos[photoIndex];
+    editing = { kind: kind, finding: kind === "edit" ? f : null, photo: photo };
+    editLayer.hidden = false;
+    editLayer.style.width = "100%";
+    editor = new E.MaskEditor({
+      canvas: editLayer,
+      width: photo.width,
+      height: photo.height,
+      onchange: updateToolbar,
+    });
+    if (kind === "edit") {
+      const src = f.edit_mask || f.mask;
+      const d = R.decode(src);
+      // Model masks live in the processed grid; edits are stored at the photo's full size.
+      const full = d.width === photo.width && d.height === photo.height
+        ? d.mask
+        : E.upscaleNearest(d.mask, d.width, d.height, photo.width, photo.height);
+      editor.load(full);
+    } else {
+      editor.load(null);
+    }
+    const damageSel = document.getElementById("editor-damage");
+    const partSel = document.getElementById("editor-part");
+    damageSel.value = kind === "edit" ? f.damage : config.damage_types[0];
+    partSel.value = kind === "edit" ? f.part : config.parts[0];
+    toolbar.hidden = false;
+    app.classList.add("editing");
+    drawDamage();
+    shortcuts.push("editor", editorBindings);
+    updateToolbar();
+    say(kind === "edit" ? "Editing the mask of " + f.label + ". Enter saves, Escape cancels." : "Paint the missed damage. Enter saves, Escape cancels.");
+  }
+
+  function closeEditor() {
+    shortcuts.pop("editor");
+    toolbar.hidden = true;
+    editLayer.hidden = true;
+    app.classList.remove("editing");
+    editor = null;
+    editing = null;
+    drawDamage();
+  }
+
+  function updateToolbar() {
+    if (!editor) return;
+    toolbar.querySelectorAll("[data-tool]").forEach((b) => {
+      b.classList.toggle("active", b.dataset.tool === editor.tool);
+      b.setAttribute("aria-pressed", b.dataset.tool === editor.tool ? "true" : "false");
+    });
+    document.getElementById("editor-undo").disabled = !editor.canUndo();
+    document.getElementById("editor-redo").disabled = !editor.canRedo();
+    document.getElementById("editor-radius").value = String(editor.radiusDisplay);
+    document.getElementById("editor-radius-value").textContent = String(editor.radiusDisplay);
+  }
+
+  async function saveEditor() {
+    if (!editor) return;
+    const area = editor.area();
+    if (area === 0 && editing.kind === "add") {
+      say("The mask is empty: paint the damage first.", true);
+      return;
+    }
+    const body = {
+      mask: editor.toRle(),
+      damage_type: document.getElementById("editor-damage").value,
+      part: document.getElementById("editor-part").value,
+    };
+    const url = editing.kind === "edit" ? editing.finding.edit_url : editing.photo.add_url;
+    say("Saving the mask (" + area + " pixels at " + editing.photo.width + "x" + editing.photo.height + ")...");
+    const ok = await swapPanel(await post(url, body));
+    if (ok) {
+      const wasEdit = editing.kind === "edit";
+      closeEditor();
+      decodedCache.clear();
+      drawDamage();
+      say(wasEdit ? "Saved the edited mask." : "Added the missed damage.");
+      if (wasEdit && !nextPending()) announceDone();
+    }
+  }
+
+  toolbar.querySelectorAll("[data-tool]").forEach((b) => {
+    b.addEventListener("click", () => editor && editor.setTool(b.dataset.tool));
+  });
+  document.getElementById("editor-undo").addEventListener("click", () => editor && editor.undo());
+  document.getElementById("editor-redo").addEventListener("click", () => editor && editor.redo());
+  document.getElementById("editor-save").addEventListener("click", saveEditor);
+  document.getElementById("editor-cancel").addEventListener("click", closeEditor);
+  document.getElementById("editor-radius").addEventListener("input", (e) => editor && editor.setRadius(Number(e.target.value)));
+
+  const editorBindings = [
+    { keys: ["b"], help: "brush", run: () => editor.setTool("brush") },
+    { keys: ["x"], help: "eraser", run: () => editor.setTool("eraser") },
+    { keys: ["g"], help: "polygon (click points, click the first point or double-click to close)", run: () => editor.setTool("polygon") },
+    { keys: ["["], label: "[ / ]", help: "smaller / larger brush", run: () => editor.setRadius(editor.radiusDisplay - 2) },
+    { keys: ["]"], run: () => editor.setRadius(editor.radiusDisplay + 2) },
+    { keys: ["ctrl+z", "u"], label: "Ctrl+Z / u", help: "undo", run: () => editor.undo() },
+    { keys: ["ctrl+shift+z", "ctrl+y", "shift+u"], label: "Ctrl+Y / Shift+U", help: "redo", run: () => editor.redo() },
+    { keys: ["t"], help: "change the damage type", run: () => document.getElementById("editor-damage").focus() },
+    { keys: ["shift+p"], label: "Shift+P", help: "change the part", run: () => document.getElementById("editor-part").focus() },
+    { keys: ["enter", "s"], label: "Enter / s", help: "save the mask", run: () => (editor.tool === "polygon" && editor.polygon.length >= 3 ? editor.closePolygon() : saveEditor()) },
+    { keys: ["escape"], label: "Esc", help: "cancel editing", run: closeEditor },
+    // Decisions wait until the editor is closed.
+    { keys: ["a", "r", "e", "n", "m", "j", "k", "arrowdown", "arrowup"], run: () => say("Save (Enter) or cancel (Esc) the edit first.", true) },
+  ];
+
+  // Selects in the toolbar: Enter saves, Escape returns to the canvas.
+  for (const id of ["editor-damage", "editor-part"]) {
+    document.getElementById(id).addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        saveEditor();
+      } else if (e.key === "Escape") {
+        e.preventDefault();
+        e.target.blur();
+      }
+    });
+  }
+
+  // ----- lease: heartbeat while active, next case ---------------------------------------
+  let lastActivity = Date.now();
+  let lastBeat = Date.now();
+  for (const ev of ["keydown", "pointerdown", "pointermove"]) {
+    document.addEventListener(ev, () => {
+      lastActivity = Date.now();
+    }, { passive: true });
+  }
+  setInterval(async () => {
+    const idle = Date.now() - lastActivity > config.lease_seconds * 500;
+    if (idle || Date.now() - lastBeat < config.heartbeat_seconds * 1000) return;
+    lastBeat = Date.now();
+    const result = await post(config.urls.heartbeat, new FormData());
+    if (!result.ok) {
+      let message = "Your lease on this case has ended.";
+      try {
+        message = JSON.parse(result.text).error || message;
+      } catch (_) {
+        /* keep the default */
+      }
+      say(message, true);
+    }
+  }, 5000);
+
+  function nextCase() {
+    if (findings.some((f) => f.state === "pending") && nextPending()) return;
+    document.getElementById("next-case-form").submit();
+  }
+
+  // ----- page shortcuts -----------------------------------------------------------------
+  shortcuts.push("page", [
+    { keys: ["a"], help: "accept the selected finding", run: () => decide("accept") },
+    { keys: ["r"], help: "reject the selected finding", run: () => decide("reject") },
+    { keys: ["e"], help: "edit the selected finding's mask, type or part", run: () => openEditor("edit") },
+    { keys: ["m"], help: "add a damage the model missed on this photo", run: () => openEditor("add") },
+    { keys: ["n"], help: "next: the next undecided finding, then the next case", run: nextCase },
+    { keys: ["j", "arrowdown"], label: "j / \u2193", help: "select the next finding", run: () => select(1) },
+    { keys: ["k", "arrowup"], label: "k / \u2191", help: "select the previous finding", run: () => select(-1) },
+    { keys: ["1"], help: "show or hide the parts overlay", run: () => toggleLayer("toggle-parts") },
+    { keys: ["2"], help: "show or hide the damage overlay", run: () => toggleLayer("toggle-damage") },
+    { keys: ["-"], label: "- / +", help: "overlay opacity", run: () => nudgeOpacity(-10) },
+    { keys: ["+", "="], run: () => nudgeOpacity(10) },
+    { keys: ["?"], label: "?", help: "show or hide this help", run: () => shortcuts.toggleHelp() },
+  ]);
+
+  function nudgeOpacity(delta) {
+    const range = document.getElementById("overlay-opacity");
+    range.value = String(Math.min(100, Math.max(0, Number(range.value) + delta)));
+    setOpacity();
+  }
+
+  panel.addEventListener("click", (e) => {
+    const button = e.target.closest("[data-action]");
+    const row = e.target.closest("[data-finding-id]");
+    if (row) {
+      selected = row.dataset.findingId;
+      markSelected();
+      drawDamage();
+    }
+    if (!button) return;
+    e.preventDefault();
+    const action = button.dataset.action;
+    if (action === "accept" || action === "reject") decide(action);
+    else if (action === "edit") openEditor("edit");
+  });
+  document.getElementById("add-damage").addEventListener("click", () => openEditor("add"));
+
+  setOpacity();
+  showPhoto(0);
+  readFindings();
+  self.reviewApp = {
+    get editor() {
+      return editor;
+    },
+    get findings() {
+      return findings;
+    },
+    get selected() {
+      return selected;
+    },
+  };
+})();
