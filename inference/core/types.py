@@ -70,6 +70,15 @@ class SeverityTerms:
 
 
 @dataclass(frozen=True)
+class BoxDamage:
+    """One damage box from the detector back end (paper 2)."""
+
+    damage: str  # class name in the detector's damage taxonomy
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in pixels of the image it ran on
+    confidence: float  # in [0, 1]
+
+
+@dataclass(frozen=True)
 class DamagedPart:
     """One connected region of pixels sharing one (part, damage type) pair: D_k."""
 
@@ -128,4 +137,5 @@ class CaseResult:
     dsi: float
     views: tuple[tuple[int, ...], ...]  # photo indices grouped by identical visible part sets
     close_ups: dict[int, int] = field(default_factory=dict)  # close-up photo -> its wider view
-    needs_review: bool = False  # any finding below the threshold
+    needs_review: bool = False  # any finding below the threshold, or no usable photo
+    usable_photos: tuple[int, ...] = ()  # photos that went through the whole pipeline

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from rest_framework import serializers
+
+from claims.models import ApiClient, Case, Photo
+from inference.models import Finding
+
+
+class CaseCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    policy_number = serializers.CharField(max_length=40)
+    loss_date = serializers.DateField()
+    loss_place = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=5000)
+    contact_phone = serializers.CharField(max_length=40, required=False, default="")
+    contact_email = serializers.EmailField(required=False, default="")
+    photos = serializers.ListField(child=serializers.FileField(), allow_empty=False, max_length=30)
+
+
+class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    photo = serializers.IntegerField(source="photo_id")
+    model_version = serializers.StringRelatedField()
+
+    class Meta:
+        model = Finding
+        fields = [
+            "id", "photo", "part", "damage", "box", "mask_size", "mask_rle", "area_px",
+            "share_of_part", "size_class", "area_cm2", "area_cm2_uncertainty", "c_base",
+            "k_agree", "c_refined", "needs_review", "dsi_area", "dsi_confidence",
+            "dsi_type_weight", "dsi_score", "model_version",
+        ]
+
+
+class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    thumbnail_url = serializers.SerializerMethodField()
+    annotated_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Photo
+        fields = [
+            "id", "position", "original_name", "status", "set_aside_reason", "error", "dsi",
+            "width", "height", "thumbnail_url", "annotated_url",
+        ]
+
+    def _url(self, photo: Photo, kind: str) -> str | None:
+        request = self.context.get("request")
+        path = reverse(
+            "claims:photo_image",
+            kwargs={"public_id": photo.case.public_id, "photo_id": photo.pk, "kind": kind},
+        )
+        return request.build_absolute_uri(path) if request else path
+
+    def get_thumbnail_url(self, photo: Photo) -> str | None:
+        return self._url(photo, "thumb") if photo.thumbnail else None
+
+    def get_annotated_url(self, photo: Photo) -> str | None:
+        return self._url(photo, "annotated") if photo.annotated else None
+
+
+class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    photos = serializers.SerializerMethodField()
+    findings = serializers.SerializerMethodField()
+    model_version = serializers.StringRelatedField()
+
+    class Meta:
+        model = Case
+        fields = [
+            "id", "reference", "status", "dsi", "policy_number", "loss_date", "loss_place",
+            "description", "created_at", "finished_at", "model_version", "photos", "findings",
+        ]
+
+    def get_photos(self, case: Case) -> list[dict[str, Any]]:
+        photos = case.photos.order_by("position").select_related("case")
+        return PhotoSerializer(photos, many=True, context=self.context).data  # type: ignore[return-value]
+
+    def get_findings(self, case: Case) -> list[dict[str, Any]]:
+        findings = Finding.objects.filter(case=case, model_version=case.model_version).select_related(
+            "model_version"
+        ).order_by("photo__position", "index")
+        return FindingSerializer(findings, many=True).data  # type: ignore[return-value]
+
+
+class CaseListSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    id = serializers.UUIDField(source="public_id", read_only=True)
+
+    class Meta:
+        model = Case
+        fields = ["id", "reference", "status", "dsi", "created_at", "finished_at"]
+
+
+class WebhookSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    class Meta:
+        model = ApiClient
+        fields = ["webhook_url", "webhook_secret"]
+        extra_kwargs = {"webhook_secret": {"write_only": True}}

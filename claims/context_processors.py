@@ -1,0 +1,14 @@
+from typing import Any
+
+from django.http import HttpRequest
+
+from claims.roles import Role, role_of
+
+
+def roles(request: HttpRequest) -> dict[str, Any]:
+    role = role_of(request.user)
+    return {
+        "role": role,
+        "is_staff_role": role in (Role.ADJUSTER, Role.ADMIN),
+        "is_admin_role": role == Role.ADMIN,
+    }

@@ -1,0 +1,141 @@
+"""Cases, their photos, API clients and the append-only audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+
+class Case(models.Model):
+    class Status(models.TextChoices):
+        PROCESSING = "processing", "Processing photos"
+        NEEDS_REVIEW = "needs_review", "Waiting for an adjuster"
+        RELEASED = "released", "Report ready"
+        REVIEWED = "reviewed", "Reviewed by an adjuster"
+        NEEDS_PHOTOS = "needs_photos", "Needs more photos"
+        FAILED = "failed", "Processing failed"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    customer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="cases"
+    )
+    policy_number = models.CharField(max_length=40)
+    loss_date = models.DateField()
+    loss_place = models.CharField(max_length=200)
+    description = models.TextField(max_length=5000)
+    contact_phone = models.CharField(max_length=40, blank=True)
+    contact_email = models.EmailField(blank=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PROCESSING, db_index=True
+    )
+    dsi = models.FloatField(null=True, blank=True)
+    model_version = models.ForeignKey(
+        "inference.ModelVersion", on_delete=models.PROTECT, null=True, related_name="cases"
+    )
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    webhook_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Case {self.reference}"
+
+    @property
+    def reference(self) -> str:
+        return str(self.public_id)[:8].upper()
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status not in (self.Status.PROCESSING,)
+
+
+def _photo_path(instance: Photo, filename: str) -> str:
+    # Stored under a random name: the customer's file name is kept in `original_name`.
+    return f"cases/{instance.case.public_id}/originals/{uuid.uuid4().hex}.{instance.extension}"
+
+
+class Photo(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Processing"
+        DONE = "done", "Done"
+        SET_ASIDE = "set_aside", "Set aside"
+        FAILED = "failed", "Failed"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="photos")
+    position = models.PositiveSmallIntegerField()
+    original = models.FileField(upload_to=_photo_path, max_length=300)
+    original_name = models.CharField(max_length=255)
+    extension = models.CharField(max_length=8)
+    content_type = models.CharField(max_length=40)
+    size_bytes = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()  # after EXIF orientation
+    height = models.PositiveIntegerField()
+    display = models.FileField(max_length=300, blank=True)  # oriented JPEG without EXIF
+    thumbnail = models.FileField(max_length=300, blank=True)
+    annotated = models.FileField(max_length=300, blank=True)  # part and damage overlays
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    set_aside_reason = models.CharField(max_length=300, blank=True)
+    error = models.TextField(blank=True)
+    dsi = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["case", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "position"], name="photo_unique_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_name} ({self.case.reference})"
+
+
+class ApiClient(models.Model):
+    """An integrator: the user whose token calls the API, and where to notify it."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_client"
+    )
+    webhook_url = models.URLField(blank=True)
+    webhook_secret = models.CharField(max_length=64, blank=True)
+
+    def __str__(self) -> str:
+        return f"API client {self.user}"
+
+
+class AuditEvent(models.Model):
+    """Append-only record of what a person or the system did."""
+
+    case = models.ForeignKey(
+        Case, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    verb = models.CharField(max_length=60, db_index=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.verb} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Guard, not logic: an audit event is written once and never changed.
+        if not self._state.adding:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("audit events are append-only")

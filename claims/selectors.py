@@ -1,0 +1,89 @@
+"""Reads: querysets scoped to what the user may see."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.http import Http404
+
+from claims.models import AuditEvent, Case, Photo
+from claims.roles import is_staff_role
+from inference.models import Finding, InferenceRun
+
+
+def cases_visible(*, user: Any) -> QuerySet[Case]:
+    qs = Case.objects.select_related("customer", "model_version").annotate(
+        photo_count=Count("photos", distinct=True)
+    )
+    return qs if is_staff_role(user) else qs.filter(customer=user)
+
+
+def case_get(*, user: Any, public_id: Any) -> Case:
+    """The case if the user may see it; another customer's case is a 404, not a 403."""
+    case = (
+        Case.objects.select_related("customer", "model_version")
+        .filter(public_id=public_id)
+        .filter(Q() if is_staff_role(user) else Q(customer=user))
+        .first()
+    )
+    if case is None:
+        raise Http404("No such case")
+    return case
+
+
+def case_photos(*, case: Case) -> list[Photo]:
+    return list(
+        case.photos.order_by("position").prefetch_related(
+            Prefetch("findings", queryset=Finding.objects.order_by("index")),
+            Prefetch("runs", queryset=InferenceRun.objects.order_by("-queued_at")),
+        )
+    )
+
+
+def case_findings(*, case: Case) -> QuerySet[Finding]:
+    return Finding.objects.filter(case=case, model_version=case.model_version).select_related(
+        "photo"
+    ).order_by("photo__position", "index")
+
+
+def case_audit(*, case: Case) -> QuerySet[AuditEvent]:
+    return case.audit_events.select_related("actor").order_by("created_at", "pk")
+
+
+def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
+    case = case_get(user=user, public_id=public_id)
+    photo = case.photos.filter(pk=photo_id).first()
+    if photo is None:
+        raise Http404("No such photo")
+    return photo
+
+
+def case_summary(*, case: Case) -> list[dict[str, Any]]:
+    """The report's rows: one per (part, damage), with the photos that show it."""
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    for f in case_findings(case=case):
+        row = rows.setdefault(
+            (f.part, f.damage),
+            {
+                "part": f.part,
+                "damage": f.damage,
+                "photos": [],
+                "c_base": 0.0,
+                "k_agree": f.k_agree,
+                "c_refined": 0.0,
+                "share_of_part": 0.0,
+                "size_class": f.size_class,
+                "area_cm2": f.area_cm2,
+                "needs_review": False,
+            },
+        )
+        row["photos"].append(f.photo.position + 1)
+        row["c_base"] = max(row["c_base"], f.c_base)
+        row["c_refined"] = max(row["c_refined"], f.c_refined)
+        if f.share_of_part >= row["share_of_part"]:
+            row["share_of_part"] = f.share_of_part
+            row["size_class"] = f.size_class
+            row["area_cm2"] = f.area_cm2
+        row["needs_review"] = row["needs_review"] or f.needs_review
+    return sorted(rows.values(), key=lambda r: (r["part"], r["damage"]))

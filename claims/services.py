@@ -1,0 +1,206 @@
+"""Writes and business rules for cases and photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image, ImageOps
+
+from claims.errors import ApplicationError
+from claims.models import AuditEvent, Case, Photo
+from claims.roles import is_staff_role
+from claims.uploads import CheckedPhoto, UploadRejected, check_photo
+
+UserLike = AbstractBaseUser | AnonymousUser
+
+
+@dataclass(frozen=True)
+class Upload:
+    """One uploaded file as the service sees it: a name, a stream and its declared size."""
+
+    name: str
+    stream: IO[bytes]
+    size: int | None = None
+
+
+def audit_record(
+    *, verb: str, case: Case | None = None, actor: Any = None, data: dict[str, Any] | None = None
+) -> AuditEvent:
+    actor_obj = actor if actor is not None and actor.is_authenticated else None
+    return AuditEvent.objects.create(case=case, actor=actor_obj, verb=verb, data=data or {})
+
+
+def photos_check(*, uploads: Sequence[Upload], already: int = 0) -> list[CheckedPhoto]:
+    """Check every file first, so a rejection stores nothing; errors name each file."""
+    max_photos = settings.CLAIMS_MAX_PHOTOS
+    if not uploads and already == 0:
+        raise ApplicationError(
+            "Add at least one photo: a few full views of the car and a close-up of each damage.",
+            {"photos": ["Add at least one photo."]},
+        )
+    if already + len(uploads) > max_photos:
+        raise ApplicationError(
+            f"A case holds at most {max_photos} photos; you sent {already + len(uploads)}. "
+            "Keep the clearest ones.",
+            {"photos": [f"At most {max_photos} photos a case."]},
+        )
+    checked: list[CheckedPhoto] = []
+    errors: dict[str, list[str]] = {}
+    for upload in uploads:
+        try:
+            checked.append(check_photo(upload.name, upload.stream, upload.size))
+        except UploadRejected as exc:
+            errors.setdefault("photos", []).append(f"{exc.filename}: {exc.reason}")
+    if errors:
+        raise ApplicationError(
+            "Some photos could not be accepted; nothing was filed. Fix or remove them and "
+            "send again.",
+            errors,
+        )
+    total = sum(len(c.data) for c in checked)
+    if total > settings.CLAIMS_MAX_CASE_BYTES:
+        limit_mb = settings.CLAIMS_MAX_CASE_BYTES // (1024 * 1024)
+        raise ApplicationError(
+            f"The photos add up to {total // (1024 * 1024)} MB; a case takes at most "
+            f"{limit_mb} MB.",
+            {"photos": [f"At most {limit_mb} MB of photos a case."]},
+        )
+    return checked
+
+
+def _photo_create(*, case: Case, checked: CheckedPhoto, position: int) -> Photo:
+    photo = Photo(
+        case=case,
+        position=position,
+        original_name=checked.name,
+        extension=checked.extension,
+        content_type=checked.content_type,
+        size_bytes=len(checked.data),
+        sha256=checked.sha256,
+        width=checked.width,
+        height=checked.height,
+    )
+    photo.original.save(f"photo.{checked.extension}", ContentFile(checked.data), save=False)
+    photo.save()
+    return photo
+
+
+def _store_photos(*, case: Case, checked: Sequence[CheckedPhoto], start: int) -> list[Photo]:
+    """Create the rows and files; on any failure remove the files already written."""
+    photos: list[Photo] = []
+    try:
+        for offset, item in enumerate(checked):
+            photos.append(_photo_create(case=case, checked=item, position=start + offset))
+    except BaseException:
+        for photo in photos:
+            default_storage.delete(photo.original.name)
+        raise
+    return photos
+
+
+def case_submit(
+    *,
+    customer: Any,
+    policy_number: str,
+    loss_date: dt.date,
+    loss_place: str,
+    description: str,
+    uploads: Sequence[Upload],
+    contact_phone: str = "",
+    contact_email: str = "",
+) -> Case:
+    """File a claim: all photos are checked before anything is stored."""
+    from inference.services import model_version_active, runs_create
+
+    if loss_date > timezone.localdate():
+        raise ApplicationError(
+            "The date of loss is in the future; give the day the damage happened.",
+            {"loss_date": ["The date of loss cannot be in the future."]},
+        )
+    checked = photos_check(uploads=uploads)
+    model_version = model_version_active()
+    with transaction.atomic():
+        case = Case.objects.create(
+            customer=customer,
+            policy_number=policy_number.strip(),
+            loss_date=loss_date,
+            loss_place=loss_place.strip(),
+            description=description.strip(),
+            contact_phone=contact_phone.strip(),
+            contact_email=contact_email.strip(),
+            model_version=model_version,
+        )
+        photos = _store_photos(case=case, checked=checked, start=0)
+        audit_record(
+            verb="case.submitted",
+            case=case,
+            actor=customer,
+            data={"photos": len(photos), "model_version": str(model_version)},
+        )
+        runs_create(photos=photos, model_version=model_version)
+    return case
+
+
+def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
+    """Add a photo to an existing case (a retake of one set aside, or one more view)."""
+    from inference.services import runs_create
+
+    if case.status == Case.Status.REVIEWED:
+        raise ApplicationError("This case has been reviewed; contact your adjuster to add photos.")
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case.pk)
+        count = case.photos.count()
+        (checked,) = photos_check(uploads=[upload], already=count)
+        last = case.photos.order_by("-position").values_list("position", flat=True).first()
+        (photo,) = _store_photos(case=case, checked=[checked], start=(last or 0) + 1)
+        case.status = Case.Status.PROCESSING
+        case.finished_at = None
+        case.save(update_fields=["status", "finished_at", "updated_at"])
+        audit_record(verb="photo.added", case=case, actor=user, data={"photo": photo.pk})
+        assert case.model_version is not None
+        runs_create(photos=[photo], model_version=case.model_version)
+    return photo
+
+
+def photo_retry(*, photo: Photo, user: Any) -> None:
+    """Queue a failed photo again."""
+    from inference.services import run_requeue
+
+    if photo.status != Photo.Status.FAILED:
+        raise ApplicationError("Only a photo whose processing failed can be retried.")
+    run_requeue(photo=photo)
+    audit_record(verb="photo.retried", case=photo.case, actor=user, data={"photo": photo.pk})
+
+
+def can_view_case(*, user: Any, case: Case) -> bool:
+    return bool(user.is_authenticated and (case.customer_id == user.pk or is_staff_role(user)))
+
+
+def photo_derive(*, photo: Photo) -> None:
+    """Write the oriented display copy and the thumbnail, re-encoded without any EXIF."""
+    with photo.original.open("rb") as fh, Image.open(fh) as image:
+        image.load()
+        oriented = ImageOps.exif_transpose(image) or image
+        rgb = oriented.convert("RGB")
+    display = rgb.copy()
+    display.thumbnail((settings.CLAIMS_DERIVED_LONG_SIDE, settings.CLAIMS_DERIVED_LONG_SIDE))
+    thumb = rgb.copy()
+    thumb.thumbnail((320, 320))
+    base = f"cases/{photo.case.public_id}/derived/{photo.pk}"
+    for field, img, suffix in ((photo.display, display, "display"), (photo.thumbnail, thumb, "thumb")):
+        buffer = io.BytesIO()
+        img.save(buffer, "JPEG", quality=88)  # no exif= argument: nothing personal is copied
+        if field.name:
+            default_storage.delete(field.name)
+        field.save(f"{base}-{suffix}.jpg", ContentFile(buffer.getvalue()), save=False)
+    photo.save(update_fields=["display", "thumbnail"])

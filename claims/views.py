@@ -1,0 +1,149 @@
+"""Customer pages: sign-up, the claim form, the case list and the live case page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.files.uploadedfile import UploadedFile
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from claims import selectors
+from claims.errors import ApplicationError
+from claims.forms import CaseForm, SignupForm
+from claims.roles import is_staff_role
+from claims.services import Upload, case_submit, photo_add, photo_retry
+from claims.uploads import ACCEPTED_DESCRIPTION
+
+
+
+def _uploads(files: list[UploadedFile]) -> list[Upload]:
+    return [Upload(name=f.name or "photo", stream=f, size=f.size) for f in files]
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect("claims:case_list")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def case_list(request: HttpRequest) -> HttpResponse:
+    cases = selectors.cases_visible(user=request.user)[:200]
+    return render(request, "claims/case_list.html", {"cases": cases})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def case_create(request: HttpRequest) -> HttpResponse:
+    form = CaseForm(request.POST or None)
+    photo_errors: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            case = case_submit(
+                customer=request.user,
+                uploads=_uploads(request.FILES.getlist("photos")),
+                **data,
+            )
+        except ApplicationError as exc:
+            photo_errors = exc.errors.get("photos", [])
+            for field, errs in exc.errors.items():
+                if field != "photos" and field in form.fields:
+                    for err in errs:
+                        form.add_error(field, err)
+            messages.error(request, exc.message)
+        else:
+            messages.success(request, f"Claim {case.reference} filed. We are looking at your photos.")
+            return redirect("claims:case_detail", public_id=case.public_id)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "claims/case_form.html",
+        {
+            "form": form,
+            "photo_errors": photo_errors,
+            "max_photos": settings.CLAIMS_MAX_PHOTOS,
+            "max_photo_mb": settings.CLAIMS_MAX_PHOTO_BYTES // (1024 * 1024),
+            "accepted": ACCEPTED_DESCRIPTION,
+        },
+        status=status,
+    )
+
+
+def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
+    case = selectors.case_get(user=request.user, public_id=public_id)
+    photos = selectors.case_photos(case=case)
+    return {
+        "case": case,
+        "photos": photos,
+        "summary": selectors.case_summary(case=case),
+        "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
+        "live_push": settings.CLAIMS_LIVE_PUSH,
+        "counts": {
+            "done": sum(p.status in ("done", "set_aside", "failed") for p in photos),
+            "total": len(photos),
+        },
+        "accepted": ACCEPTED_DESCRIPTION,
+    }
+
+
+@login_required
+def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
+    context = _case_context(request, public_id)
+    template = "claims/_case_body.html" if request.htmx else "claims/case_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) -> FileResponse:
+    """Photos go through here, never from a public media URL."""
+    photo = selectors.photo_get(user=request.user, public_id=public_id, photo_id=photo_id)
+    field = {"thumb": photo.thumbnail, "display": photo.display, "annotated": photo.annotated}.get(
+        kind
+    )
+    if not field:
+        raise Http404("This image is not ready yet")
+    response = FileResponse(field.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+@require_POST
+def photo_retry_view(request: HttpRequest, public_id: Any, photo_id: int) -> HttpResponse:
+    photo = selectors.photo_get(user=request.user, public_id=public_id, photo_id=photo_id)
+    try:
+        photo_retry(photo=photo, user=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("claims:case_detail", public_id=public_id)
+
+
+@login_required
+@require_POST
+def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
+    case = selectors.case_get(user=request.user, public_id=public_id)
+    files = request.FILES.getlist("photo")
+    if len(files) != 1:
+        messages.error(request, "Choose one photo to add.")
+        return redirect("claims:case_detail", public_id=public_id)
+    try:
+        photo_add(case=case, user=request.user, upload=_uploads(files)[0])
+    except ApplicationError as exc:
+        messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
+    else:
+        messages.success(request, "Photo added; it is being processed.")
+    return redirect("claims:case_detail", public_id=public_id)
+
+
+

@@ -1,0 +1,5 @@
+"""`python -m inference`: see inference/cli.py."""
+
+from inference.cli import main
+
+raise SystemExit(main())

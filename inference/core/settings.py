@@ -1,0 +1,55 @@
+"""Tunable constants of the pipeline, in one frozen dataclass (no Django settings here).
+
+Pixel counts refer to the processed grid (long side `input_size`, 512 by default), so
+they mean the same for every photo whatever its original resolution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any, Literal
+
+Denominator = Literal["visible", "all"]
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    # Photo quality and vehicle presence (step 1).
+    vehicle_threshold: float = 0.5  # below: set aside, "no vehicle"
+    blur_threshold: float = 30.0  # variance of the Laplacian of the grey image, 0..255 scale
+    dark_threshold: float = 0.12  # mean grey level in [0, 1] below which a photo is too dark
+    bright_threshold: float = 0.92  # mean grey level above which a photo is overexposed
+
+    # Damaged parts (step 4).
+    connectivity: Literal[4, 8] = 8  # neighbourhood of a connected region
+    min_region_px: int = 50  # regions smaller than this are dropped (noise)
+
+    # Perspective and size (step 5).
+    min_part_share: float = 0.002  # a part is "visible" above this share of the photo
+    full_view_min_parts: int = 5  # this many visible parts or more: a full-body view
+    partial_view_min_parts: int = 3  # this many: a partial view; 1 or 2: a close-up
+    small_below: float = 0.10  # share of the part: below -> "small"
+    large_from: float = 0.30  # share of the part: from here -> "large", else "medium"
+    min_reference_px: int = 400  # a reference part instance needs this many pixels
+    depth_rel_sd: float = 0.25  # relative error from damage and reference at unlike depth
+
+    # Multi-view synthesis and routing (steps 7-8).
+    denominator: Denominator = "visible"  # K_agree over photos that see the part, or all
+
+    def __post_init__(self) -> None:
+        if self.connectivity not in (4, 8):
+            raise ValueError("connectivity must be 4 or 8")
+        if self.denominator not in ("visible", "all"):
+            raise ValueError("denominator must be 'visible' or 'all'")
+        if not 0 < self.small_below <= self.large_from <= 1:
+            raise ValueError("need 0 < small_below <= large_from <= 1")
+        if self.partial_view_min_parts > self.full_view_min_parts:
+            raise ValueError("partial_view_min_parts must not exceed full_view_min_parts")
+
+    def with_overrides(self, overrides: dict[str, Any]) -> PipelineSettings:
+        """A copy with some fields replaced; unknown names raise with the valid ones."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(f"unknown pipeline settings {unknown}; known: {sorted(known)}")
+        return replace(self, **overrides)

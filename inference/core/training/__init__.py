@@ -1,0 +1,1 @@
+"""Training: segmentation (joint or independent), vehicle presence, YOLO detector."""

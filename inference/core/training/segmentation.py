@@ -1,0 +1,290 @@
+"""Part + damage segmentation training (paper 1 recipe), joint or independent.
+
+Per epoch: train with a progress bar, validate (mIoU per head; the checkpoint score is
+the mean of the two heads' mIoU, the paper's "total mIoU"), append the metrics to
+`metrics.jsonl` and `metrics.csv`, save `last.pt` (everything needed to resume) and,
+when the score improved, `best.pt` (weights + metrics).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+from tqdm import tqdm
+
+from inference.core.data.augment import left_right_swap_lut
+from inference.core.data.coco import IGNORE_INDEX, load_mapping
+from inference.core.data.datasets import (
+    HEADS,
+    JointSegmentationDataset,
+    SegSample,
+    class_presence,
+    load_coco_samples,
+    pad_collate,
+    sampling_plan,
+    take_fraction,
+)
+from inference.core.data.paths import resolve_data_path
+from inference.core.evaluation.metrics import mean_iou, per_class_iou
+from inference.core.models.segmentation import SegmentationModel, build_segmentation_model
+from inference.core.taxonomy import Taxonomy, load_taxonomy
+from inference.core.training.config import TrainConfig, read_list
+from inference.core.training.losses import SegmentationLoss
+from inference.core.training.schedule import warmup_cosine
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+@dataclass
+class SegData:
+    taxonomies: dict[str, Taxonomy]
+    train: list[SegSample]
+    val: list[SegSample]
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _samples(cfg: TrainConfig, split: str, taxonomies: dict[str, Taxonomy]) -> list[SegSample]:
+    out: list[SegSample] = []
+    for src in cfg.sources(split):
+        mapping = load_mapping(cfg.relative(src.mapping)) if src.mapping else None
+        samples = load_coco_samples(
+            resolve_data_path(src.coco),
+            src.head,  # type: ignore[arg-type]
+            taxonomies[src.head],
+            images=resolve_data_path(src.images) if src.images else None,
+            include=read_list(cfg.relative(src.include)) if src.include else None,
+            exclude=read_list(cfg.relative(src.exclude)) if src.exclude else None,
+            mapping=mapping,
+        )
+        if src.limit is not None:
+            samples = samples[: src.limit]
+        out += samples * max(1, src.repeat)
+    return out
+
+
+def load_seg_data(cfg: TrainConfig) -> SegData:
+    taxonomies = {
+        "parts": load_taxonomy(cfg.taxonomies.get("parts", "parts_reduced_dsmlr")),
+        "damage": load_taxonomy(cfg.taxonomies.get("damage", "damage_categorical")),
+    }
+    train = _samples(cfg, "train", taxonomies)
+    fraction = float(cfg.data.get("fraction", 1.0))
+    train = take_fraction(train, fraction, cfg.train.seed)
+    val = _samples(cfg, "val", taxonomies)
+    if not train:
+        raise ValueError(f"{cfg.path}: data.train lists no images")
+    return SegData(taxonomies, train, val)
+
+
+def build_model(cfg: TrainConfig, taxonomies: dict[str, Taxonomy], pretrained: bool = True) -> SegmentationModel:
+    m = cfg.model
+    return build_segmentation_model(
+        m.get("arch", "deeplabv3plus"),
+        m.get("encoder", "timm-efficientnet-lite0"),
+        taxonomies["parts"],
+        taxonomies["damage"],
+        joint=bool(m.get("joint", True)),
+        pretrained_encoder=pretrained and bool(m.get("pretrained_encoder", True)),
+    )
+
+
+@torch.inference_mode()
+def validate(
+    model: SegmentationModel, loader: Iterable[dict[str, torch.Tensor]], classes: dict[str, int]
+) -> dict[str, np.ndarray]:
+    """Summed confusion matrices of both heads over a loader (ignore label left out)."""
+    model.eval()
+    cms = {h: np.zeros((classes[h], classes[h]), dtype=np.int64) for h in HEADS}
+    for batch in loader:
+        has = {h: bool((batch[h] != IGNORE_INDEX).any()) for h in HEADS}
+        if not any(has.values()):
+            continue
+        logits = model(batch["image"])
+        for head, out in zip(HEADS, logits, strict=True):
+            if not has[head]:
+                continue
+            target = batch[head].numpy().ravel()
+            pred = out.argmax(1).numpy().ravel()
+            keep = target != IGNORE_INDEX
+            k = classes[head]
+            cms[head] += np.bincount(target[keep] * k + pred[keep], minlength=k * k).reshape(k, k)
+    return cms
+
+
+def head_metrics(cms: dict[str, np.ndarray], taxonomies: dict[str, Taxonomy]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    scores = []
+    for head in HEADS:
+        cm = cms[head]
+        if cm.sum() == 0:
+            continue
+        iou = per_class_iou(cm)
+        out[f"{head}_miou"] = mean_iou(cm)
+        out[f"{head}_iou"] = {
+            name: (None if np.isnan(v) else float(v))
+            for name, v in zip(taxonomies[head].classes, iou, strict=True)
+        }
+        scores.append(out[f"{head}_miou"])
+    out["total_miou"] = float(np.mean(scores)) if scores else float("nan")
+    return out
+
+
+def _append_metrics(out: Path, row: dict[str, Any]) -> None:
+    with (out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+    flat = {k: v for k, v in row.items() if not isinstance(v, dict)}
+    csv_path = out / "metrics.csv"
+    new = not csv_path.exists()
+    with csv_path.open("a", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(flat))
+        if new:
+            writer.writeheader()
+        writer.writerow(flat)
+
+
+def model_spec(cfg: TrainConfig, taxonomies: dict[str, Taxonomy]) -> dict[str, Any]:
+    return {
+        "arch": cfg.model.get("arch", "deeplabv3plus"),
+        "encoder": cfg.model.get("encoder", "timm-efficientnet-lite0"),
+        "joint": bool(cfg.model.get("joint", True)),
+        "part_taxonomy": taxonomies["parts"].name,
+        "damage_taxonomy": taxonomies["damage"].name,
+        "input_size": int(cfg.data.get("resize", 512)),
+    }
+
+
+def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train per `cfg`; returns the path of `best.pt`. `resume` continues from `last.pt`."""
+    settings = cfg.train
+    torch.set_num_threads(settings.threads)
+    seed_everything(settings.seed)
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_seg_data(cfg)
+    resize = int(cfg.data.get("resize", 512))
+    crop = int(cfg.data.get("crop", resize))
+    swap = {h: left_right_swap_lut(data.taxonomies[h].classes) for h in HEADS}
+    train_set = JointSegmentationDataset(data.train, resize, crop, train=True, swap_luts=swap, seed=settings.seed)  # type: ignore[arg-type]
+    val_set = JointSegmentationDataset(data.val, resize, train=False)
+    presence = class_presence(data.train, data.taxonomies)  # type: ignore[arg-type]
+    sampling = str(cfg.data.get("sampling", "none"))
+    plan_len = len(sampling_plan(presence, sampling, settings.seed))  # type: ignore[arg-type]
+    steps_per_epoch = -(-plan_len // settings.batch_size)
+    if settings.max_steps_per_epoch:
+        steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
+    resuming = resume and (out / LAST).is_file()
+    model = build_model(cfg, data.taxonomies, pretrained=not resuming)
+    params = model.parameters()
+    optimizer: torch.optim.Optimizer = (
+        torch.optim.Adam(params, lr=settings.lr)
+        if settings.optimizer == "adam"
+        else torch.optim.RMSprop(params, lr=settings.lr)
+    )
+    total_steps = steps_per_epoch * settings.epochs
+    warmup = max(1, round(settings.warmup_epochs * steps_per_epoch))
+    scheduler = warmup_cosine(optimizer, warmup, total_steps)
+    criterion = SegmentationLoss(settings.loss, settings.damage_weight)  # type: ignore[arg-type]
+    classes = {h: data.taxonomies[h].num_classes for h in HEADS}
+    start_epoch, best_score = 0, -1.0
+    if resuming:
+        state = torch.load(out / LAST, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best_score = int(state["epoch"]) + 1, float(state["best_score"])
+        torch.set_rng_state(state["torch_rng"])
+    (out / "config.yaml").write_text(cfg.path.read_text(encoding="utf-8"), encoding="utf-8")
+    val_loader = DataLoader(val_set, batch_size=2, num_workers=0, collate_fn=pad_collate)
+    spec = model_spec(cfg, data.taxonomies)
+    for epoch in range(start_epoch, settings.epochs):
+        began = time.time()
+        plan = sampling_plan(presence, sampling, settings.seed + epoch)  # type: ignore[arg-type]
+        generator = torch.Generator().manual_seed(settings.seed + epoch)
+        loader = DataLoader(
+            Subset(train_set, plan),
+            batch_size=settings.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=settings.workers,
+            collate_fn=pad_collate,
+            generator=generator,
+            persistent_workers=False,
+        )
+        model.train()
+        losses: list[float] = []
+        bar = tqdm(
+            total=steps_per_epoch,
+            desc=f"epoch {epoch + 1}/{settings.epochs}",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=10.0,
+        )
+        for step, batch in enumerate(loader):
+            if step >= steps_per_epoch:
+                break
+            logits = model(batch["image"])
+            loss = criterion(logits.parts, logits.damage, batch["parts"], batch["damage"])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            bar.update(1)
+            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.close()
+        train_seconds = time.time() - began
+        cms = validate(model, val_loader, classes)
+        metrics = head_metrics(cms, data.taxonomies)
+        row = {
+            "epoch": epoch + 1,
+            "train_loss": float(np.mean(losses)) if losses else float("nan"),
+            "lr": scheduler.get_last_lr()[0],
+            "train_seconds": round(train_seconds, 1),
+            "val_seconds": round(time.time() - began - train_seconds, 1),
+            "steps": len(losses),
+        } | metrics
+        _append_metrics(out, row)
+        score = float(metrics["total_miou"])
+        improved = score > best_score
+        if improved:
+            best_score = score
+            torch.save(
+                {"model": model.state_dict(), "spec": spec, "epoch": epoch + 1, "metrics": metrics, "confusion": {h: cms[h].tolist() for h in HEADS}},
+                out / BEST,
+            )
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best_score": best_score,
+                "spec": spec,
+                "torch_rng": torch.get_rng_state(),
+            },
+            out / LAST,
+        )
+        print(
+            f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, parts mIoU "
+            f"{metrics.get('parts_miou', float('nan')):.4f}, damage mIoU "
+            f"{metrics.get('damage_miou', float('nan')):.4f}{' (best)' if improved else ''}",
+            flush=True,
+        )
+    return out / BEST

@@ -1,0 +1,119 @@
+"""Model versions, inference runs (photo x model version) and the findings they produce."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class ModelVersion(models.Model):
+    class Status(models.TextChoices):
+        CANDIDATE = "candidate", "Candidate"
+        ACTIVE = "active", "Active"
+        RETIRED = "retired", "Retired"
+
+    name = models.CharField(max_length=100)
+    version = models.CharField(max_length=50)
+    weights_sha256 = models.CharField(max_length=64)
+    part_taxonomy = models.CharField(max_length=50)
+    damage_taxonomy = models.CharField(max_length=50)
+    threshold = models.FloatField()
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.CANDIDATE, db_index=True
+    )
+    manifest_path = models.CharField(max_length=500)
+    description = models.TextField(blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="model_version_unique"),
+            models.UniqueConstraint(
+                fields=["status"],
+                condition=models.Q(status="active"),
+                name="model_version_one_active",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}"
+
+
+class InferenceRun(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    photo = models.ForeignKey("claims.Photo", on_delete=models.CASCADE, related_name="runs")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    timings_ms = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)  # the core's output, masks as RLE
+    error = models.TextField(blank=True)
+    queued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["photo", "model_version"], name="run_unique_photo")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} of photo {self.photo_id}"
+
+
+class Finding(models.Model):
+    """A damaged part one model version found in one photo; immutable once written."""
+
+    case = models.ForeignKey("claims.Case", on_delete=models.CASCADE, related_name="findings")
+    photo = models.ForeignKey("claims.Photo", on_delete=models.CASCADE, related_name="findings")
+    run = models.ForeignKey(InferenceRun, on_delete=models.PROTECT, related_name="findings")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="findings"
+    )
+    index = models.PositiveSmallIntegerField()  # position among the photo's findings
+    part = models.CharField(max_length=50, db_index=True)
+    damage = models.CharField(max_length=50, db_index=True)
+    mask_rle = models.JSONField()  # COCO compressed RLE in the processed grid
+    mask_size = models.JSONField()  # [width, height] of the processed grid
+    box = models.JSONField()  # [x0, y0, x1, y1] in the processed grid
+    area_px = models.PositiveIntegerField()
+    share_of_part = models.FloatField()
+    size_class = models.CharField(max_length=10)
+    area_cm2 = models.FloatField(null=True, blank=True)
+    area_cm2_uncertainty = models.FloatField(null=True, blank=True)
+    c_base = models.FloatField()
+    k_agree = models.FloatField()
+    c_refined = models.FloatField(db_index=True)
+    needs_review = models.BooleanField(db_index=True)
+    dsi_area = models.FloatField()
+    dsi_confidence = models.FloatField()
+    dsi_type_weight = models.FloatField()
+    dsi_score = models.FloatField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["photo", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["photo", "model_version", "index"], name="finding_unique_index"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.damage} on {self.part}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Guard, not logic: model output is never edited; reviews are separate rows.
+        if not self._state.adding:
+            raise ValueError("findings are immutable; record a review decision instead")
+        super().save(*args, **kwargs)

@@ -1,0 +1,95 @@
+"""Turn the core's results into JSON records and back; no Django models here.
+
+A run's record is the core's `photo_to_dict` output, with each finding's mask as COCO
+compressed RLE, so the case synthesis can rebuild the photo's result without the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pycocotools import mask as coco_mask
+
+from inference.core.serialize import photo_to_dict
+from inference.core.types import (
+    DamagedPart,
+    ModelInfo,
+    PhotoQuality,
+    PhotoResult,
+    SeverityTerms,
+    StageTimings,
+)
+
+
+def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
+    encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    counts = encoded["counts"]
+    return {
+        "size": [int(v) for v in encoded["size"]],
+        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
+    }
+
+
+def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+    value = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
+    return coco_mask.decode(value).astype(bool)
+
+
+def photo_record(result: PhotoResult) -> dict[str, Any]:
+    record = photo_to_dict(result)
+    for item, finding in zip(record["findings"], result.findings, strict=True):
+        item["mask_rle"] = mask_to_rle(finding.mask)
+    return record
+
+
+def photo_from_record(record: dict[str, Any]) -> PhotoResult:
+    """Rebuild the parts of a `PhotoResult` that the case synthesis reads."""
+    width, height = record["processed_size"]
+    findings = []
+    for item in record["findings"]:
+        sev = item["severity"]
+        findings.append(
+            DamagedPart(
+                part=item["part"],
+                damage=item["damage"],
+                mask=rle_to_mask(item["mask_rle"]),
+                box=tuple(item["box"]),  # type: ignore[arg-type]
+                area_px=item["area_px"],
+                part_area_px=item["part_area_px"],
+                share_of_part=item["share_of_part"],
+                size_class=item["size_class"],
+                area_cm2=item["area_cm2"],
+                area_cm2_uncertainty=item["area_cm2_uncertainty"],
+                c_base=item["c_base"],
+                severity=SeverityTerms(
+                    area=sev["area"],
+                    confidence=sev["confidence"],
+                    type_weight=sev["type_weight"],
+                    score=sev["score"],
+                ),
+            )
+        )
+    quality = record["quality"]
+    timings = record["timings_ms"]
+    empty = np.zeros((height, width), dtype=np.uint8)
+    return PhotoResult(
+        image_size=tuple(record["image_size"]),  # type: ignore[arg-type]
+        processed_size=(width, height),
+        vehicle_probability=record["vehicle_probability"],
+        quality=PhotoQuality(
+            usable=record["usable"],
+            reasons=tuple(quality["reasons"]),
+            blur_score=quality["blur_score"],
+            brightness=quality["brightness"],
+        ),
+        set_aside_reason=record["set_aside_reason"],
+        part_map=empty,
+        damage_map=empty,
+        visible_parts=frozenset(record["visible_parts"]),
+        perspective=record["perspective"],
+        findings=tuple(findings),
+        dsi=record["dsi"],
+        timings=StageTimings(**timings),
+        model=ModelInfo(**record["model"]),
+    )

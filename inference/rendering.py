@@ -1,0 +1,41 @@
+"""Annotated photos: part overlay, damage overlay with outlines, and labelled boxes."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from inference.core.taxonomy import Taxonomy
+from inference.core.types import PhotoResult
+
+
+def _overlay(base: np.ndarray, labels: np.ndarray, taxonomy: Taxonomy, alpha: float) -> None:
+    colours = np.array(taxonomy.colours, dtype=np.float32)
+    painted = labels > 0
+    if painted.any():
+        base[painted] = (1 - alpha) * base[painted] + alpha * colours[labels[painted]]
+
+
+def render_annotated(
+    image: Image.Image, result: PhotoResult, parts: Taxonomy, damage: Taxonomy
+) -> Image.Image:
+    """The photo at the processed size with parts (faint), damage (strong) and findings."""
+    width, height = result.processed_size
+    base = np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32).copy()
+    _overlay(base, result.part_map, parts, 0.30)
+    _overlay(base, result.damage_map, damage, 0.55)
+    out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(out)
+    for number, finding in enumerate(result.findings, start=1):
+        x0, y0, x1, y1 = finding.box
+        colour = damage.colour(finding.damage)
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
+        label = f"{number} {finding.damage} / {finding.part} {finding.c_base:.0%}"
+        text_y = max(0, y0 - 12)
+        draw.rectangle((x0, text_y, x0 + 6 * len(label) + 4, text_y + 12), fill=(0, 0, 0))
+        draw.text((x0 + 2, text_y), label, fill=colour)
+    return out
+
+
+def label_map_png(labels: np.ndarray) -> Image.Image:
+    return Image.fromarray(labels.astype(np.uint8), mode="L")

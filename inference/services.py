@@ -1,0 +1,364 @@
+"""Model versions, inference runs, case synthesis, the sweeper and webhooks."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from PIL import Image
+
+from claims.errors import ApplicationError
+from claims.models import ApiClient, Case, Photo
+from claims.services import audit_record, photo_derive
+from inference.core.registry import Manifest, list_versions, load_manifest
+from inference.core.taxonomy import load_taxonomy
+from inference.models import Finding, InferenceRun, ModelVersion
+from inference.predictors import predictor_for
+from inference.records import photo_from_record, photo_record
+from inference.rendering import label_map_png, render_annotated
+
+logger = logging.getLogger(__name__)
+
+TERMINAL_PHOTO = (Photo.Status.DONE, Photo.Status.SET_ASIDE, Photo.Status.FAILED)
+
+
+# Model versions ----------------------------------------------------------------------------
+
+
+def model_version_register(*, manifest: Manifest) -> ModelVersion:
+    """Register a model version from its manifest; registering again changes nothing."""
+    version, _ = ModelVersion.objects.get_or_create(
+        name=manifest.name,
+        version=manifest.version,
+        defaults={
+            "weights_sha256": manifest.weights_sha256("onnx" if "onnx" in manifest.backends else "torch"),
+            "part_taxonomy": manifest.part_taxonomy,
+            "damage_taxonomy": manifest.damage_taxonomy,
+            "threshold": manifest.threshold,
+            "manifest_path": str(manifest.directory),
+            "description": manifest.description,
+            "metrics": dict(manifest.metrics),
+        },
+    )
+    return version
+
+
+def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
+    """Register every shipped version; the newest becomes active when none is."""
+    manifests = list_versions(root) if root is not None else list_versions()
+    registered = [model_version_register(manifest=m) for m in manifests]
+    with transaction.atomic():
+        if registered and not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+            newest = registered[-1]
+            ModelVersion.objects.filter(pk=newest.pk).update(status=ModelVersion.Status.ACTIVE)
+            audit_record(verb="model_version.activated", data={"model_version": str(newest)})
+    return registered
+
+
+def model_version_active() -> ModelVersion:
+    version = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    if version is None:
+        raise ApplicationError(
+            "No model version is active, so photos cannot be processed. An admin must run "
+            "`python manage.py register_models` (bin/run does it)."
+        )
+    return version
+
+
+# Runs --------------------------------------------------------------------------------------
+
+
+def _enqueue(run_ids: Sequence[int]) -> None:
+    from inference.tasks import photo_process_task
+
+    for run_id in run_ids:
+        photo_process_task.delay(run_id)
+
+
+def runs_create(*, photos: Sequence[Photo], model_version: ModelVersion) -> list[InferenceRun]:
+    """Create the runs and enqueue them once the surrounding transaction commits."""
+    runs = [InferenceRun.objects.create(photo=p, model_version=model_version) for p in photos]
+    ids = [r.pk for r in runs]
+    transaction.on_commit(lambda: _enqueue(ids))
+    return runs
+
+
+def run_requeue(*, photo: Photo) -> None:
+    with transaction.atomic():
+        updated = InferenceRun.objects.filter(
+            photo=photo, status=InferenceRun.Status.FAILED
+        ).update(status=InferenceRun.Status.QUEUED, error="", attempts=0, queued_at=timezone.now())
+        if not updated:
+            raise ApplicationError("This photo has no failed run to retry.")
+        Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.QUEUED, error="")
+        Case.objects.filter(pk=photo.case_id).update(
+            status=Case.Status.PROCESSING, finished_at=None
+        )
+        ids = list(photo.runs.filter(status=InferenceRun.Status.QUEUED).values_list("pk", flat=True))
+        transaction.on_commit(lambda: _enqueue(ids))
+
+
+def run_claim(*, run_id: int) -> bool:
+    """Take a queued run (conditional update); False when another worker has it or it is done."""
+    now = timezone.now()
+    claimed = InferenceRun.objects.filter(pk=run_id, status=InferenceRun.Status.QUEUED).update(
+        status=InferenceRun.Status.RUNNING, started_at=now
+    )
+    if claimed:
+        run = InferenceRun.objects.get(pk=run_id)
+        InferenceRun.objects.filter(pk=run_id).update(attempts=run.attempts + 1)
+        Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.RUNNING)
+        case_notify(case_id=run.photo.case_id)
+    return bool(claimed)
+
+
+def run_execute(*, run_id: int) -> None:
+    """Run the inference core on the photo of a claimed run and store its output."""
+    run = InferenceRun.objects.select_related("photo__case", "model_version").get(pk=run_id)
+    photo = run.photo
+    if not photo.display:
+        photo_derive(photo=photo)
+    predictor = predictor_for(run.model_version.manifest_path)
+    with photo.original.open("rb") as fh:
+        data = fh.read()
+    (result,) = predictor.predict([data])
+    record = photo_record(result)
+
+    base = f"cases/{photo.case.public_id}/derived/{photo.pk}-v{run.model_version_id}"
+    with photo.display.open("rb") as fh, Image.open(fh) as img:
+        annotated = render_annotated(img, result, predictor.part_taxonomy, predictor.damage_taxonomy)
+    names = {}
+    for key, image in (
+        ("annotated", annotated),
+        ("part_map", label_map_png(result.part_map)),
+        ("damage_map", label_map_png(result.damage_map)),
+    ):
+        buffer = io.BytesIO()
+        fmt = "JPEG" if key == "annotated" else "PNG"
+        image.save(buffer, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
+        ext = "jpg" if fmt == "JPEG" else "png"
+        names[key] = default_storage.save(f"{base}-{key}.{ext}", ContentFile(buffer.getvalue()))
+    record["files"] = names
+
+    with transaction.atomic():
+        updated = InferenceRun.objects.filter(pk=run.pk, status=InferenceRun.Status.RUNNING).update(
+            status=InferenceRun.Status.DONE,
+            result=record,
+            timings_ms=record["timings_ms"],
+            finished_at=timezone.now(),
+            error="",
+        )
+        if not updated:
+            return  # the sweeper took it back meanwhile; the newer attempt wins
+        Photo.objects.filter(pk=photo.pk).update(
+            status=Photo.Status.SET_ASIDE if result.set_aside_reason else Photo.Status.DONE,
+            set_aside_reason=result.set_aside_reason or "",
+            annotated=names["annotated"],
+            dsi=None if result.set_aside_reason else result.dsi,
+        )
+    case_notify(case_id=photo.case_id)
+    case_check_complete(case_id=photo.case_id)
+
+
+def run_fail(*, run_id: int, error: str, retry: bool) -> None:
+    """Record a failed attempt: back to the queue when it may be retried, else failed."""
+    run = InferenceRun.objects.select_related("photo").get(pk=run_id)
+    if retry and run.attempts < settings.INFERENCE_MAX_ATTEMPTS:
+        InferenceRun.objects.filter(pk=run_id).update(
+            status=InferenceRun.Status.QUEUED, error=error[:5000]
+        )
+        return
+    InferenceRun.objects.filter(pk=run_id).update(
+        status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+    )
+    Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.FAILED, error=error[:5000])
+    case_notify(case_id=run.photo.case_id)
+    case_check_complete(case_id=run.photo.case_id)
+
+
+def case_check_complete(*, case_id: int) -> None:
+    """Enqueue the case synthesis when every photo has reached a final state."""
+    from inference.tasks import case_finalise_task
+
+    pending = Photo.objects.filter(case_id=case_id).exclude(status__in=TERMINAL_PHOTO).exists()
+    if not pending:
+        transaction.on_commit(lambda: case_finalise_task.delay(case_id))
+
+
+def runs_sweep(*, now: Any = None) -> list[int]:
+    """Re-enqueue runs left queued or running past the timeout (a killed worker loses nothing)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S)
+    stale = InferenceRun.objects.filter(
+        Q(status=InferenceRun.Status.QUEUED, queued_at__lt=cutoff)
+        | Q(status=InferenceRun.Status.RUNNING, started_at__lt=cutoff)
+    )
+    requeued: list[int] = []
+    for run in stale:
+        if run.attempts >= settings.INFERENCE_MAX_ATTEMPTS:
+            run_fail(run_id=run.pk, error="gave up after repeated time-outs", retry=False)
+            continue
+        if InferenceRun.objects.filter(pk=run.pk, status=run.status).update(
+            status=InferenceRun.Status.QUEUED, queued_at=now
+        ):
+            Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.QUEUED)
+            requeued.append(run.pk)
+    if requeued:
+        transaction.on_commit(lambda: _enqueue(requeued))
+    return requeued
+
+
+# Cases ---------------------------------------------------------------------------------------
+
+
+def case_finalise(*, case_id: int) -> Case:
+    """Synthesise the case's photos and write its findings once (idempotent)."""
+    case = Case.objects.select_related("model_version").get(pk=case_id)
+    version = case.model_version
+    assert version is not None
+    photos = list(case.photos.order_by("position"))
+    if any(p.status not in TERMINAL_PHOTO for p in photos):
+        return case
+    runs = {
+        r.photo_id: r
+        for r in InferenceRun.objects.filter(photo__case=case, model_version=version)
+    }
+    done = [p for p in photos if p.pk in runs and runs[p.pk].status == InferenceRun.Status.DONE]
+    results = [photo_from_record(runs[p.pk].result) for p in done]
+    predictor_manifest = load_manifest(version.manifest_path)
+    parts = load_taxonomy(predictor_manifest.part_taxonomy)
+    from inference.core.synthesis import synthesise_case
+
+    synthesis = synthesise_case(
+        results,
+        version.threshold,
+        settings.INFERENCE_K_AGREE_DENOMINATOR,  # type: ignore[arg-type]
+        background_part=parts.background,
+    )
+    ledger = {(row.part, row.damage): row for row in synthesis.findings}
+    with transaction.atomic():
+        case = Case.objects.select_for_update().get(pk=case_id)
+        if not Finding.objects.filter(case=case, model_version=version).exists():
+            rows = []
+            for photo, result in zip(done, results, strict=True):
+                run = runs[photo.pk]
+                if result.set_aside_reason:
+                    continue
+                stored = run.result["findings"]
+                for index, (finding, item) in enumerate(zip(result.findings, stored, strict=True)):
+                    row = ledger[(finding.part, finding.damage)]
+                    c_refined = finding.c_base * row.k_agree
+                    rows.append(
+                        Finding(
+                            case=case,
+                            photo=photo,
+                            run=run,
+                            model_version=version,
+                            index=index,
+                            part=finding.part,
+                            damage=finding.damage,
+                            mask_rle=item["mask_rle"],
+                            mask_size=list(result.processed_size),
+                            box=list(finding.box),
+                            area_px=finding.area_px,
+                            share_of_part=finding.share_of_part,
+                            size_class=finding.size_class,
+                            area_cm2=finding.area_cm2,
+                            area_cm2_uncertainty=finding.area_cm2_uncertainty,
+                            c_base=finding.c_base,
+                            k_agree=row.k_agree,
+                            c_refined=c_refined,
+                            needs_review=c_refined < version.threshold,
+                            dsi_area=finding.severity.area,
+                            dsi_confidence=finding.severity.confidence,
+                            dsi_type_weight=finding.severity.type_weight,
+                            dsi_score=finding.severity.score,
+                        )
+                    )
+            Finding.objects.bulk_create(rows)
+        needs_review = Finding.objects.filter(case=case, model_version=version, needs_review=True)
+        if not done or not any(r.set_aside_reason is None for r in results):
+            status = Case.Status.NEEDS_PHOTOS
+        elif needs_review.exists() or any(p.status != Photo.Status.DONE for p in photos):
+            status = Case.Status.NEEDS_REVIEW
+        else:
+            status = Case.Status.RELEASED
+        if case.status != Case.Status.REVIEWED:
+            first = case.finished_at is None
+            case.status = status
+            case.dsi = synthesis.dsi
+            case.finished_at = timezone.now()
+            case.save(update_fields=["status", "dsi", "finished_at", "updated_at"])
+            if first:
+                audit_record(
+                    verb="case.processed",
+                    case=case,
+                    data={"status": status, "dsi": round(synthesis.dsi, 2)},
+                )
+                from inference.tasks import case_webhook_task
+
+                case_id_ = case.pk
+                transaction.on_commit(lambda: case_webhook_task.delay(case_id_))
+    case_notify(case_id=case.pk)
+    return case
+
+
+def case_notify(*, case_id: int) -> None:
+    """Tell open case pages to refresh (a no-op without a cross-process channel layer)."""
+    if not settings.CLAIMS_LIVE_PUSH:
+        return
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(f"case-{case_id}", {"type": "case.updated"})
+    except Exception:  # a push is a nicety: the page also polls
+        logger.warning("could not push an update for case %s", case_id, exc_info=True)
+
+
+def case_webhook_send(*, case_id: int) -> bool:
+    """POST the finished case to its API client's webhook; True when delivered (2xx)."""
+    case = Case.objects.select_related("customer").get(pk=case_id)
+    client = ApiClient.objects.filter(user=case.customer).first()
+    if client is None or not client.webhook_url or case.webhook_sent_at is not None:
+        return False
+    body = json.dumps(
+        {
+            "event": "case.finished",
+            "case": str(case.public_id),
+            "status": case.status,
+            "dsi": case.dsi,
+        }
+    ).encode()
+    headers = {"Content-Type": "application/json"}
+    if client.webhook_secret:
+        signature = hmac.new(client.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers["X-Claims-Signature"] = f"sha256={signature}"
+    response = requests.post(
+        client.webhook_url, data=body, headers=headers, timeout=settings.CLAIMS_WEBHOOK_TIMEOUT_S
+    )
+    response.raise_for_status()
+    try:
+        Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
+            webhook_sent_at=timezone.now()
+        )
+    except IntegrityError:  # pragma: no cover
+        pass
+    return True
