@@ -51,7 +51,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         if photo.set_aside_reason:
             print(f"    set aside: {photo.set_aside_reason}")
         for f in photo.findings[: args.limit]:
-            cm2 = "" if f.area_cm2 is None else f", ~{f.area_cm2:.0f}±{f.area_cm2_uncertainty:.0f} cm²"
+            cm2 = (
+                ""
+                if f.area_cm2 is None
+                else f", ~{f.area_cm2:.0f}±{f.area_cm2_uncertainty:.0f} cm²"
+            )
             print(
                 f"    {f.part:>14} {f.damage:<15} {f.area_px:>7} px ({f.share_of_part:.0%} of "
                 f"part, {f.size_class}{cm2}) C_base {f.c_base:.2f}"

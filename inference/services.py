@@ -66,7 +66,7 @@ def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
             newest = registered[-1]
             ModelVersion.objects.filter(pk=newest.pk).update(status=ModelVersion.Status.ACTIVE)
             audit_record(verb="model_version.activated", data={"model_version": str(newest)})
-    return registered
+    return [ModelVersion.objects.get(pk=v.pk) for v in registered]
 
 
 def model_version_active() -> ModelVersion:

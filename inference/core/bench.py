@@ -171,7 +171,9 @@ def run_worker(
     return result
 
 
-def _spawn(kind: str, image: Path, repeats: int, warmup: int, threads: int | None) -> dict[str, Any]:
+def _spawn(
+    kind: str, image: Path, repeats: int, warmup: int, threads: int | None
+) -> dict[str, Any]:
     command = [
         sys.executable,
         "-m",

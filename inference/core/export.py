@@ -56,7 +56,9 @@ DEFAULT_DAMAGE = "damage_categorical"
 
 
 def _fp16_safe(tensor: torch.Tensor) -> bool:
-    return tensor.is_floating_point() and (tensor.numel() == 0 or float(tensor.abs().max()) < FP16_MAX)
+    return tensor.is_floating_point() and (
+        tensor.numel() == 0 or float(tensor.abs().max()) < FP16_MAX
+    )
 
 
 def half_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
@@ -70,7 +72,9 @@ def half_state_dict(module: nn.Module) -> dict[str, torch.Tensor]:
 def round_to_fp16(module: nn.Module) -> nn.Module:
     """A copy of `module` whose floating tensors hold the values the fp16 file stores."""
     rounded = copy.deepcopy(module)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in half_state_dict(module).items()}
+    state = {
+        k: v.float() if v.is_floating_point() else v for k, v in half_state_dict(module).items()
+    }
     rounded.load_state_dict(state)
     return rounded.eval()
 
@@ -154,7 +158,9 @@ def export_segmentation_onnx(model: SegmentationModel, size: tuple[int, int] = (
 def export_vehicle_onnx(model: VehiclePresence, input_size: int) -> bytes:
     """ONNX bytes of the presence model: input `image` (N,3,S,S), output (N,) probability."""
     example = torch.zeros(1, 3, input_size, input_size)
-    return _onnx_bytes(model.eval(), example, VEHICLE_INPUT, (VEHICLE_OUTPUT,), dynamic_spatial=False)
+    return _onnx_bytes(
+        model.eval(), example, VEHICLE_INPUT, (VEHICLE_OUTPUT,), dynamic_spatial=False
+    )
 
 
 def _traced_side(input_size: int) -> int:
@@ -200,7 +206,9 @@ def save_model_version(
             f"classes; {part_taxonomy}/{damage_taxonomy} need "
             f"{parts.num_classes}/{damage.num_classes}"
         )
-    with tempfile.TemporaryDirectory(dir=directory.parent if directory.parent.exists() else None) as tmp:
+    with tempfile.TemporaryDirectory(
+        dir=directory.parent if directory.parent.exists() else None
+    ) as tmp:
         staging = Path(tmp)
         weights: dict[str, dict[str, dict[str, str]]] = {"segmentation": {}, "vehicle": {}}
         weights["segmentation"]["torch"] = _write_hashed(
@@ -268,7 +276,8 @@ def export_onnx(directory: str | Path) -> Manifest:
         (
             "segmentation",
             export_segmentation_onnx(
-                segmentation, (_traced_side(manifest.input_size),) * 2  # type: ignore[arg-type]
+                segmentation,
+                (_traced_side(manifest.input_size),) * 2,  # type: ignore[arg-type]
             ),
         ),
         ("vehicle", export_vehicle_onnx(vehicle, manifest.vehicle.input_size)),
@@ -280,7 +289,10 @@ def export_onnx(directory: str | Path) -> Manifest:
     data["weights"] = weights
     write_manifest(data, manifest.directory)
     for role in ("segmentation", "vehicle"):
-        assert file_sha256(manifest.directory / weights[role]["onnx"]["file"]) == weights[role]["onnx"]["sha256"]
+        assert (
+            file_sha256(manifest.directory / weights[role]["onnx"]["file"])
+            == weights[role]["onnx"]["sha256"]
+        )
     return load_manifest(manifest.directory)
 
 

@@ -148,7 +148,7 @@ def reference_scale(
     """
     if not taxonomy.reference_parts:
         return None
-    height, width = part_map.shape
+    _height, width = part_map.shape
     estimates: list[tuple[float, float, str]] = []  # (cm2 per px, relative sd, part)
     for name, ref in taxonomy.reference_parts.items():
         labels, count = ndimage.label(
@@ -226,7 +226,9 @@ def find_damaged_parts(
             regions[box][inside] = labels[inside] + offset
             region_codes.extend([code_plus_one - 1] * count)
     areas = np.bincount(regions.ravel(), minlength=len(region_codes) + 1)
-    sums = np.bincount(regions.ravel(), weights=probability.ravel(), minlength=len(region_codes) + 1)
+    sums = np.bincount(
+        regions.ravel(), weights=probability.ravel(), minlength=len(region_codes) + 1
+    )
     boxes = ndimage.find_objects(regions, max_label=len(region_codes))
 
     findings: list[DamagedPart] = []

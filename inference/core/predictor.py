@@ -171,7 +171,10 @@ class Predictor:
         probabilities = self.backend.vehicle(np.concatenate([p.cls_input for p in prepared]))
         vehicle_ms = (_now() - start) * 1000 / len(prepared)
 
-        reasons = [self._quality_reasons(p, float(pr)) for p, pr in zip(prepared, probabilities)]
+        reasons = [
+            self._quality_reasons(p, float(pr))
+            for p, pr in zip(prepared, probabilities, strict=True)
+        ]
         segment_ms = [0.0] * len(prepared)
         logits: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         by_shape: dict[tuple[int, ...], list[int]] = defaultdict(list)
@@ -189,7 +192,9 @@ class Predictor:
                 segment_ms[i] = elapsed
 
         return [
-            self._finish(p, float(probabilities[i]), reasons[i], logits.get(i), vehicle_ms, segment_ms[i])
+            self._finish(
+                p, float(probabilities[i]), reasons[i], logits.get(i), vehicle_ms, segment_ms[i]
+            )
             for i, p in enumerate(prepared)
         ]
 

@@ -122,7 +122,9 @@ class Manifest:
 
     def weights_sha256(self, backend: Backend) -> str:
         """One identity for the weights a backend runs: sha256 over the role:file-hash pairs."""
-        parts = [f"{role}:{self.weight_file(role, backend).sha256}" for role in sorted(self.weights)]
+        parts = [
+            f"{role}:{self.weight_file(role, backend).sha256}" for role in sorted(self.weights)
+        ]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
     @property
@@ -182,7 +184,9 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
             raw=data,
         )
     except (KeyError, TypeError) as exc:
-        raise ManifestError(f"{directory}/{MANIFEST} is missing or has a malformed field: {exc}")
+        raise ManifestError(
+            f"{directory}/{MANIFEST} is missing or has a malformed field: {exc}"
+        ) from None
     if manifest.status not in STATUSES:
         raise ManifestError(f"status must be one of {STATUSES}, got {manifest.status!r}")
     missing = [r for r in ROLES if r not in manifest.weights]

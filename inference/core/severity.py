@@ -43,9 +43,7 @@ def dsi(scores: Iterable[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
-def box_area_fraction(
-    box: tuple[float, float, float, float], image_size: tuple[int, int]
-) -> float:
+def box_area_fraction(box: tuple[float, float, float, float], image_size: tuple[int, int]) -> float:
     """Area of a box clipped to the image, as a share of the image (`image_size` = w, h)."""
     width, height = image_size
     if width <= 0 or height <= 0:
@@ -62,9 +60,7 @@ def severity_from_boxes(
     """S_i terms of detector boxes on an image of `image_size` (width, height)."""
     tax = resolve_taxonomy(taxonomy)
     return [
-        severity_terms(
-            box_area_fraction(b.box, image_size), b.confidence, tax.dsi_weight(b.damage)
-        )
+        severity_terms(box_area_fraction(b.box, image_size), b.confidence, tax.dsi_weight(b.damage))
         for b in boxes
     ]
 

@@ -158,7 +158,9 @@ class Taxonomy:
             )
         return np.array([self.index(mapping[c]) for c in source_classes], dtype=np.int64)
 
-    def convert(self, source: Taxonomy, label_map: npt.NDArray[np.integer]) -> npt.NDArray[np.uint8]:
+    def convert(
+        self, source: Taxonomy, label_map: npt.NDArray[np.integer]
+    ) -> npt.NDArray[np.uint8]:
         """Relabel a label map of taxonomy `source` into this taxonomy."""
         lut = self.lookup_from(source.name, source.classes).astype(np.uint8)
         return lut[label_map]
@@ -201,7 +203,9 @@ def taxonomy_from_dict(data: Mapping[str, Any], where: str = "<dict>") -> Taxono
     }
     refs = {
         str(part): ReferencePart(
-            area_cm2=float(ref["area_cm2"]), sd_cm2=float(ref["sd_cm2"]), note=str(ref.get("note", ""))
+            area_cm2=float(ref["area_cm2"]),
+            sd_cm2=float(ref["sd_cm2"]),
+            note=str(ref.get("note", "")),
         )
         for part, ref in (data.get("reference_parts") or {}).items()
     }
@@ -253,4 +257,3 @@ def available_taxonomies(kind: Kind | None = None) -> list[str]:
 def resolve_taxonomy(taxonomy: str | Taxonomy) -> Taxonomy:
     """Accept a taxonomy or its name."""
     return taxonomy if isinstance(taxonomy, Taxonomy) else load_taxonomy(taxonomy)
-

@@ -26,7 +26,8 @@ def test_predict_json_has_the_documented_keys(
     assert {"findings", "dsi", "needs_review", "views"} <= set(payload["case"])
     assert payload["case"]["views"] == [[0, 1]]  # identical photos: one view
     for row in payload["case"]["findings"]:
-        assert row["k_agree"] == 1.0 and row["photo_indices"] == [0, 1]
+        assert row["k_agree"] == 1.0
+        assert row["photo_indices"] == [0, 1]
 
 
 def test_predict_reports_bad_input_as_an_error(

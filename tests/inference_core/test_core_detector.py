@@ -31,7 +31,12 @@ def yolo() -> SIoUDetectionModel:
 
 def test_cbam_follows_every_neck_elan(yolo: SIoUDetectionModel) -> None:
     assert cbam_layers(yolo) == [13, 17, 21, 25]
-    assert [yolo.model[i].channel_attention.fc.in_channels for i in (13, 17, 21, 25)] == [96, 64, 96, 128]
+    assert [yolo.model[i].channel_attention.fc.in_channels for i in (13, 17, 21, 25)] == [
+        96,
+        64,
+        96,
+        128,
+    ]
     assert yolo.model[-1].f == [17, 21, 25]  # the detect head reads the attended maps
     assert all(isinstance(yolo.model[i], CBAM) for i in (13, 17, 21, 25))
 
@@ -141,4 +146,11 @@ def test_detector_restores_the_thread_count() -> None:
     boxes = detector.predict(np.full((48, 64, 3), 128, dtype=np.uint8))
     assert torch.get_num_threads() == before
     assert all(0 <= b.box[0] <= b.box[2] <= 64 and 0 <= b.box[1] <= b.box[3] <= 48 for b in boxes)
-    assert {b.damage for b in boxes} <= {"crack", "glass_shatter", "dent", "scratch", "lamp_broken", "tire_flat"}
+    assert {b.damage for b in boxes} <= {
+        "crack",
+        "glass_shatter",
+        "dent",
+        "scratch",
+        "lamp_broken",
+        "tire_flat",
+    }

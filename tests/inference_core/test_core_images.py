@@ -53,19 +53,20 @@ def test_inputs_of_every_kind_agree(bus_jpg: Path) -> None:
 def test_grey_photo_becomes_rgb() -> None:
     grey = Image.new("L", (30, 20), 77)
     loaded = load_image(png_bytes(grey), 30)
-    assert loaded.rgb.shape == (20, 30, 3) and int(loaded.rgb[0, 0, 2]) == 77
+    assert loaded.rgb.shape == (20, 30, 3)
+    assert int(loaded.rgb[0, 0, 2]) == 77
 
 
 def test_opaque_alpha_is_dropped_but_transparency_refused() -> None:
     opaque = Image.new("RGBA", (8, 8), (10, 20, 30, 255))
     assert load_image(png_bytes(opaque), 8).rgb[0, 0].tolist() == [10, 20, 30]
     transparent = Image.new("RGBA", (8, 8), (10, 20, 30, 100))
-    with pytest.raises(InferenceInputError, match="transparency.*flatten"):
+    with pytest.raises(InferenceInputError, match=r"transparency.*flatten"):
         load_image(png_bytes(transparent), 8)
 
 
 def test_not_an_image() -> None:
-    with pytest.raises(InferenceInputError, match="not an image.*JPEG, PNG"):
+    with pytest.raises(InferenceInputError, match=r"not an image.*JPEG, PNG"):
         load_image(b"%PDF-1.7 this is a document", 64)
 
 
@@ -112,7 +113,8 @@ def test_normalise_and_pad() -> None:
     x = normalise(rgb, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), pad_multiple=4)
     assert x.shape == (1, 3, 8, 8)
     assert np.allclose(x[0, :, :5, :7], 1.0)
-    assert np.all(x[0, :, 5:, :] == 0.0) and np.all(x[0, :, :, 7:] == 0.0)
+    assert np.all(x[0, :, 5:, :] == 0.0)
+    assert np.all(x[0, :, :, 7:] == 0.0)
 
 
 def test_blur_score_drops_on_a_blurred_photo(bus_jpg: Path) -> None:

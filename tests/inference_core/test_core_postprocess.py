@@ -50,12 +50,15 @@ def test_two_planted_blobs_give_two_exact_findings() -> None:
         ("lamps", "deformity", 8, 50, (5, 6, 9, 8)),
     ]
     scratch, dent = findings
-    assert scratch.c_base == pytest.approx((0.5 + 0.6 + 0.7 + 0.8 + 0.9 + 0.5 + 0.6 + 0.7 + 0.8) / 9)
+    assert scratch.c_base == pytest.approx(
+        (0.5 + 0.6 + 0.7 + 0.8 + 0.9 + 0.5 + 0.6 + 0.7 + 0.8) / 9
+    )
     assert dent.c_base == pytest.approx((0.25 + 0.5 + 0.75 + 1.0 + 0.5 * 4) / 8)
     assert scratch.share_of_part == 9 / 50
     assert dent.share_of_part == 8 / 50
     assert scratch.size_class == "medium"  # 0.18: 0.10 <= share < 0.30
-    assert int(scratch.mask.sum()) == 9 and bool(scratch.mask[1:4, 1:4].all())
+    assert int(scratch.mask.sum()) == 9
+    assert bool(scratch.mask[1:4, 1:4].all())
     # S_i = 0.4 A + 0.2 C + 0.4 D with A = 9 / 100 x 100 = 9
     assert scratch.severity.area == pytest.approx(9.0)
     assert scratch.severity.score == pytest.approx(0.4 * 9 + 0.2 * scratch.c_base * 100 + 0.4 * 55)
@@ -87,10 +90,14 @@ def test_connectivity_and_minimum_area() -> None:
     damage[4:6, 4:6] = 1  # 4 pixels
     prob = np.ones((6, 6), dtype=np.float32)
     eight = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, EXACT)
-    four = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=1, connectivity=4))
+    four = find_damaged_parts(
+        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=1, connectivity=4)
+    )
     assert [f.area_px for f in eight] == [3, 4]
     assert [f.area_px for f in four] == [1, 1, 1, 4]
-    filtered = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=4))
+    filtered = find_damaged_parts(
+        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=4)
+    )
     assert [f.area_px for f in filtered] == [4]
 
 
@@ -181,7 +188,8 @@ def test_photo_dsi_is_the_mean_of_s_i() -> None:
     scratch, dent = analysis.findings
     assert analysis.dsi == pytest.approx((scratch.severity.score + dent.severity.score) / 2)
     empty = analyse_photo(parts, np.zeros_like(damage), prob, PARTS, DAMAGE, EXACT)
-    assert empty.findings == () and empty.dsi == 0.0
+    assert empty.findings == ()
+    assert empty.dsi == 0.0
 
 
 def test_maps_of_different_sizes_are_refused() -> None:
@@ -226,5 +234,7 @@ def test_findings_never_overlap_nor_exceed_their_part(
     # every damaged pixel not in a finding belongs to a region below the minimum area
     if min_px == 1:
         assert int(cover.sum()) == int((damage > 0).sum())
-    analysis = analyse_photo(parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=min_px))
+    analysis = analyse_photo(
+        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=min_px)
+    )
     assert 0.0 <= analysis.dsi <= 100.0

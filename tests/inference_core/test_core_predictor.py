@@ -47,7 +47,8 @@ def smooth_photo(seed: int, size: tuple[int, int] = (56, 40)) -> Image.Image:
     w, h = size
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     channels = [
-        (np.sin(xx / rng.uniform(3, 9) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(3, 9))) * 60 + 128
+        (np.sin(xx / rng.uniform(3, 9) + rng.uniform(0, 6)) + np.cos(yy / rng.uniform(3, 9))) * 60
+        + 128
         for _ in range(3)
     ]
     return Image.fromarray(np.clip(np.stack(channels, axis=2), 0, 255).astype(np.uint8))
@@ -58,13 +59,20 @@ def test_predict_returns_one_result_per_photo(torch_predictor: Predictor, bus_jp
     assert len(results) == 2
     bus, small = results
     assert isinstance(bus, PhotoResult)
-    assert bus.image_size == (360, 480) and bus.processed_size == (48, 64)
-    assert small.image_size == (56, 40) and small.processed_size == (64, 46)
-    assert bus.part_map.shape == (64, 48) and bus.damage_map.shape == (64, 48)
-    assert bus.set_aside_reason is None and bus.quality.usable
-    assert bus.model.version == "9.9.9-tiny" and bus.model.backend == "torch"
+    assert bus.image_size == (360, 480)
+    assert bus.processed_size == (48, 64)
+    assert small.image_size == (56, 40)
+    assert small.processed_size == (64, 46)
+    assert bus.part_map.shape == (64, 48)
+    assert bus.damage_map.shape == (64, 48)
+    assert bus.set_aside_reason is None
+    assert bus.quality.usable
+    assert bus.model.version == "9.9.9-tiny"
+    assert bus.model.backend == "torch"
     t = bus.timings
-    assert t.total_ms == pytest.approx(t.preprocess_ms + t.vehicle_ms + t.segmentation_ms + t.postprocess_ms)
+    assert t.total_ms == pytest.approx(
+        t.preprocess_ms + t.vehicle_ms + t.segmentation_ms + t.postprocess_ms
+    )
     assert min(t.preprocess_ms, t.vehicle_ms, t.segmentation_ms, t.postprocess_ms) > 0
     cover = np.zeros(bus.part_map.shape, dtype=np.int32)
     for f in bus.findings:
@@ -136,7 +144,9 @@ def findings_key(result: PhotoResult) -> list[tuple[object, ...]]:
     ]
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.integers(2, 8), st.integers(0, 3))
 def test_exif_rotated_input_gives_the_same_findings(
     torch_predictor: Predictor, orientation: int, seed: int
@@ -156,8 +166,11 @@ def test_poor_photo_is_set_aside_without_segmentation(tiny_version: Path, bus_jp
     (result,) = predictor.predict(bus_jpg)
     assert result.quality.reasons == ("blurred", "too_dark")
     assert result.set_aside_reason is not None
-    assert "blurred" in result.set_aside_reason and "better light" in result.set_aside_reason
-    assert result.findings == () and result.dsi == 0.0 and result.perspective == "none"
+    assert "blurred" in result.set_aside_reason
+    assert "better light" in result.set_aside_reason
+    assert result.findings == ()
+    assert result.dsi == 0.0
+    assert result.perspective == "none"
     assert result.timings.segmentation_ms == 0.0
     assert predictor.synthesise([result]).needs_review is True
 

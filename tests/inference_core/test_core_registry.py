@@ -37,7 +37,8 @@ def test_the_shipped_default_is_the_untrained_candidate() -> None:
         "damage_categorical",
     )
     assert default.input_size == 512
-    assert default.mean == (0.5, 0.5, 0.5) and default.std == (0.5, 0.5, 0.5)
+    assert default.mean == (0.5, 0.5, 0.5)
+    assert default.std == (0.5, 0.5, 0.5)
     assert default.vehicle.head == "imagenet"
     assert default.backends == ("onnx", "torch")
 
@@ -63,7 +64,11 @@ def test_resolve_by_version_name_directory_or_default() -> None:
 
 def test_active_beats_candidate_and_releases_sort_after_prereleases(tmp_path: Path) -> None:
     source = default_version().directory
-    for version, status in (("1.0.0-rc1", "candidate"), ("1.0.0", "candidate"), ("0.9.0", "active")):
+    for version, status in (
+        ("1.0.0-rc1", "candidate"),
+        ("1.0.0", "candidate"),
+        ("0.9.0", "active"),
+    ):
         target = tmp_path / version
         shutil.copytree(source, target)
         data = json.loads((target / "manifest.json").read_text())
@@ -74,7 +79,7 @@ def test_active_beats_candidate_and_releases_sort_after_prereleases(tmp_path: Pa
 
 
 def test_malformed_manifests_say_what_is_wrong(tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match="no manifest.json"):
+    with pytest.raises(ManifestError, match=r"no manifest\.json"):
         load_manifest(tmp_path)
     (tmp_path / "manifest.json").write_text("{")
     with pytest.raises(ManifestError, match="not valid JSON"):

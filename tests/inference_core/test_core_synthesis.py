@@ -115,9 +115,12 @@ def test_routing_threshold_is_strict() -> None:
 
 def test_a_case_without_usable_photos_goes_to_a_person() -> None:
     case = synthesise_case([photo(set(), [], set_aside="blurred")], threshold=0.5)
-    assert case.findings == () and case.dsi == 0.0 and case.needs_review is True
+    assert case.findings == ()
+    assert case.dsi == 0.0
+    assert case.needs_review is True
     clean = synthesise_case([photo({"bumper"}, [])], threshold=0.5)
-    assert clean.needs_review is False and clean.dsi == 0.0
+    assert clean.needs_review is False
+    assert clean.dsi == 0.0
 
 
 def test_a_finding_on_a_part_under_the_visibility_cut_still_has_k_at_most_1() -> None:
@@ -151,7 +154,9 @@ def cases(draw: st.DrawFn) -> list[PhotoResult]:
 
 @settings(max_examples=80, deadline=None)
 @given(cases(), st.sampled_from(["visible", "all"]), st.floats(0.0, 1.0))
-def test_agreement_and_confidence_bounds(photos: list[PhotoResult], denominator: str, threshold: float) -> None:
+def test_agreement_and_confidence_bounds(
+    photos: list[PhotoResult], denominator: str, threshold: float
+) -> None:
     case = synthesise_case(photos, threshold, denominator)  # type: ignore[arg-type]
     for row in case.findings:
         assert 0.0 < row.k_agree <= 1.0

@@ -16,7 +16,9 @@ from inference.core.taxonomy import (
     taxonomy_from_dict,
 )
 
-DATA = Path(os.environ.get("DAMAGE_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data"))
+DATA = Path(
+    os.environ.get("DAMAGE_DATA_DIR", Path(__file__).resolve().parents[3] / "shared" / "data")
+)
 
 DSMLR_CATEGORIES = [
     "_background_",
@@ -132,7 +134,9 @@ def test_dsmlr_map_covers_every_category_of_the_real_data() -> None:
 
 def test_bilgi_map_to_categorical() -> None:
     categorical = load_taxonomy("damage_categorical")
-    merged = [categorical.classes[i] for i in categorical.lookup_from("damage-bilgi", BILGI_CATEGORIES)]
+    merged = [
+        categorical.classes[i] for i in categorical.lookup_from("damage-bilgi", BILGI_CATEGORIES)
+    ]
     assert merged == [
         "body_damage",
         "surface_damage",

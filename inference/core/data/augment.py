@@ -35,7 +35,9 @@ def left_right_swap_lut(classes: Sequence[str]) -> Lut:
     return lut
 
 
-def hflip(image: npt.NDArray[np.uint8], masks: Sequence[npt.NDArray[np.uint8]], luts: Sequence[Lut]) -> tuple[npt.NDArray[np.uint8], list[npt.NDArray[np.uint8]]]:
+def hflip(
+    image: npt.NDArray[np.uint8], masks: Sequence[npt.NDArray[np.uint8]], luts: Sequence[Lut]
+) -> tuple[npt.NDArray[np.uint8], list[npt.NDArray[np.uint8]]]:
     """Mirror an image and its label maps, relabelling each map through its swap LUT."""
     flipped = np.ascontiguousarray(image[:, ::-1])
     out = [np.ascontiguousarray(lut[m[:, ::-1]]) for m, lut in zip(masks, luts, strict=True)]
@@ -56,11 +58,19 @@ def paper_augmentations(crop: int, seed: int | None = None) -> A.Compose:
                 fill_mask=0,
                 p=0.5,
             ),
-            A.PadIfNeeded(min_height=crop, min_width=crop, border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0),
+            A.PadIfNeeded(
+                min_height=crop,
+                min_width=crop,
+                border_mode=cv2.BORDER_CONSTANT,
+                fill=0,
+                fill_mask=0,
+            ),
             A.RandomCrop(height=crop, width=crop),
             # std 2.55-12.75 on 0-255 images = 0.01-0.05 of the maximum
             A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
-            A.Perspective(scale=(0.05, 0.1), border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.6),
+            A.Perspective(
+                scale=(0.05, 0.1), border_mode=cv2.BORDER_CONSTANT, fill=0, fill_mask=0, p=0.6
+            ),
             A.OneOf(
                 [
                     A.CLAHE(clip_limit=4.0, tile_grid_size=(8, 8), p=1.0),

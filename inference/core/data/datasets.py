@@ -87,7 +87,9 @@ def load_coco_samples(
         dataset = dataset.subset(include)
     if exclude is not None:
         dropped = set(exclude)
-        dataset = dataset.subset([im.file_name for im in dataset.images if im.file_name not in dropped])
+        dataset = dataset.subset(
+            [im.file_name for im in dataset.images if im.file_name not in dropped]
+        )
     return coco_samples(dataset, head, taxonomy, mapping, cache_dir=cache_dir)
 
 
@@ -115,7 +117,9 @@ def take_fraction(samples: Sequence[SegSample], fraction: float, seed: int) -> l
     return out
 
 
-def class_presence(samples: Sequence[SegSample], taxonomies: Mapping[Head, Taxonomy]) -> npt.NDArray[np.bool_]:
+def class_presence(
+    samples: Sequence[SegSample], taxonomies: Mapping[Head, Taxonomy]
+) -> npt.NDArray[np.bool_]:
     """(samples, parts classes + damage classes) booleans: which classes each label map has."""
     sizes = [taxonomies[h].num_classes for h in HEADS]
     out = np.zeros((len(samples), sum(sizes)), dtype=bool)
@@ -130,9 +134,7 @@ def class_presence(samples: Sequence[SegSample], taxonomies: Mapping[Head, Taxon
     return out
 
 
-def sampling_plan(
-    presence: npt.NDArray[np.bool_], strategy: Sampling, seed: int
-) -> list[int]:
+def sampling_plan(presence: npt.NDArray[np.bool_], strategy: Sampling, seed: int) -> list[int]:
     """Sample indices for one epoch.
 
     - `none`: every sample once.

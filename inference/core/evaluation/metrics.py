@@ -22,7 +22,10 @@ FloatArray = npt.NDArray[np.float64]
 
 
 def confusion_matrix(
-    truth: npt.NDArray[np.integer], pred: npt.NDArray[np.integer], num_classes: int, ignore_index: int = 255
+    truth: npt.NDArray[np.integer],
+    pred: npt.NDArray[np.integer],
+    num_classes: int,
+    ignore_index: int = 255,
 ) -> IntArray:
     """(num_classes, num_classes) pixel counts, rows = truth, columns = prediction."""
     t = np.asarray(truth).ravel().astype(np.int64)
@@ -58,7 +61,9 @@ def pixel_accuracy(cm: IntArray) -> float:
     return float(np.trace(cm) / total) if total else float("nan")
 
 
-def visible_count(label: npt.NDArray[np.integer], num_classes: int, min_share: float, ignore_index: int = 255) -> int:
+def visible_count(
+    label: npt.NDArray[np.integer], num_classes: int, min_share: float, ignore_index: int = 255
+) -> int:
     """Number of non-background classes covering at least `min_share` of the labelled
     pixels (at least one pixel) of a label map."""
     flat = np.asarray(label).ravel()
@@ -134,7 +139,9 @@ def bootstrap_miou_difference(
     diffs = np.empty(replicates, dtype=np.float64)
     for r in range(replicates):
         counts = np.bincount(rng.integers(0, n, size=n), minlength=n)
-        diffs[r] = mean_iou(np.tensordot(counts, a, axes=1)) - mean_iou(np.tensordot(counts, b, axes=1))
+        diffs[r] = mean_iou(np.tensordot(counts, a, axes=1)) - mean_iou(
+            np.tensordot(counts, b, axes=1)
+        )
     alpha = (1.0 - confidence) / 2.0
     low, high = np.nanquantile(diffs, [alpha, 1.0 - alpha])
     return BootstrapResult(
@@ -146,7 +153,9 @@ def bootstrap_miou_difference(
     )
 
 
-def roc_auc(labels: Sequence[int] | npt.NDArray[np.integer], scores: Sequence[float] | FloatArray) -> float:
+def roc_auc(
+    labels: Sequence[int] | npt.NDArray[np.integer], scores: Sequence[float] | FloatArray
+) -> float:
     """Area under the ROC curve (Mann-Whitney U with average ranks for ties); NaN when only
     one class is present."""
     y = np.asarray(labels).astype(bool)
@@ -168,7 +177,11 @@ def roc_auc(labels: Sequence[int] | npt.NDArray[np.integer], scores: Sequence[fl
     return float(u / (n_pos * n_neg))
 
 
-def binary_accuracy(labels: Sequence[int] | npt.NDArray[np.integer], scores: Sequence[float] | FloatArray, threshold: float = 0.5) -> float:
+def binary_accuracy(
+    labels: Sequence[int] | npt.NDArray[np.integer],
+    scores: Sequence[float] | FloatArray,
+    threshold: float = 0.5,
+) -> float:
     y = np.asarray(labels).astype(bool)
     s = np.asarray(scores, dtype=np.float64)
     return float(((s >= threshold) == y).mean()) if y.size else float("nan")

@@ -66,13 +66,15 @@ def siou_terms(
 ) -> dict[str, torch.Tensor]:
     """The SIoU terms for boxes in (x0, y0, x1, y1), shape (..., 4) each.
 
-    - angle cost Λ = 1 - 2 sin²(arcsin(sin α) - π/4) = sin 2α, α the angle between the
-      line joining the centres and the x axis (Λ is symmetric in α and π/2 - α, so the
-      choice of the nearer axis in the SIoU paper does not change it);
-    - distance cost Δ = Σ_{t=x,y} (1 - exp(-γ ρ_t)), γ = 2 - Λ, ρ_x = (Δcx / c_w)²,
-      ρ_y = (Δcy / c_h)², with c_w, c_h the size of the smallest enclosing box;
-    - shape cost Ω = Σ_{t=w,h} (1 - exp(-ω_t))^θ, ω_w = |w - w_gt| / max(w, w_gt);
-    - IoU cost 1 - IoU; loss = 1 - IoU + (Δ + Ω) / 2.
+    - angle cost Lambda = 1 - 2 sin^2(arcsin(sin alpha) - pi/4) = sin(2 alpha), alpha the
+      angle between the line joining the centres and the x axis (Lambda is symmetric in
+      alpha and pi/2 - alpha, so the SIoU paper's choice of the nearer axis changes nothing);
+    - distance cost Delta = sum over t in (x, y) of 1 - exp(-gamma rho_t), gamma =
+      2 - Lambda, rho_x = (dcx / c_w)^2, rho_y = (dcy / c_h)^2, with c_w, c_h the size of the
+      smallest enclosing box;
+    - shape cost Omega = sum over t in (w, h) of (1 - exp(-omega_t))^theta, omega_w =
+      |w - w_gt| / max(w, w_gt);
+    - IoU cost 1 - IoU; loss = 1 - IoU + (Delta + Omega) / 2.
     """
     px0, py0, px1, py1 = pred.unbind(-1)
     tx0, ty0, tx1, ty1 = target.unbind(-1)

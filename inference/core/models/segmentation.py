@@ -20,8 +20,8 @@ from torch import nn
 
 from inference.core.models.pretrained import (
     PretrainedWeightsError,
-    load_lite_imagenet_into,
     lite_variant,
+    load_lite_imagenet_into,
     set_batchnorm_eps,
 )
 from inference.core.taxonomy import Taxonomy, resolve_taxonomy
@@ -183,8 +183,8 @@ def build_segmentation_model(
                 f"no offline ImageNet weights for encoder {model.encoder_name!r}; use "
                 "timm-tf_efficientnet_lite0/1/2 or pretrained_encoder=False"
             )
-        encoders = model.encoders if isinstance(model, IndependentSegmentationModels) else (
-            model.encoder,
+        encoders = (
+            model.encoders if isinstance(model, IndependentSegmentationModels) else (model.encoder,)
         )
         for enc in encoders:
             load_lite_imagenet_into(enc, variant)

@@ -62,19 +62,33 @@ def _cmd_package(args: argparse.Namespace) -> int:
 def add_commands(subparsers: Any) -> None:
     """Add `train` and `package` to the `python -m inference` command line."""
     p = subparsers.add_parser("train", help="train a model from a YAML config (configs/)")
-    p.add_argument("--config", required=True, help="training config, e.g. configs/joint-deeplabv3plus-lite0.yaml")
+    p.add_argument(
+        "--config",
+        required=True,
+        help="training config, e.g. configs/joint-deeplabv3plus-lite0.yaml",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     p.add_argument("--out", help="run directory (default: the config's `out`)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=3")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a config key, e.g. train.epochs=3",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_train)
 
     p = subparsers.add_parser(
-        "package", help="turn trained checkpoints into a model version directory (manifest + fp16 weights)"
+        "package",
+        help="turn trained checkpoints into a model version directory (manifest + fp16 weights)",
     )
     p.add_argument("--segmentation", required=True, help="best.pt of a segmentation run")
-    p.add_argument("--vehicle", help="best.pt of a vehicle run (default: the ImageNet-head classifier)")
-    p.add_argument("--out", required=True, help="new version directory, e.g. inference/weights/0.1.0")
+    p.add_argument(
+        "--vehicle", help="best.pt of a vehicle run (default: the ImageNet-head classifier)"
+    )
+    p.add_argument(
+        "--out", required=True, help="new version directory, e.g. inference/weights/0.1.0"
+    )
     p.add_argument("--version", required=True)
     p.add_argument("--name", default="deeplabv3plus-lite0-joint")
     p.add_argument("--status", default="candidate", choices=("candidate", "active", "retired"))

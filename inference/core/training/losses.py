@@ -17,7 +17,9 @@ from inference.core.data.coco import IGNORE_INDEX
 LossName = Literal["dice", "ce", "focal"]
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, eps: float = 1e-7) -> torch.Tensor:
+def dice_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX, eps: float = 1e-7
+) -> torch.Tensor:
     """Multi-class soft dice loss: 1 - mean over classes present in the target of
     2 |p * y| / (|p| + |y|), with p the softmax and both sums over valid pixels of the batch
     (smp's `DiceLoss(mode="multiclass")` convention: classes absent from the target are
@@ -37,7 +39,9 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IG
     return 1.0 - score[present].mean()
 
 
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def focal_loss(
+    logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
     """Multi-class focal loss (Lin et al. 2017, alpha = 1), mean over valid pixels."""
     valid = target != ignore_index
     if not bool(valid.any()):
@@ -49,7 +53,9 @@ def focal_loss(logits: torch.Tensor, target: torch.Tensor, gamma: float = 2.0, i
     return loss[valid].mean()
 
 
-def ce_loss(logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX) -> torch.Tensor:
+def ce_loss(
+    logits: torch.Tensor, target: torch.Tensor, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
     if not bool((target != ignore_index).any()):
         return logits.sum() * 0.0
     return F.cross_entropy(logits, target, ignore_index=ignore_index)
@@ -82,4 +88,6 @@ class SegmentationLoss(nn.Module):
         damage: torch.Tensor,
     ) -> torch.Tensor:
         lam = self.damage_weight
-        return (1.0 - lam) * self.single(parts_logits, parts) + lam * self.single(damage_logits, damage)
+        return (1.0 - lam) * self.single(parts_logits, parts) + lam * self.single(
+            damage_logits, damage
+        )

@@ -7,7 +7,9 @@ import math
 import torch
 
 
-def warmup_cosine_factor(step: int, warmup_steps: int, total_steps: int, floor: float = 0.0) -> float:
+def warmup_cosine_factor(
+    step: int, warmup_steps: int, total_steps: int, floor: float = 0.0
+) -> float:
     """Multiplier of the base rate at `step` (0-based): (step + 1) / warmup_steps during the
     warm-up, then a half cosine from 1 down to `floor` at `total_steps`."""
     if total_steps <= 0:

@@ -93,7 +93,9 @@ def load_seg_data(cfg: TrainConfig) -> SegData:
     return SegData(taxonomies, train, val)
 
 
-def build_model(cfg: TrainConfig, taxonomies: dict[str, Taxonomy], pretrained: bool = True) -> SegmentationModel:
+def build_model(
+    cfg: TrainConfig, taxonomies: dict[str, Taxonomy], pretrained: bool = True
+) -> SegmentationModel:
     m = cfg.model
     return build_segmentation_model(
         m.get("arch", "deeplabv3plus"),
@@ -181,7 +183,9 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     resize = int(cfg.data.get("resize", 512))
     crop = int(cfg.data.get("crop", resize))
     swap = {h: left_right_swap_lut(data.taxonomies[h].classes) for h in HEADS}
-    train_set = JointSegmentationDataset(data.train, resize, crop, train=True, swap_luts=swap, seed=settings.seed)  # type: ignore[arg-type]
+    train_set = JointSegmentationDataset(
+        data.train, resize, crop, train=True, swap_luts=swap, seed=settings.seed
+    )  # type: ignore[arg-type]
     val_set = JointSegmentationDataset(data.val, resize, train=False)
     presence = class_presence(data.train, data.taxonomies)  # type: ignore[arg-type]
     sampling = str(cfg.data.get("sampling", "none"))
@@ -247,7 +251,9 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
             scheduler.step()
             losses.append(float(loss.detach()))
             bar.update(1)
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+            bar.set_postfix(
+                loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}"
+            )
         bar.close()
         train_seconds = time.time() - began
         cms = validate(model, val_loader, classes)
@@ -266,7 +272,13 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
         if improved:
             best_score = score
             torch.save(
-                {"model": model.state_dict(), "spec": spec, "epoch": epoch + 1, "metrics": metrics, "confusion": {h: cms[h].tolist() for h in HEADS}},
+                {
+                    "model": model.state_dict(),
+                    "spec": spec,
+                    "epoch": epoch + 1,
+                    "metrics": metrics,
+                    "confusion": {h: cms[h].tolist() for h in HEADS},
+                },
                 out / BEST,
             )
         torch.save(
