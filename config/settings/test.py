@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import REST_FRAMEWORK, env
+from config.settings.base import CELERY_BROKER_URL, REST_FRAMEWORK, env
 
 SECRET_KEY = "test-only-not-secret"
 DEBUG = False
@@ -19,3 +19,13 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"uploads": env.str("API_UPLOAD_RATE", default="5/minute")},
 }
 INFERENCE_THREADS = 1
+
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker = Path(tempfile.mkdtemp(prefix="claims-test-broker-"))
+    (_broker / "queue").mkdir()
+    (_broker / "control").mkdir()
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker / "queue"),
+        "data_folder_out": str(_broker / "queue"),
+        "control_folder": str(_broker / "control"),
+    }

@@ -104,7 +104,10 @@ def _paper_worker(image: Path, repeats: int, warmup: int, threads: int | None) -
     from inference.core.backends import default_threads
     from inference.core.images import classifier_input, load_image, normalise
     from inference.core.models.classifier import VehiclePresence, build_vehicle_classifier
-    from inference.core.models.segmentation import build_segmentation_model
+    from inference.core.models.segmentation import (
+        IndependentSegmentationModels,
+        build_segmentation_model,
+    )
     from inference.core.postprocess import analyse_photo, softmax_maps
     from inference.core.settings import PipelineSettings
     from inference.core.taxonomy import load_taxonomy
@@ -116,6 +119,7 @@ def _paper_worker(image: Path, repeats: int, warmup: int, threads: int | None) -
     models = build_segmentation_model(
         "deeplabv3plus", "efficientnet-b5", parts_tax, damage_tax, joint=False
     ).eval()
+    assert isinstance(models, IndependentSegmentationModels)
     vehicle = VehiclePresence(
         build_vehicle_classifier("mobilenetv2_100", "binary", pretrained=False)
     ).eval()

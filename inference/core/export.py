@@ -138,7 +138,7 @@ def _onnx_bytes(
         torch.onnx.export(
             module,
             (example,),
-            buffer,
+            buffer,  # type: ignore[arg-type]
             input_names=[input_name],
             output_names=list(output_names),
             dynamic_axes=axes,  # type: ignore[arg-type]

@@ -89,8 +89,8 @@ def _to_rgb(image: Image.Image, where: str) -> Image.Image:
     if image.mode == "RGB":
         return image
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        alpha = image.convert("RGBA").getchannel("A")
-        if alpha.getextrema()[0] < 255:
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        if int(alpha.min(initial=255)) < 255:
             raise InferenceInputError(
                 f"{where}: expected an RGB photo, got an image with transparency "
                 f"({image.mode}, {len(image.getbands())} channels); flatten it onto a "

@@ -37,6 +37,7 @@ from inference.core.synthesis import synthesise_case
 from inference.core.taxonomy import load_taxonomy
 from inference.core.types import (
     CaseResult,
+    DamagedPart,
     InferenceInputError,
     ModelInfo,
     PhotoQuality,
@@ -213,7 +214,8 @@ class Predictor:
             part_map = np.zeros((h, w), dtype=np.uint8)
             damage_map = np.zeros((h, w), dtype=np.uint8)
             visible: frozenset[str] = frozenset()
-            perspective, findings, photo_dsi = "none", (), 0.0
+            findings: tuple[DamagedPart, ...] = ()
+            perspective, photo_dsi = "none", 0.0
         else:
             part_map, damage_map, damage_prob = softmax_maps(
                 logits[0][:, :h, :w], logits[1][:, :h, :w]

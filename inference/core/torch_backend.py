@@ -46,9 +46,11 @@ def build_segmentation_from_manifest(manifest: Manifest) -> SegmentationModel:
 
 def build_vehicle_from_manifest(manifest: Manifest) -> VehiclePresence:
     head = manifest.vehicle.head
-    if head not in ("imagenet", "binary"):
-        raise WeightsMismatchError(f"vehicle head must be imagenet or binary, got {head!r}")
-    return VehiclePresence(VehicleClassifier(manifest.vehicle.arch, head))
+    if head == "imagenet":
+        return VehiclePresence(VehicleClassifier(manifest.vehicle.arch, "imagenet"))
+    if head == "binary":
+        return VehiclePresence(VehicleClassifier(manifest.vehicle.arch, "binary"))
+    raise WeightsMismatchError(f"vehicle head must be imagenet or binary, got {head!r}")
 
 
 def _load_into(model: nn.Module, state: dict[str, torch.Tensor], what: str) -> None:

@@ -66,6 +66,8 @@ class VehicleClassifier(nn.Module):
 class VehiclePresence(nn.Module):
     """Probability that a vehicle is in each image, shape (N,)."""
 
+    vehicle_classes: torch.Tensor
+
     def __init__(self, classifier: VehicleClassifier) -> None:
         super().__init__()
         self.classifier = classifier

@@ -258,4 +258,5 @@ def count_parameters(model: nn.Module) -> int:
 
 def cbam_layers(model: DetectionModel) -> Sequence[int]:
     """Indices of the CBAM layers of a YOLO model (for tests and reports)."""
-    return [i for i, m in enumerate(model.model) if isinstance(m, CBAM)]
+    layers = model.get_submodule("model")
+    return [i for i, m in enumerate(layers.children()) if isinstance(m, CBAM)]

@@ -94,12 +94,18 @@ class _Head(nn.Sequential):
     def __init__(self, in_channels: int, classes: int, upsampling: nn.Module) -> None:
         super().__init__(nn.Conv2d(in_channels, classes, kernel_size=1), upsampling)
 
+    @property
+    def conv(self) -> nn.Conv2d:
+        conv = self[0]
+        assert isinstance(conv, nn.Conv2d)
+        return conv
+
 
 def _head_parts(base: nn.Module) -> tuple[int, nn.Module]:
-    head = base.segmentation_head
-    conv = head[0]
+    head = base.get_submodule("segmentation_head")
+    conv = head.get_submodule("0")
     assert isinstance(conv, nn.Conv2d)
-    return conv.in_channels, head[1]
+    return conv.in_channels, head.get_submodule("1")
 
 
 class JointSegmentationModel(nn.Module):
@@ -115,13 +121,15 @@ class JointSegmentationModel(nn.Module):
         self.encoder_name = canonical_encoder(encoder)
         self.part_classes = part_classes
         self.damage_classes = damage_classes
-        self.encoder: nn.Module = base.encoder
-        self.decoder: nn.Module = base.decoder
+        self.encoder: nn.Module = base.get_submodule("encoder")
+        self.decoder: nn.Module = base.get_submodule("decoder")
         self.parts_head = _Head(in_channels, part_classes, copy.deepcopy(upsampling))
         self.damage_head = _Head(in_channels, damage_classes, copy.deepcopy(upsampling))
         for head in (self.parts_head, self.damage_head):
-            nn.init.xavier_uniform_(head[0].weight)
-            nn.init.zeros_(head[0].bias)
+            conv = head.conv
+            nn.init.xavier_uniform_(conv.weight)
+            assert conv.bias is not None
+            nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor) -> SegLogits:
         features = self.encoder(x)
@@ -148,7 +156,10 @@ class IndependentSegmentationModels(nn.Module):
 
     @property
     def encoders(self) -> tuple[nn.Module, nn.Module]:
-        return self.parts_model.encoder, self.damage_model.encoder  # type: ignore[return-value]
+        return (
+            self.parts_model.get_submodule("encoder"),
+            self.damage_model.get_submodule("encoder"),
+        )
 
 
 SegmentationModel = JointSegmentationModel | IndependentSegmentationModels

@@ -252,7 +252,9 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
             losses.append(float(loss.detach()))
             bar.update(1)
             bar.set_postfix(
-                loss=f"{np.mean(losses[-50:]):.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}"
+                loss=f"{np.mean(losses[-50:]):.4f}",
+                lr=f"{scheduler.get_last_lr()[0]:.2e}",
+                refresh=False,
             )
         bar.close()
         train_seconds = time.time() - began

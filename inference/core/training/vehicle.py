@@ -79,7 +79,9 @@ def source_samples(entry: dict[str, Any], config_dir: Path) -> list[VehicleSampl
     return out
 
 
-def split_samples(samples: list[VehicleSample], fraction: float, seed: int) -> tuple[list[VehicleSample], list[VehicleSample]]:
+def split_samples(
+    samples: list[VehicleSample], fraction: float, seed: int
+) -> tuple[list[VehicleSample], list[VehicleSample]]:
     """(train, val): a seeded `fraction` of every (source, label) group is held out."""
     train: list[VehicleSample] = []
     val: list[VehicleSample] = []
@@ -125,7 +127,9 @@ def squeeze(rgb: npt.NDArray[np.uint8], size: int) -> npt.NDArray[np.uint8]:
 
 
 class VehicleDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    def __init__(self, samples: list[VehicleSample], size: int, train: bool, seed: int | None = None) -> None:
+    def __init__(
+        self, samples: list[VehicleSample], size: int, train: bool, seed: int | None = None
+    ) -> None:
         self.samples = samples
         self.size = size
         self.mean = np.asarray(LITE_MEAN, dtype=np.float32) * 255.0
@@ -160,7 +164,9 @@ class VehicleDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 
 @torch.inference_mode()
-def predict_probabilities(model: VehiclePresence, loader: DataLoader[Any]) -> npt.NDArray[np.float64]:
+def predict_probabilities(
+    model: VehiclePresence, loader: DataLoader[Any]
+) -> npt.NDArray[np.float64]:
     model.eval()
     out = [model(x).double().numpy() for x, _ in loader]
     return np.concatenate(out) if out else np.zeros(0)
@@ -195,7 +201,9 @@ def train_vehicle(cfg: TrainConfig, resume: bool = False, progress: bool = True)
         optimizer.load_state_dict(state["optimizer"])
         start, best = int(state["epoch"]) + 1, float(state["best_score"])
     criterion = torch.nn.BCEWithLogitsLoss()
-    val_loader: DataLoader[Any] = DataLoader(VehicleDataset(val, size, False), batch_size=32, num_workers=0)
+    val_loader: DataLoader[Any] = DataLoader(
+        VehicleDataset(val, size, False), batch_size=32, num_workers=0
+    )
     labels = np.array([v.label for v in val])
     spec = {"arch": arch, "head": "binary", "input_size": size}
     for epoch in range(start, s.epochs):
@@ -210,7 +218,13 @@ def train_vehicle(cfg: TrainConfig, resume: bool = False, progress: bool = True)
         )
         classifier.train()
         losses = []
-        for x, y in tqdm(loader, desc=f"epoch {epoch + 1}/{s.epochs}", disable=not progress, file=sys.stderr, mininterval=10.0):
+        for x, y in tqdm(
+            loader,
+            desc=f"epoch {epoch + 1}/{s.epochs}",
+            disable=not progress,
+            file=sys.stderr,
+            mininterval=10.0,
+        ):
             loss = criterion(classifier(x)[:, 0], y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -243,10 +257,27 @@ def train_vehicle(cfg: TrainConfig, resume: bool = False, progress: bool = True)
         improved = acc > best
         if improved:
             best = acc
-            torch.save({"model": classifier.state_dict(), "spec": spec, "epoch": epoch + 1, "metrics": row}, out / "best.pt")
+            torch.save(
+                {
+                    "model": classifier.state_dict(),
+                    "spec": spec,
+                    "epoch": epoch + 1,
+                    "metrics": row,
+                },
+                out / "best.pt",
+            )
         torch.save(
-            {"model": classifier.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "best_score": best, "spec": spec},
+            {
+                "model": classifier.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "best_score": best,
+                "spec": spec,
+            },
             out / "last.pt",
         )
-        print(f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, accuracy {acc:.4f}, AUC {row['roc_auc']:.4f}{' (best)' if improved else ''}", flush=True)
+        print(
+            f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, accuracy {acc:.4f}, AUC {row['roc_auc']:.4f}{' (best)' if improved else ''}",
+            flush=True,
+        )
     return out / "best.pt"

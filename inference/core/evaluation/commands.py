@@ -1,0 +1,91 @@
+"""`python -m inference evaluate` and `python -m inference compare` (added to the core CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+TASKS = ("parts", "damage", "vehicle", "damaged-parts", "detector")
+
+
+def _print(report: dict[str, Any]) -> None:
+    shown = {k: v for k, v in report.items() if k not in ("confusion_matrix", "classes")}
+    json.dump(shown, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from inference.core.evaluation import evaluate as ev
+    from inference.core.training.config import read_list
+
+    coco = Path(args.coco) if args.coco else None
+    images = Path(args.images) if args.images else None
+    out = Path(args.out) if args.out else None
+    include = read_list(Path(args.include)) if args.include else None
+    if args.task in ("parts", "damage"):
+        if coco is None:
+            raise SystemExit(f"--task {args.task} needs --coco ANNOTATIONS.json")
+        report = ev.evaluate_segmentation(
+            args.task, coco, images, args.weights, Path(args.mapping) if args.mapping else None, include, out, args.limit
+        )
+    elif args.task == "vehicle":
+        samples = ev.vehicle_samples(Path(args.list) if args.list else None, images, coco)
+        report = ev.evaluate_vehicle(samples[: args.limit] if args.limit else samples, args.weights, args.threshold)
+    elif args.task == "damaged-parts":
+        if coco is None:
+            raise SystemExit("--task damaged-parts needs --coco (the damaged-parts-cardiag boxes)")
+        report = ev.evaluate_damaged_parts(
+            coco, images, args.weights, Path(args.mapping) if args.mapping else None, args.limit
+        )
+    else:
+        from inference.core.evaluation.detector import evaluate_detector
+
+        if args.weights is None:
+            raise SystemExit("--task detector needs --weights (a YOLO best.pt)")
+        report = evaluate_detector(
+            Path(args.weights), coco=coco, images=images, data=Path(args.data) if args.data else None,
+            taxonomy=args.taxonomy, mapping=Path(args.mapping) if args.mapping else None,
+        )
+    if out is not None:
+        ev.write_report(report, out)
+    _print(report)
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from inference.core.evaluation.compare import compare_reports
+
+    result = compare_reports(Path(args.a), Path(args.b), args.replicates, args.seed)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    _print(result)
+    return 0
+
+
+def add_commands(subparsers: Any) -> None:
+    """Add `evaluate` and `compare` to the `python -m inference` command line."""
+    p = subparsers.add_parser("evaluate", help="metrics of a model on a labelled dataset (JSON report)")
+    p.add_argument("--task", required=True, choices=TASKS)
+    p.add_argument("--weights", help="model version dir / version name / training best.pt (default: shipped default)")
+    p.add_argument("--coco", help="COCO annotations (polygons or RLE)")
+    p.add_argument("--images", help="image folder (default: beside the COCO file)")
+    p.add_argument("--mapping", help="YAML 'dataset category: taxonomy class' for datasets the taxonomy does not know")
+    p.add_argument("--include", help="evaluate only the file names listed (one a line), e.g. configs/splits/carparts-dsmlr-val.txt")
+    p.add_argument("--list", help="vehicle: 'label<TAB>path' list (paths relative to the data root)")
+    p.add_argument("--data", help="detector: an Ultralytics data.yaml instead of --coco")
+    p.add_argument("--taxonomy", default="damage_bilgi", help="detector: class names of the detector (taxonomy)")
+    p.add_argument("--threshold", type=float, default=0.5, help="vehicle: probability threshold")
+    p.add_argument("--limit", type=int, help="only the first N images (quick checks)")
+    p.add_argument("--out", help="write the JSON report here (+ .confusion.png and .npz for segmentation)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = subparsers.add_parser("compare", help="bootstrap CI of the mIoU difference of two evaluate reports")
+    p.add_argument("a", help="report JSON of model A (its .npz beside it)")
+    p.add_argument("b", help="report JSON of model B, on the same images")
+    p.add_argument("--replicates", type=int, default=5000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="write the result JSON here")
+    p.set_defaults(func=_cmd_compare)
