@@ -13,8 +13,10 @@ from inference.models import Finding, InferenceRun
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
-    qs = Case.objects.select_related("customer", "model_version").annotate(
-        photo_count=Count("photos", distinct=True)
+    qs = (
+        Case.objects.select_related("customer", "model_version")
+        .annotate(photo_count=Count("photos", distinct=True))
+        .order_by("-created_at", "-pk")
     )
     return qs if is_staff_role(user) else qs.filter(customer=user)
 
@@ -42,9 +44,11 @@ def case_photos(*, case: Case) -> list[Photo]:
 
 
 def case_findings(*, case: Case) -> QuerySet[Finding]:
-    return Finding.objects.filter(case=case, model_version=case.model_version).select_related(
-        "photo"
-    ).order_by("photo__position", "index")
+    return (
+        Finding.objects.filter(case=case, model_version=case.model_version)
+        .select_related("photo")
+        .order_by("photo__position", "index")
+    )
 
 
 def case_audit(*, case: Case) -> QuerySet[AuditEvent]:

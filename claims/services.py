@@ -19,7 +19,7 @@ from PIL import Image, ImageOps
 from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, Photo
 from claims.roles import is_staff_role
-from claims.uploads import CheckedPhoto, UploadRejected, check_photo
+from claims.uploads import CheckedPhoto, UploadRejectedError, check_photo
 
 UserLike = AbstractBaseUser | AnonymousUser
 
@@ -59,7 +59,7 @@ def photos_check(*, uploads: Sequence[Upload], already: int = 0) -> list[Checked
     for upload in uploads:
         try:
             checked.append(check_photo(upload.name, upload.stream, upload.size))
-        except UploadRejected as exc:
+        except UploadRejectedError as exc:
             errors.setdefault("photos", []).append(f"{exc.filename}: {exc.reason}")
     if errors:
         raise ApplicationError(
@@ -197,7 +197,10 @@ def photo_derive(*, photo: Photo) -> None:
     thumb = rgb.copy()
     thumb.thumbnail((320, 320))
     base = f"cases/{photo.case.public_id}/derived/{photo.pk}"
-    for field, img, suffix in ((photo.display, display, "display"), (photo.thumbnail, thumb, "thumb")):
+    for field, img, suffix in (
+        (photo.display, display, "display"),
+        (photo.thumbnail, thumb, "thumb"),
+    ):
         buffer = io.BytesIO()
         img.save(buffer, "JPEG", quality=88)  # no exif= argument: nothing personal is copied
         if field.name:

@@ -31,7 +31,7 @@ if HEIF_SUPPORTED:
 ACCEPTED_DESCRIPTION = "JPEG, PNG, WebP" + (" or HEIC" if HEIF_SUPPORTED else "")
 
 
-class UploadRejected(ValueError):
+class UploadRejectedError(ValueError):
     def __init__(self, filename: str, reason: str) -> None:
         super().__init__(f"{filename}: {reason}")
         self.filename = filename
@@ -54,17 +54,17 @@ def _human_bytes(n: int) -> str:
 
 
 def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> CheckedPhoto:
-    """Read and check one uploaded photo; raise `UploadRejected` naming the file and the reason."""
+    """Read and check one uploaded photo; raise `UploadRejectedError` naming the file and the reason."""
     limit = settings.CLAIMS_MAX_PHOTO_BYTES
     if size is not None and size > limit:
-        raise UploadRejected(
+        raise UploadRejectedError(
             name, f"the file is {_human_bytes(size)}; the limit is {_human_bytes(limit)} a photo"
         )
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UploadRejected(name, f"the file is larger than {_human_bytes(limit)}")
+        raise UploadRejectedError(name, f"the file is larger than {_human_bytes(limit)}")
     if not data:
-        raise UploadRejected(name, "the file is empty; choose the photo again")
+        raise UploadRejectedError(name, "the file is empty; choose the photo again")
 
     max_pixels = settings.CLAIMS_MAX_PIXELS
     try:
@@ -76,7 +76,7 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
                 fmt = probe.format or ""
                 width, height = probe.size
                 if width * height > max_pixels:
-                    raise UploadRejected(
+                    raise UploadRejectedError(
                         name,
                         f"the image is {width}x{height} pixels; the limit is "
                         f"{max_pixels // 1_000_000} megapixels - send a smaller photo",
@@ -86,22 +86,22 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
                 image.load()  # decodes every byte: catches truncated files
                 oriented = ImageOps.exif_transpose(image)
                 width, height = (oriented or image).size
-    except UploadRejected:
+    except UploadRejectedError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise UploadRejected(
+        raise UploadRejectedError(
             name, "the image declares too many pixels to be a photo (decompression bomb)"
         ) from None
     except UnidentifiedImageError:
-        raise UploadRejected(
+        raise UploadRejectedError(
             name, f"this is not an image we can read; send a {ACCEPTED_DESCRIPTION} photo"
         ) from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise UploadRejected(
+        raise UploadRejectedError(
             name, f"the image is damaged or truncated ({exc}); take or export it again"
         ) from None
     if fmt not in ACCEPTED_FORMATS:
-        raise UploadRejected(
+        raise UploadRejectedError(
             name, f"{fmt or 'this'} images are not accepted; send a {ACCEPTED_DESCRIPTION} photo"
         )
     extension, content_type = ACCEPTED_FORMATS[fmt]

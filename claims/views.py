@@ -8,10 +8,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
 
 from claims import selectors
 from claims.errors import ApplicationError
@@ -19,7 +24,6 @@ from claims.forms import CaseForm, SignupForm
 from claims.roles import is_staff_role
 from claims.services import Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
-
 
 
 def _uploads(files: list[UploadedFile]) -> list[Upload]:
@@ -63,7 +67,9 @@ def case_create(request: HttpRequest) -> HttpResponse:
                         form.add_error(field, err)
             messages.error(request, exc.message)
         else:
-            messages.success(request, f"Claim {case.reference} filed. We are looking at your photos.")
+            messages.success(
+                request, f"Claim {case.reference} filed. We are looking at your photos."
+            )
             return redirect("claims:case_detail", public_id=case.public_id)
     status = 400 if request.method == "POST" else 200
     return render(
@@ -104,10 +110,23 @@ def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
     return render(request, template, context)
 
 
-@login_required
-def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) -> FileResponse:
-    """Photos go through here, never from a public media URL."""
-    photo = selectors.photo_get(user=request.user, public_id=public_id, photo_id=photo_id)
+def _token_user(request: HttpRequest) -> Any:
+    """The session user, or the API client's user when it sends its token."""
+    if request.user.is_authenticated:
+        return request.user
+    try:
+        found = TokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed:
+        return None
+    return found[0] if found else None
+
+
+def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) -> HttpResponseBase:
+    """Photos go through here, never from a public media URL (session or API token)."""
+    user = _token_user(request)
+    if user is None:
+        return redirect_to_login(request.get_full_path())
+    photo = selectors.photo_get(user=user, public_id=public_id, photo_id=photo_id)
     field = {"thumb": photo.thumbnail, "display": photo.display, "annotated": photo.annotated}.get(
         kind
     )
@@ -144,6 +163,3 @@ def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
     else:
         messages.success(request, "Photo added; it is being processed.")
     return redirect("claims:case_detail", public_id=public_id)
-
-
-

@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
@@ -45,7 +45,9 @@ def model_version_register(*, manifest: Manifest) -> ModelVersion:
         name=manifest.name,
         version=manifest.version,
         defaults={
-            "weights_sha256": manifest.weights_sha256("onnx" if "onnx" in manifest.backends else "torch"),
+            "weights_sha256": manifest.weights_sha256(
+                "onnx" if "onnx" in manifest.backends else "torch"
+            ),
             "part_taxonomy": manifest.part_taxonomy,
             "damage_taxonomy": manifest.damage_taxonomy,
             "threshold": manifest.threshold,
@@ -62,7 +64,10 @@ def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
     manifests = list_versions(root) if root is not None else list_versions()
     registered = [model_version_register(manifest=m) for m in manifests]
     with transaction.atomic():
-        if registered and not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists():
+        if (
+            registered
+            and not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
+        ):
             newest = registered[-1]
             ModelVersion.objects.filter(pk=newest.pk).update(status=ModelVersion.Status.ACTIVE)
             audit_record(verb="model_version.activated", data={"model_version": str(newest)})
@@ -108,7 +113,9 @@ def run_requeue(*, photo: Photo) -> None:
         Case.objects.filter(pk=photo.case_id).update(
             status=Case.Status.PROCESSING, finished_at=None
         )
-        ids = list(photo.runs.filter(status=InferenceRun.Status.QUEUED).values_list("pk", flat=True))
+        ids = list(
+            photo.runs.filter(status=InferenceRun.Status.QUEUED).values_list("pk", flat=True)
+        )
         transaction.on_commit(lambda: _enqueue(ids))
 
 
@@ -140,7 +147,9 @@ def run_execute(*, run_id: int) -> None:
 
     base = f"cases/{photo.case.public_id}/derived/{photo.pk}-v{run.model_version_id}"
     with photo.display.open("rb") as fh, Image.open(fh) as img:
-        annotated = render_annotated(img, result, predictor.part_taxonomy, predictor.damage_taxonomy)
+        annotated = render_annotated(
+            img, result, predictor.part_taxonomy, predictor.damage_taxonomy
+        )
     names = {}
     for key, image in (
         ("annotated", annotated),
@@ -234,8 +243,7 @@ def case_finalise(*, case_id: int) -> Case:
     if any(p.status not in TERMINAL_PHOTO for p in photos):
         return case
     runs = {
-        r.photo_id: r
-        for r in InferenceRun.objects.filter(photo__case=case, model_version=version)
+        r.photo_id: r for r in InferenceRun.objects.filter(photo__case=case, model_version=version)
     }
     done = [p for p in photos if p.pk in runs and runs[p.pk].status == InferenceRun.Status.DONE]
     results = [photo_from_record(runs[p.pk].result) for p in done]
@@ -355,10 +363,7 @@ def case_webhook_send(*, case_id: int) -> bool:
         client.webhook_url, data=body, headers=headers, timeout=settings.CLAIMS_WEBHOOK_TIMEOUT_S
     )
     response.raise_for_status()
-    try:
-        Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
-            webhook_sent_at=timezone.now()
-        )
-    except IntegrityError:  # pragma: no cover
-        pass
+    Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
+        webhook_sent_at=timezone.now()
+    )
     return True

@@ -36,7 +36,7 @@ def photo_process_task(self, run_id: int) -> None:  # type: ignore[no-untyped-de
 def case_finalise_task(self, case_id: int) -> None:  # type: ignore[no-untyped-def]
     try:
         services.case_finalise(case_id=case_id)
-    except (TRANSIENT + (DatabaseError,)) as exc:
+    except (*TRANSIENT, DatabaseError) as exc:
         raise self.retry(exc=exc, countdown=5) from exc
 
 

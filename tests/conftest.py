@@ -61,7 +61,9 @@ def vehicle_jpeg() -> bytes:
 
 @pytest.fixture
 def make_jpeg() -> Callable[..., bytes]:
-    def make(width: int = 64, height: int = 48, colour: tuple[int, int, int] = (120, 30, 30)) -> bytes:
+    def make(
+        width: int = 64, height: int = 48, colour: tuple[int, int, int] = (120, 30, 30)
+    ) -> bytes:
         buffer = io.BytesIO()
         Image.new("RGB", (width, height), colour).save(buffer, "JPEG")
         return buffer.getvalue()

@@ -26,10 +26,27 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Finding
         fields = [
-            "id", "photo", "part", "damage", "box", "mask_size", "mask_rle", "area_px",
-            "share_of_part", "size_class", "area_cm2", "area_cm2_uncertainty", "c_base",
-            "k_agree", "c_refined", "needs_review", "dsi_area", "dsi_confidence",
-            "dsi_type_weight", "dsi_score", "model_version",
+            "id",
+            "photo",
+            "part",
+            "damage",
+            "box",
+            "mask_size",
+            "mask_rle",
+            "area_px",
+            "share_of_part",
+            "size_class",
+            "area_cm2",
+            "area_cm2_uncertainty",
+            "c_base",
+            "k_agree",
+            "c_refined",
+            "needs_review",
+            "dsi_area",
+            "dsi_confidence",
+            "dsi_type_weight",
+            "dsi_score",
+            "model_version",
         ]
 
 
@@ -40,8 +57,17 @@ class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Photo
         fields = [
-            "id", "position", "original_name", "status", "set_aside_reason", "error", "dsi",
-            "width", "height", "thumbnail_url", "annotated_url",
+            "id",
+            "position",
+            "original_name",
+            "status",
+            "set_aside_reason",
+            "error",
+            "dsi",
+            "width",
+            "height",
+            "thumbnail_url",
+            "annotated_url",
         ]
 
     def _url(self, photo: Photo, kind: str) -> str | None:
@@ -68,8 +94,19 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = Case
         fields = [
-            "id", "reference", "status", "dsi", "policy_number", "loss_date", "loss_place",
-            "description", "created_at", "finished_at", "model_version", "photos", "findings",
+            "id",
+            "reference",
+            "status",
+            "dsi",
+            "policy_number",
+            "loss_date",
+            "loss_place",
+            "description",
+            "created_at",
+            "finished_at",
+            "model_version",
+            "photos",
+            "findings",
         ]
 
     def get_photos(self, case: Case) -> list[dict[str, Any]]:
@@ -77,9 +114,11 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         return PhotoSerializer(photos, many=True, context=self.context).data  # type: ignore[return-value]
 
     def get_findings(self, case: Case) -> list[dict[str, Any]]:
-        findings = Finding.objects.filter(case=case, model_version=case.model_version).select_related(
-            "model_version"
-        ).order_by("photo__position", "index")
+        findings = (
+            Finding.objects.filter(case=case, model_version=case.model_version)
+            .select_related("model_version")
+            .order_by("photo__position", "index")
+        )
         return FindingSerializer(findings, many=True).data  # type: ignore[return-value]
 
 

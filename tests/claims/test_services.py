@@ -108,7 +108,9 @@ def test_pipeline_writes_findings_once(customer, active_model, vehicle_jpeg) -> 
     count = findings.count()
     run = InferenceRun.objects.filter(photo__case=case).first()
     assert run is not None
-    assert count == sum(len(r.result["findings"]) for r in InferenceRun.objects.filter(photo__case=case))
+    assert count == sum(
+        len(r.result["findings"]) for r in InferenceRun.objects.filter(photo__case=case)
+    )
     for f in findings:
         assert f.c_refined == pytest.approx(f.c_base * f.k_agree)
         assert f.needs_review == (f.c_refined < active_model.threshold)
@@ -157,7 +159,11 @@ def test_failed_run_is_shown_and_retryable(customer, active_model, vehicle_jpeg)
     photo_retry(photo=photo, user=customer)
     photo.refresh_from_db()
     run.refresh_from_db()
-    assert (photo.status, run.status, run.attempts) == (Photo.Status.QUEUED, InferenceRun.Status.QUEUED, 0)
+    assert (photo.status, run.status, run.attempts) == (
+        Photo.Status.QUEUED,
+        InferenceRun.Status.QUEUED,
+        0,
+    )
     assert AuditEvent.objects.filter(case=case, verb="photo.retried").count() == 1
 
 

@@ -25,4 +25,6 @@ class Command(BaseCommand):
                 user.save()
                 if role == "adjuster":
                     user.groups.add(adjusters)
-            self.stdout.write(f"  {role:9} {username} / {password}" + ("" if created else " (existed)"))
+            self.stdout.write(
+                f"  {role:9} {username} / {password}" + ("" if created else " (existed)")
+            )

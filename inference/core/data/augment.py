@@ -110,8 +110,12 @@ def resize_long_side(
     target = (max(1, round(w * scale)), max(1, round(h * scale)))
     if target == (w, h):
         return image, list(masks)
-    resized = cv2.resize(image, target, interpolation=cv2.INTER_LINEAR)
-    return resized, [cv2.resize(m, target, interpolation=cv2.INTER_NEAREST) for m in masks]
+    resized = np.asarray(cv2.resize(image, target, interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+    labels = [
+        np.asarray(cv2.resize(m, target, interpolation=cv2.INTER_NEAREST), dtype=np.uint8)
+        for m in masks
+    ]
+    return resized, labels
 
 
 __all__ = [

@@ -155,7 +155,8 @@ def sampling_plan(presence: npt.NDArray[np.bool_], strategy: Sampling, seed: int
     weights /= weights.sum()
     rng = np.random.default_rng(seed)
     if strategy == "over":
-        return sorted(rng.choice(n, size=n, replace=True, p=weights).tolist())
+        drawn: list[int] = np.asarray(rng.choice(n, size=n, replace=True, p=weights)).tolist()
+        return sorted(drawn)
     if strategy == "under":
         size = min(n, int(present.sum()) * int(counts[present].min()))
         return sorted(rng.choice(n, size=size, replace=False, p=weights).tolist())

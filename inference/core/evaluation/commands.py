@@ -29,11 +29,20 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if coco is None:
             raise SystemExit(f"--task {args.task} needs --coco ANNOTATIONS.json")
         report = ev.evaluate_segmentation(
-            args.task, coco, images, args.weights, Path(args.mapping) if args.mapping else None, include, out, args.limit
+            args.task,
+            coco,
+            images,
+            args.weights,
+            Path(args.mapping) if args.mapping else None,
+            include,
+            out,
+            args.limit,
         )
     elif args.task == "vehicle":
         samples = ev.vehicle_samples(Path(args.list) if args.list else None, images, coco)
-        report = ev.evaluate_vehicle(samples[: args.limit] if args.limit else samples, args.weights, args.threshold)
+        report = ev.evaluate_vehicle(
+            samples[: args.limit] if args.limit else samples, args.weights, args.threshold
+        )
     elif args.task == "damaged-parts":
         if coco is None:
             raise SystemExit("--task damaged-parts needs --coco (the damaged-parts-cardiag boxes)")
@@ -46,8 +55,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if args.weights is None:
             raise SystemExit("--task detector needs --weights (a YOLO best.pt)")
         report = evaluate_detector(
-            Path(args.weights), coco=coco, images=images, data=Path(args.data) if args.data else None,
-            taxonomy=args.taxonomy, mapping=Path(args.mapping) if args.mapping else None,
+            Path(args.weights),
+            coco=coco,
+            images=images,
+            data=Path(args.data) if args.data else None,
+            taxonomy=args.taxonomy,
+            mapping=Path(args.mapping) if args.mapping else None,
         )
     if out is not None:
         ev.write_report(report, out)
@@ -67,22 +80,44 @@ def _cmd_compare(args: argparse.Namespace) -> int:
 
 def add_commands(subparsers: Any) -> None:
     """Add `evaluate` and `compare` to the `python -m inference` command line."""
-    p = subparsers.add_parser("evaluate", help="metrics of a model on a labelled dataset (JSON report)")
+    p = subparsers.add_parser(
+        "evaluate", help="metrics of a model on a labelled dataset (JSON report)"
+    )
     p.add_argument("--task", required=True, choices=TASKS)
-    p.add_argument("--weights", help="model version dir / version name / training best.pt (default: shipped default)")
+    p.add_argument(
+        "--weights",
+        help="model version dir / version name / training best.pt (default: shipped default)",
+    )
     p.add_argument("--coco", help="COCO annotations (polygons or RLE)")
     p.add_argument("--images", help="image folder (default: beside the COCO file)")
-    p.add_argument("--mapping", help="YAML 'dataset category: taxonomy class' for datasets the taxonomy does not know")
-    p.add_argument("--include", help="evaluate only the file names listed (one a line), e.g. configs/splits/carparts-dsmlr-val.txt")
-    p.add_argument("--list", help="vehicle: 'label<TAB>path' list (paths relative to the data root)")
+    p.add_argument(
+        "--mapping",
+        help="YAML 'dataset category: taxonomy class' for datasets the taxonomy does not know",
+    )
+    p.add_argument(
+        "--include",
+        help="evaluate only the file names listed (one a line), "
+        "e.g. configs/splits/carparts-dsmlr-val.txt",
+    )
+    p.add_argument(
+        "--list", help="vehicle: 'label<TAB>path' list (paths relative to the data root)"
+    )
     p.add_argument("--data", help="detector: an Ultralytics data.yaml instead of --coco")
-    p.add_argument("--taxonomy", default="damage_bilgi", help="detector: class names of the detector (taxonomy)")
+    p.add_argument(
+        "--taxonomy",
+        default="damage_bilgi",
+        help="detector: class names of the detector (taxonomy)",
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="vehicle: probability threshold")
     p.add_argument("--limit", type=int, help="only the first N images (quick checks)")
-    p.add_argument("--out", help="write the JSON report here (+ .confusion.png and .npz for segmentation)")
+    p.add_argument(
+        "--out", help="write the JSON report here (+ .confusion.png and .npz for segmentation)"
+    )
     p.set_defaults(func=_cmd_evaluate)
 
-    p = subparsers.add_parser("compare", help="bootstrap CI of the mIoU difference of two evaluate reports")
+    p = subparsers.add_parser(
+        "compare", help="bootstrap CI of the mIoU difference of two evaluate reports"
+    )
     p.add_argument("a", help="report JSON of model A (its .npz beside it)")
     p.add_argument("b", help="report JSON of model B, on the same images")
     p.add_argument("--replicates", type=int, default=5000)

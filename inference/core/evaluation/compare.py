@@ -16,12 +16,16 @@ def load_per_image(report_or_npz: Path) -> tuple[np.ndarray, list[str]]:
     if path.suffix == ".json":
         path = path.with_suffix(".npz")
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing; run `evaluate --out {path.with_suffix('.json')}` first")
+        raise FileNotFoundError(
+            f"{path} is missing; run `evaluate --out {path.with_suffix('.json')}` first"
+        )
     data = np.load(path)
     return data["confusion"].astype(np.int64), [str(n) for n in data["images"]]
 
 
-def compare_reports(a: Path, b: Path, replicates: int = 5000, seed: int = 0, confidence: float = 0.95) -> dict[str, Any]:
+def compare_reports(
+    a: Path, b: Path, replicates: int = 5000, seed: int = 0, confidence: float = 0.95
+) -> dict[str, Any]:
     """mIoU(a) - mIoU(b) and its bootstrap interval over the images both reports share."""
     cms_a, names_a = load_per_image(a)
     cms_b, names_b = load_per_image(b)

@@ -71,9 +71,13 @@ def load_segmenter(weights: str | Path | None) -> LoadedSegmenter:
         state = torch.load(weights, map_location="cpu", weights_only=False)
         spec = state["spec"]
         parts, damage = load_taxonomy(spec["part_taxonomy"]), load_taxonomy(spec["damage_taxonomy"])
-        model = build_segmentation_model(spec["arch"], spec["encoder"], parts, damage, joint=spec["joint"])
+        model = build_segmentation_model(
+            spec["arch"], spec["encoder"], parts, damage, joint=spec["joint"]
+        )
         model.load_state_dict(state["model"])
-        return LoadedSegmenter(model.eval(), parts, damage, int(spec["input_size"]), LITE_MEAN, LITE_STD, str(weights))
+        return LoadedSegmenter(
+            model.eval(), parts, damage, int(spec["input_size"]), LITE_MEAN, LITE_STD, str(weights)
+        )
     from inference.core.torch_backend import load_models
 
     manifest = resolve_model(weights)
@@ -90,7 +94,9 @@ def load_segmenter(weights: str | Path | None) -> LoadedSegmenter:
 
 
 @torch.inference_mode()
-def predict_maps(seg: LoadedSegmenter, image: Path, height: int, width: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+def predict_maps(
+    seg: LoadedSegmenter, image: Path, height: int, width: int
+) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
     """Argmax part and damage maps of one photo at (height, width)."""
     loaded = load_image(image, seg.input_size)
     h, w = loaded.rgb.shape[:2]
@@ -98,12 +104,16 @@ def predict_maps(seg: LoadedSegmenter, image: Path, height: int, width: int) -> 
     out = seg.model(x)
     maps = []
     for logits in out:
-        resized = F.interpolate(logits[:, :, :h, :w], size=(height, width), mode="bilinear", align_corners=False)
+        resized = F.interpolate(
+            logits[:, :, :h, :w], size=(height, width), mode="bilinear", align_corners=False
+        )
         maps.append(resized[0].argmax(0).numpy().astype(np.uint8))
     return maps[0], maps[1]
 
 
-def _plot_confusion(cm: npt.NDArray[np.int64], classes: Sequence[str], path: Path, title: str) -> None:
+def _plot_confusion(
+    cm: npt.NDArray[np.int64], classes: Sequence[str], path: Path, title: str
+) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -121,7 +131,15 @@ def _plot_confusion(cm: npt.NDArray[np.int64], classes: Sequence[str], path: Pat
     ax.set_title(title)
     for i in range(len(classes)):
         for j in range(len(classes)):
-            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7, color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{norm[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=7,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     fig.colorbar(im, ax=ax, fraction=0.046)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -129,7 +147,9 @@ def _plot_confusion(cm: npt.NDArray[np.int64], classes: Sequence[str], path: Pat
 
 
 def _floats(values: npt.NDArray[np.float64], names: Sequence[str]) -> dict[str, float | None]:
-    return {n: (None if np.isnan(v) else round(float(v), 6)) for n, v in zip(names, values, strict=True)}
+    return {
+        n: (None if np.isnan(v) else round(float(v), 6)) for n, v in zip(names, values, strict=True)
+    }
 
 
 def evaluate_segmentation(
@@ -171,7 +191,11 @@ def evaluate_segmentation(
         names.append(image.file_name)
         if task == "parts":
             true_counts.append(visible_count(truth, k, settings.min_part_share))
-            pred_counts.append(visible_count(np.where(truth == IGNORE_INDEX, IGNORE_INDEX, pred), k, settings.min_part_share))
+            pred_counts.append(
+                visible_count(
+                    np.where(truth == IGNORE_INDEX, IGNORE_INDEX, pred), k, settings.min_part_share
+                )
+            )
     total = np.sum(cms, axis=0) if cms else np.zeros((k, k), dtype=np.int64)
     report: dict[str, Any] = {
         "task": task,
@@ -188,15 +212,23 @@ def evaluate_segmentation(
     }
     if task == "parts":
         acc = count_accuracy(true_counts, pred_counts)
-        report["parts_count_accuracy"] = {"exact": acc.exact, "within_one": acc.within_one, "min_part_share": settings.min_part_share}
-        report["iou_by_visible_parts"] = {str(g): v for g, v in miou_by_group(cms, true_counts).items()}
+        report["parts_count_accuracy"] = {
+            "exact": acc.exact,
+            "within_one": acc.within_one,
+            "min_part_share": settings.min_part_share,
+        }
+        report["iou_by_visible_parts"] = {
+            str(g): v for g, v in miou_by_group(cms, true_counts).items()
+        }
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         png = out.with_suffix(".confusion.png")
         _plot_confusion(total, taxonomy.classes, png, f"{task}: {seg.name}")
         report["confusion_png"] = str(png)
         npz = out.with_suffix(".npz")
-        np.savez_compressed(npz, confusion=np.stack(cms) if cms else np.zeros((0, k, k)), images=np.array(names))
+        np.savez_compressed(
+            npz, confusion=np.stack(cms) if cms else np.zeros((0, k, k)), images=np.array(names)
+        )
         report["per_image"] = str(npz)
     return report
 
@@ -216,7 +248,12 @@ def load_vehicle(weights: str | Path | None) -> tuple[VehiclePresence, int, int 
 
     manifest = resolve_model(weights)
     _, vehicle = load_models(manifest)
-    return vehicle, manifest.vehicle.input_size, manifest.input_size, f"{manifest.version} ({manifest.directory})"
+    return (
+        vehicle,
+        manifest.vehicle.input_size,
+        manifest.input_size,
+        f"{manifest.version} ({manifest.directory})",
+    )
 
 
 @torch.inference_mode()
@@ -249,7 +286,10 @@ def evaluate_vehicle(
         "threshold": threshold,
         "accuracy": round(binary_accuracy(labels, scores, threshold), 6),
         "roc_auc": round(roc_auc(labels, scores), 6),
-        "accuracy_by_source": {g: round(binary_accuracy(labels[idx], scores[idx], threshold), 6) for g, idx in sorted(groups.items())},
+        "accuracy_by_source": {
+            g: round(binary_accuracy(labels[idx], scores[idx], threshold), 6)
+            for g, idx in sorted(groups.items())
+        },
     }
 
 
@@ -262,7 +302,9 @@ def _source_of(path: Path) -> str:
         return path.parent.name
 
 
-def vehicle_samples(list_file: Path | None, images: Path | None, coco: Path | None) -> list[tuple[Path, int]]:
+def vehicle_samples(
+    list_file: Path | None, images: Path | None, coco: Path | None
+) -> list[tuple[Path, int]]:
     """Labelled photos: a `label<TAB>path` list, or UIUC-named files (`pos-*`, `neg-*`) in
     `images`, or every photo of a COCO file (all vehicle photos: label 1)."""
     from inference.core.training.vehicle import read_vehicle_list, uiuc_label
@@ -274,7 +316,9 @@ def vehicle_samples(list_file: Path | None, images: Path | None, coco: Path | No
     if images is not None:
         pairs = [(p, uiuc_label(p)) for p in sorted(images.iterdir())]
         return [(p, y) for p, y in pairs if y is not None]
-    raise ValueError("vehicle evaluation needs --list FILE, --coco FILE or --images DIR (pos-*/neg-*)")
+    raise ValueError(
+        "vehicle evaluation needs --list FILE, --coco FILE or --images DIR (pos-*/neg-*)"
+    )
 
 
 # ------------------------------------------------------------------------ damaged parts
@@ -306,7 +350,10 @@ def evaluate_damaged_parts(
     skipped = 0
     unknown = sorted(set(dataset.used_categories()) - set(names))
     if unknown:
-        raise ValueError(f"the mapping {mapping or DAMAGED_PARTS_MAPPING} does not name {unknown}; add them (null = no counterpart)")
+        raise ValueError(
+            f"the mapping {mapping or DAMAGED_PARTS_MAPPING} does not name {unknown}; "
+            "add them (null = no counterpart)"
+        )
     chosen = dataset.images[:limit] if limit else dataset.images
     for image in chosen:
         cats = {dataset.categories[a.category_id] for a in dataset.annotations.get(image.id, [])}

@@ -9,7 +9,11 @@ from typing import Any
 import torch
 
 from inference.core.export import save_model_version
-from inference.core.models.classifier import VehicleClassifier, VehiclePresence, build_vehicle_classifier
+from inference.core.models.classifier import (
+    VehicleClassifier,
+    VehiclePresence,
+    build_vehicle_classifier,
+)
 from inference.core.models.segmentation import build_segmentation_model
 from inference.core.registry import Manifest
 from inference.core.taxonomy import load_taxonomy
@@ -35,7 +39,9 @@ def package_version(
     spec = seg_state["spec"]
     parts = load_taxonomy(spec["part_taxonomy"])
     damage = load_taxonomy(spec["damage_taxonomy"])
-    model = build_segmentation_model(spec["arch"], spec["encoder"], parts, damage, joint=spec["joint"])
+    model = build_segmentation_model(
+        spec["arch"], spec["encoder"], parts, damage, joint=spec["joint"]
+    )
     model.load_state_dict(seg_state["model"])
     metrics: dict[str, Any] = {
         "segmentation_validation": {

@@ -113,7 +113,9 @@ def validate(
 ) -> dict[str, np.ndarray]:
     """Summed confusion matrices of both heads over a loader (ignore label left out)."""
     model.eval()
-    cms = {h: np.zeros((classes[h], classes[h]), dtype=np.int64) for h in HEADS}
+    cms: dict[str, np.ndarray] = {
+        h: np.zeros((classes[h], classes[h]), dtype=np.int64) for h in HEADS
+    }
     for batch in loader:
         has = {h: bool((batch[h] != IGNORE_INDEX).any()) for h in HEADS}
         if not any(has.values()):
@@ -205,7 +207,7 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     warmup = max(1, round(settings.warmup_epochs * steps_per_epoch))
     scheduler = warmup_cosine(optimizer, warmup, total_steps)
     criterion = SegmentationLoss(settings.loss, settings.damage_weight)  # type: ignore[arg-type]
-    classes = {h: data.taxonomies[h].num_classes for h in HEADS}
+    classes: dict[str, int] = {h: data.taxonomies[h].num_classes for h in HEADS}
     start_epoch, best_score = 0, -1.0
     if resuming:
         state = torch.load(out / LAST, map_location="cpu", weights_only=False)

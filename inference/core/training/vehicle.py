@@ -277,7 +277,8 @@ def train_vehicle(cfg: TrainConfig, resume: bool = False, progress: bool = True)
             out / "last.pt",
         )
         print(
-            f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, accuracy {acc:.4f}, AUC {row['roc_auc']:.4f}{' (best)' if improved else ''}",
+            f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, accuracy {acc:.4f}, "
+            f"AUC {row['roc_auc']:.4f}{' (best)' if improved else ''}",
             flush=True,
         )
     return out / "best.pt"
