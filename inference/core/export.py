@@ -242,6 +242,7 @@ def save_model_version(
             "architecture": segmentation.arch,
             "encoder": segmentation.encoder_name,
             "joint": isinstance(segmentation, JointSegmentationModel),
+            "model_kwargs": dict(segmentation.smp_kwargs),
             "part_taxonomy": part_taxonomy,
             "damage_taxonomy": damage_taxonomy,
             "input_size": input_size,

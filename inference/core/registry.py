@@ -10,6 +10,7 @@ manifest.json (format 1)::
       "description": "...",
       "architecture": "deeplabv3plus",             "encoder": "timm-tf_efficientnet_lite0",
       "joint": true,
+      "model_kwargs": {},                          # extra smp arguments (decoder_channels...)
       "part_taxonomy": "parts_reduced_dsmlr",      "damage_taxonomy": "damage_categorical",
       "input_size": 512,                           "pad_multiple": 32,
       "normalisation": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
@@ -90,6 +91,7 @@ class Manifest:
     weights: dict[str, dict[str, WeightFile]]
     metrics: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra smp arguments
     description: str = ""
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -180,6 +182,7 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
             weights=weights,
             metrics=dict(data.get("metrics", {})),
             settings=dict(data.get("settings", {})),
+            model_kwargs=dict(data.get("model_kwargs", {})),
             description=str(data.get("description", "")),
             raw=data,
         )

@@ -41,6 +41,7 @@ def build_segmentation_from_manifest(manifest: Manifest) -> SegmentationModel:
         load_taxonomy(manifest.part_taxonomy),
         load_taxonomy(manifest.damage_taxonomy),
         joint=manifest.joint,
+        **manifest.model_kwargs,
     )
 
 

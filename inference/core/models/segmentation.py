@@ -121,6 +121,7 @@ class JointSegmentationModel(nn.Module):
         self.encoder_name = canonical_encoder(encoder)
         self.part_classes = part_classes
         self.damage_classes = damage_classes
+        self.smp_kwargs = dict(kwargs)  # recorded in manifests so the model can be rebuilt
         self.encoder: nn.Module = base.get_submodule("encoder")
         self.decoder: nn.Module = base.get_submodule("decoder")
         self.parts_head = _Head(in_channels, part_classes, copy.deepcopy(upsampling))
@@ -148,6 +149,7 @@ class IndependentSegmentationModels(nn.Module):
         self.encoder_name = canonical_encoder(encoder)
         self.part_classes = part_classes
         self.damage_classes = damage_classes
+        self.smp_kwargs = dict(kwargs)  # recorded in manifests so the model can be rebuilt
         self.parts_model = _smp_model(arch, encoder, part_classes, **kwargs)
         self.damage_model = _smp_model(arch, encoder, damage_classes, **kwargs)
 
