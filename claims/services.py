@@ -103,7 +103,8 @@ def _store_photos(*, case: Case, checked: Sequence[CheckedPhoto], start: int) ->
             photos.append(_photo_create(case=case, checked=item, position=start + offset))
     except BaseException:
         for photo in photos:
-            default_storage.delete(photo.original.name)
+            if photo.original.name:
+                default_storage.delete(photo.original.name)
         raise
     return photos
 

@@ -106,7 +106,7 @@ def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
 @login_required
 def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
     context = _case_context(request, public_id)
-    template = "claims/_case_body.html" if request.htmx else "claims/case_detail.html"
+    template = "claims/_case_body.html" if getattr(request, "htmx", False) else "claims/case_detail.html"
     return render(request, template, context)
 
 

@@ -149,12 +149,13 @@ def yolo_segmentation_lines(image: LabelledImage, ids: dict[str, int]) -> list[s
 
 
 def _copy_image(source: Path, target: Path) -> None:
+    """Copy the photo as it is shown (EXIF orientation applied); JPEG when re-encoded."""
     with Image.open(source) as img:
         oriented = ImageOps.exif_transpose(img)
-        if oriented is img:
+        if oriented is img and img.format == "JPEG" and target.suffix.lower() in (".jpg", ".jpeg"):
             shutil.copyfile(source, target)
             return
-        oriented.save(target, quality=95)
+        oriented.convert("RGB").save(target, "JPEG", quality=95)
 
 
 def write_snapshot(

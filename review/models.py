@@ -165,7 +165,12 @@ class DatasetSnapshot(models.Model):
     categories = models.JSONField()
     cases = models.JSONField()
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when the management command wrote it.",
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -21,7 +21,7 @@ class CaseCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     photo = serializers.IntegerField(source="photo_id")
-    model_version = serializers.StringRelatedField()
+    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = Finding
@@ -89,7 +89,7 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id", read_only=True)
     photos = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
-    model_version = serializers.StringRelatedField()
+    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
 
     class Meta:
         model = Case

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "channels",
     "claims",
     "inference",
+    "review",
 ]
 
 MIDDLEWARE = [

@@ -73,3 +73,17 @@ def dsi_from_boxes(
     Boxes are clipped to the image; overlapping boxes each count, as in the paper.
     """
     return dsi(t.score for t in severity_from_boxes(boxes, image_size, taxonomy))
+
+
+def case_dsi_from_boxes(
+    photos: Sequence[tuple[Sequence[BoxDamage], tuple[int, int]]], taxonomy: str | Taxonomy
+) -> float:
+    """Case DSI from detector boxes: the mean S_i over every box of every photo, each box's
+    area taken relative to its own photo. `photos`: (boxes, (width, height)) per photo.
+
+    Boxes cannot be assigned to parts, so unlike the segmentation ledger (one row per
+    part and damage type) a damage seen in two photos counts twice here.
+    """
+    return dsi(
+        t.score for boxes, size in photos for t in severity_from_boxes(boxes, size, taxonomy)
+    )

@@ -174,10 +174,8 @@
     const width = stage.clientWidth;
     const height = Math.round((width * p.height) / p.width);
     stage.style.height = height + "px";
-    for (const c of [partsLayer, damageLayer]) {
-      c.width = width;
-      c.height = height;
-    }
+    damageLayer.width = width;
+    damageLayer.height = height;
     drawParts();
     drawDamage();
   }
@@ -207,14 +205,14 @@
     ctx.drawImage(small, 0, 0, ctx.canvas.width, ctx.canvas.height);
   }
 
+  // The parts overlay is the platform's annotated render (parts faint, damage strong).
   function drawParts() {
-    const ctx = partsLayer.getContext("2d");
-    ctx.clearRect(0, 0, partsLayer.width, partsLayer.height);
     const p = config.photos[photoIndex];
-    if (!p || !p.parts) return;
-    p.parts.forEach((part, i) => {
-      paintMask(ctx, decoded("part-" + p.id + "-" + part.name, part.mask), PART_COLORS[i % PART_COLORS.length], 255);
-    });
+    if (p && p.annotated_url) {
+      if (partsLayer.getAttribute("src") !== p.annotated_url) partsLayer.src = p.annotated_url;
+    } else {
+      partsLayer.removeAttribute("src");
+    }
   }
 
   function drawDamage() {
@@ -244,6 +242,7 @@
     box.dispatchEvent(new Event("change"));
   }
 
+  partsLayer.hidden = true;
   document.getElementById("toggle-parts").addEventListener("change", (e) => {
     partsLayer.hidden = !e.target.checked;
   });

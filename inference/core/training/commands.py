@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, _overrides(args.set))
     if args.out:
-        cfg = cfg.__class__(**{**cfg.__dict__, "out": Path(args.out).resolve()})
+        cfg = dataclasses.replace(cfg, out=Path(args.out).resolve())
     progress = not args.no_progress
     if cfg.task == "segmentation":
         from inference.core.training.segmentation import train_segmentation

@@ -1,0 +1,345 @@
+"""Reads of the review app: the queue, a case's review items, model-version statistics and
+the labels of reviewed photos."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.db.models import Case as SqlCase
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from claims.models import AuditEvent, Case, Photo
+from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.models import Finding, ModelVersion
+from review import rle as rle_codec
+from review.labels import LabelledImage, LabelledObject
+from review.models import Lease, ReviewDecision, ReviewedReport
+from review.rle import Rle
+
+AGE_FILTERS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
+    # key: (label, newer than, older than)
+    "": ("any age", None, None),
+    "lt1d": ("under a day", dt.timedelta(days=1), None),
+    "1to7d": ("1 to 7 days", dt.timedelta(days=7), dt.timedelta(days=1)),
+    "gt7d": ("over 7 days", None, dt.timedelta(days=7)),
+}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    damage: str = ""
+    part: str = ""
+    model_version: int | None = None
+    age: str = ""
+
+    @property
+    def narrows_findings(self) -> bool:
+        return bool(self.damage or self.part or self.model_version)
+
+
+def _pending_findings(filters: QueueFilters) -> QuerySet[Finding]:
+    decided = ReviewDecision.objects.filter(finding=OuterRef("pk"))
+    qs = Finding.objects.filter(
+        model_version=F("case__model_version"),
+        c_refined__lt=F("model_version__threshold"),
+    ).exclude(Exists(decided))
+    if filters.damage:
+        qs = qs.filter(damage=filters.damage)
+    if filters.part:
+        qs = qs.filter(part=filters.part)
+    if filters.model_version:
+        qs = qs.filter(model_version_id=filters.model_version)
+    return qs
+
+
+def _pending_set_aside() -> QuerySet[Photo]:
+    confirmed = ReviewDecision.objects.filter(
+        photo=OuterRef("pk"), action=ReviewDecision.Action.CONFIRM_SET_ASIDE
+    )
+    return Photo.objects.filter(status=Photo.Status.SET_ASIDE).exclude(Exists(confirmed))
+
+
+def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> QuerySet[Case]:
+    """Cases with findings below their model version's threshold that nobody decided, or
+    set-aside photos nobody confirmed; lowest confidence first, then the oldest case."""
+    now = now or timezone.now()
+    pending = _pending_findings(filters).filter(case=OuterRef("pk"))
+    min_conf = Subquery(pending.order_by("c_refined").values("c_refined")[:1], output_field=FloatField())
+    n_findings = Subquery(
+        pending.order_by().values("case").annotate(n=Count("pk")).values("n")[:1],
+        output_field=IntegerField(),
+    )
+    set_aside = _pending_set_aside().filter(case=OuterRef("pk"))
+    n_photos = Subquery(
+        set_aside.order_by().values("case").annotate(n=Count("pk")).values("n")[:1],
+        output_field=IntegerField(),
+    )
+    qs = (
+        Case.objects.exclude(
+            status__in=[Case.Status.PROCESSING, Case.Status.FAILED, Case.Status.REVIEWED]
+        )
+        .select_related("model_version", "review_lease__holder")
+        .annotate(
+            min_confidence=min_conf,
+            pending_findings=Coalesce(n_findings, Value(0)),
+            pending_photos=Value(0) if filters.narrows_findings else Coalesce(n_photos, Value(0)),
+        )
+        .filter(Q(pending_findings__gt=0) | Q(pending_photos__gt=0))
+        .annotate(
+            # A set-aside photo counts as confidence 0: nobody can tell what it shows.
+            sort_confidence=SqlCase(
+                When(pending_photos__gt=0, then=Value(0.0)),
+                default=Coalesce(F("min_confidence"), Value(1.0)),
+                output_field=FloatField(),
+            )
+        )
+        .order_by("sort_confidence", "created_at", "pk")
+    )
+    _label, newer, older = AGE_FILTERS.get(filters.age, AGE_FILTERS[""])
+    if newer is not None:
+        qs = qs.filter(created_at__gt=now - newer)
+    if older is not None:
+        qs = qs.filter(created_at__lte=now - older)
+    return qs
+
+
+def queue_filter_choices() -> dict[str, Any]:
+    return {
+        "damages": list(
+            Finding.objects.order_by("damage").values_list("damage", flat=True).distinct()
+        ),
+        "parts": list(Finding.objects.order_by("part").values_list("part", flat=True).distinct()),
+        "model_versions": list(ModelVersion.objects.order_by("-created_at")),
+        "ages": [(k, v[0]) for k, v in AGE_FILTERS.items()],
+    }
+
+
+def lease_of(*, case: Case, now: dt.datetime | None = None) -> Lease | None:
+    """The live lease on a case, or None when free or expired."""
+    now = now or timezone.now()
+    lease = Lease.objects.select_related("holder").filter(case=case).first()
+    if lease is None or lease.holder is None or lease.expires_at is None or lease.expires_at <= now:
+        return None
+    return lease
+
+
+# The review screen ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One line of the review screen: a model finding, an added damage or a set-aside photo."""
+
+    key: str
+    kind: str  # "finding" | "added" | "photo"
+    photo: Photo
+    state: str  # "pending" | "auto" | "accepted" | "rejected" | "edited" | "added" | "confirmed"
+    label: str
+    part: str
+    damage: str
+    c_refined: float | None
+    finding: Finding | None
+    decision: ReviewDecision | None
+
+    @property
+    def needs_review(self) -> bool:
+        return self.state == "pending"
+
+
+def case_review_items(*, case: Case) -> list[ReviewItem]:
+    version = case.model_version
+    decisions = list(
+        ReviewDecision.objects.filter(case=case)
+        .select_related("mask_edit", "reviewer")
+        .order_by("decided_at", "pk")
+    )
+    latest: dict[int, ReviewDecision] = {}
+    confirmed: set[int] = set()
+    added: list[ReviewDecision] = []
+    for d in decisions:
+        if d.finding_id is not None:
+            latest[d.finding_id] = d
+        elif d.action == ReviewDecision.Action.ADD:
+            added.append(d)
+        elif d.action == ReviewDecision.Action.CONFIRM_SET_ASIDE:
+            confirmed.add(d.photo_id)
+    photos = {p.pk: p for p in case.photos.order_by("position")}
+    items: list[ReviewItem] = []
+    for photo in photos.values():
+        if photo.status == Photo.Status.SET_ASIDE:
+            items.append(
+                ReviewItem(
+                    key=f"p{photo.pk}",
+                    kind="photo",
+                    photo=photo,
+                    state="confirmed" if photo.pk in confirmed else "pending",
+                    label=f"photo {photo.position + 1} set aside",
+                    part="",
+                    damage="",
+                    c_refined=None,
+                    finding=None,
+                    decision=None,
+                )
+            )
+    findings = (
+        Finding.objects.filter(case=case, model_version=version)
+        .select_related("model_version")
+        .order_by("c_refined", "photo__position", "index")
+    )
+    for f in findings:
+        d = latest.get(f.pk)
+        below = f.c_refined < f.model_version.threshold
+        state = (
+            ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
+        )
+        items.append(
+            ReviewItem(
+                key=f"f{f.pk}",
+                kind="finding",
+                photo=photos[f.photo_id],
+                state=state,
+                label=f"{f.damage} on {f.part} (photo {photos[f.photo_id].position + 1})",
+                part=d.part if d and d.part else f.part,
+                damage=d.damage_type if d and d.damage_type else f.damage,
+                c_refined=f.c_refined,
+                finding=f,
+                decision=d,
+            )
+        )
+    for d in added:
+        items.append(
+            ReviewItem(
+                key=f"a{d.pk}",
+                kind="added",
+                photo=photos[d.photo_id],
+                state="added",
+                label=f"{d.damage_type} on {d.part} (photo {photos[d.photo_id].position + 1}, added)",
+                part=d.part,
+                damage=d.damage_type,
+                c_refined=None,
+                finding=None,
+                decision=d,
+            )
+        )
+    # Pending first (lowest confidence first), then the rest in the same order.
+    return sorted(items, key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0))
+
+
+def case_latest_report(*, case: Case) -> ReviewedReport | None:
+    return case.reviewed_reports.order_by("-created_at", "-pk").select_related("reviewed_by").first()
+
+
+def taxonomy_classes(name: str) -> list[str]:
+    try:
+        return list(load_taxonomy(name).classes[1:])
+    except TaxonomyError:
+        return []
+
+
+# Model versions -------------------------------------------------------------------------
+
+
+def model_version_outcomes(*, version: ModelVersion) -> list[tuple[float, bool]]:
+    """(C_refined, kept by a person) of every finding of `version` a person decided."""
+    latest: dict[int, ReviewDecision] = {}
+    for d in (
+        ReviewDecision.objects.filter(finding__model_version=version)
+        .order_by("decided_at", "pk")
+        .only("finding_id", "action", "c_refined", "decided_at")
+    ):
+        assert d.finding_id is not None
+        latest[d.finding_id] = d
+    return [
+        (float(d.c_refined or 0.0), d.action != ReviewDecision.Action.REJECT)
+        for d in latest.values()
+    ]
+
+
+def model_version_counts(*, version: ModelVersion) -> dict[str, int]:
+    findings = Finding.objects.filter(model_version=version)
+    return {
+        "findings": findings.count(),
+        "below_threshold": findings.filter(c_refined__lt=version.threshold).count(),
+        "cases": findings.values("case").distinct().count(),
+    }
+
+
+# Labels ---------------------------------------------------------------------------------
+
+
+def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage], list[int]]:
+    """Every usable photo of a reviewed case with what a person kept, at full size.
+
+    Damage names of another taxonomy are mapped through the target's merge map; a name
+    that does not map is left out (the snapshot's categories are the target's classes).
+    """
+    target = load_taxonomy(damage_taxonomy)
+    cases = list(
+        Case.objects.filter(status=Case.Status.REVIEWED)
+        .select_related("model_version")
+        .order_by("pk")
+    )
+    images: list[LabelledImage] = []
+    for case in cases:
+        version = case.model_version
+        if version is None:
+            continue
+        try:
+            mapping = dict(target.merge_map(version.damage_taxonomy))
+        except TaxonomyError:
+            mapping = {c: c for c in target.classes}
+        items = case_review_items(case=case)
+        by_photo: dict[int, list[LabelledObject]] = {}
+        for item in items:
+            if item.kind == "photo" or item.state in ("rejected", "pending"):
+                continue
+            category = mapping.get(item.damage, item.damage if item.damage in target.classes else "")
+            if not category or category == target.background:
+                continue
+            photo = item.photo
+            edit = item.decision.mask_edit if item.decision else None
+            if edit is not None:
+                mask = Rle(height=edit.height, width=edit.width, counts=edit.counts)
+            else:
+                assert item.finding is not None
+                grid = rle_codec.decode(Rle.from_coco(item.finding.mask_rle))
+                mask = rle_codec.encode(rle_codec.resize_nearest(grid, photo.height, photo.width))
+            by_photo.setdefault(photo.pk, []).append(
+                LabelledObject(category=category, rle=mask, part=item.part, source=item.state)
+            )
+        for photo in case.photos.filter(status=Photo.Status.DONE).order_by("position"):
+            images.append(
+                LabelledImage(
+                    file_name=f"case-{case.reference}-photo-{photo.position + 1}-{photo.pk}.jpg",
+                    source_path=Path(photo.original.path),
+                    width=photo.width,
+                    height=photo.height,
+                    objects=tuple(by_photo.get(photo.pk, [])),
+                )
+            )
+    return images, [c.pk for c in cases if c.model_version is not None]
+
+
+def model_version_audit(*, version: ModelVersion) -> QuerySet[AuditEvent]:
+    return (
+        AuditEvent.objects.filter(verb__startswith="model.", data__model_version=version.pk)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+    )

@@ -1,0 +1,562 @@
+"""Writes of the review app: leases, decisions, mask edits, reviewed reports, thresholds,
+model-version status and label exports. Keyword-only; every refusal is an ApplicationError."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from claims.errors import ApplicationError
+from claims.models import Case, Photo
+from claims.roles import Role, role_of
+from claims.services import audit_record
+from inference.core.severity import dsi as dsi_mean
+from inference.core.severity import severity_terms
+from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.models import Finding, ModelVersion
+from inference.services import case_notify
+from review import labels as label_writers
+from review import rle as rle_codec
+from review.models import DatasetSnapshot, Lease, MaskEdit, ReviewDecision, ReviewedReport
+from review.rle import Rle, RleError
+
+MAX_RLE_CHARS = 4_000_000  # a 12-megapixel mask of noise stays far below this
+
+
+def _lease_seconds() -> int:
+    return int(getattr(settings, "REVIEW_LEASE_SECONDS", 600))
+
+
+def require_reviewer(user: Any) -> None:
+    if role_of(user) not in (Role.ADJUSTER, Role.ADMIN):
+        raise ApplicationError("Only adjusters and admins review cases.")
+
+
+def require_admin(user: Any) -> None:
+    if role_of(user) != Role.ADMIN:
+        raise ApplicationError("Only admins change model versions and export labels.")
+
+
+# Leases ---------------------------------------------------------------------------------
+
+
+def _take(*, case_id: int, user: Any, now: dt.datetime) -> bool:
+    """Conditional update: free, expired or already ours. One statement, so two requests
+    racing for the same case cannot both win (the database serialises the row update)."""
+    Lease.objects.get_or_create(case_id=case_id)
+    taken = (
+        Lease.objects.filter(case_id=case_id)
+        .filter(Q(holder__isnull=True) | Q(expires_at__lte=now) | Q(holder=user))
+        .update(
+            holder=user,
+            claimed_at=now,
+            expires_at=now + dt.timedelta(seconds=_lease_seconds()),
+        )
+    )
+    return taken == 1
+
+
+def _held_message(case_id: int) -> str:
+    lease = Lease.objects.select_related("holder").filter(case_id=case_id).first()
+    if lease is None or lease.holder is None or lease.expires_at is None:
+        return "This case is not available; pick another one from the queue."
+    until = timezone.localtime(lease.expires_at).strftime("%H:%M")
+    return (
+        f"{lease.holder.username} is reviewing this case (lease until {until} unless they "
+        "keep working); pick another case from the queue."
+    )
+
+
+def lease_claim(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
+    """Take the case for `user`; an adjuster holds one case at a time."""
+    require_reviewer(user)
+    now = now or timezone.now()
+    if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
+        raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
+    try:
+        with transaction.atomic():
+            if not _take(case_id=case.pk, user=user, now=now):
+                raise ApplicationError(_held_message(case.pk))
+            Lease.objects.filter(holder=user).exclude(case_id=case.pk).update(
+                holder=None, expires_at=None
+            )
+    except IntegrityError:
+        # Two first claims created the row at once; the loser retries the update once.
+        with transaction.atomic():
+            if not _take(case_id=case.pk, user=user, now=now):
+                raise ApplicationError(_held_message(case.pk)) from None
+    return Lease.objects.select_related("holder").get(case_id=case.pk)
+
+
+def lease_renew(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
+    """Extend the lease while the adjuster works (heartbeat, every decision)."""
+    require_reviewer(user)
+    now = now or timezone.now()
+    with transaction.atomic():
+        if not _take(case_id=case.pk, user=user, now=now):
+            raise ApplicationError(_held_message(case.pk))
+    return Lease.objects.select_related("holder").get(case_id=case.pk)
+
+
+def lease_release(*, case: Case, user: Any) -> None:
+    require_reviewer(user)
+    Lease.objects.filter(case_id=case.pk, holder=user).update(holder=None, expires_at=None)
+
+
+def lease_claim_next(*, user: Any, candidates: list[int], now: dt.datetime | None = None) -> Case:
+    """Claim the first case of `candidates` (queue order) that nobody else holds."""
+    require_reviewer(user)
+    for case_id in candidates:
+        case = Case.objects.get(pk=case_id)
+        try:
+            lease_claim(case=case, user=user, now=now)
+        except ApplicationError:
+            continue
+        return case
+    raise ApplicationError("The queue is empty: every case is reviewed or held by someone.")
+
+
+# Decisions ------------------------------------------------------------------------------
+
+
+def _lock_for_decision(*, case: Case, user: Any) -> None:
+    require_reviewer(user)
+    if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
+        raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
+    if not _take(case_id=case.pk, user=user, now=timezone.now()):
+        raise ApplicationError(_held_message(case.pk))
+
+
+def _classes(taxonomy: str) -> tuple[str, ...]:
+    try:
+        return load_taxonomy(taxonomy).classes[1:]  # class 0 is background / no damage
+    except TaxonomyError:
+        return ()
+
+
+def _check_labels(*, version: ModelVersion, damage_type: str, part: str) -> None:
+    damages = _classes(version.damage_taxonomy)
+    parts = _classes(version.part_taxonomy)
+    if damages and damage_type not in damages:
+        raise ApplicationError(
+            f"Unknown damage type {damage_type!r}; choose one of {', '.join(damages)}."
+        )
+    if parts and part not in parts:
+        raise ApplicationError(f"Unknown part {part!r}; choose one of {', '.join(parts)}.")
+
+
+def _mask_edit(
+    *, photo: Photo, finding: Finding | None, user: Any, mask: Any, damage_type: str, part: str
+) -> MaskEdit:
+    try:
+        value = Rle.from_coco(mask)
+        if len(value.counts) > MAX_RLE_CHARS:
+            raise ApplicationError("The mask is too large to store; simplify it and save again.")
+        decoded = rle_codec.decode(value)
+    except RleError as exc:
+        raise ApplicationError(f"The mask could not be read: {exc}.") from None
+    if (value.width, value.height) != (photo.width, photo.height):
+        raise ApplicationError(
+            f"The mask is {value.width}x{value.height} but the photo is "
+            f"{photo.width}x{photo.height}; masks are stored at the photo's full size."
+        )
+    box = rle_codec.bbox(decoded)
+    if box is None:
+        raise ApplicationError("The mask is empty: paint the damage, or reject the finding.")
+    return MaskEdit.objects.create(
+        photo=photo,
+        finding=finding,
+        damage_type=damage_type,
+        part=part,
+        height=value.height,
+        width=value.width,
+        counts=value.counts,
+        area_px=int(decoded.sum()),
+        box=list(box),
+        created_by=user,
+    )
+
+
+def _audit_decision(decision: ReviewDecision, user: Any) -> None:
+    audit_record(
+        verb=f"review.{decision.action}",
+        case=decision.case,
+        actor=user,
+        data={
+            "decision": decision.pk,
+            "finding": decision.finding_id,
+            "photo": decision.photo_id,
+            "damage": decision.damage_type,
+            "part": decision.part,
+            "mask_edit": decision.mask_edit_id,
+        },
+    )
+
+
+def finding_decide(*, finding: Finding, user: Any, action: str) -> ReviewDecision:
+    """Accept or reject a model finding; a new decision row, the finding is untouched."""
+    if action not in (ReviewDecision.Action.ACCEPT, ReviewDecision.Action.REJECT):
+        raise ApplicationError("The decision must be 'accept' or 'reject'.")
+    case = finding.case
+    with transaction.atomic():
+        _lock_for_decision(case=case, user=user)
+        decision = ReviewDecision.objects.create(
+            case=case,
+            finding=finding,
+            photo_id=finding.photo_id,
+            action=action,
+            damage_type=finding.damage,
+            part=finding.part,
+            c_refined=finding.c_refined,
+            reviewer=user,
+        )
+        _audit_decision(decision, user)
+        _complete_if_done(case=case, user=user)
+    return decision
+
+
+def finding_edit(
+    *, finding: Finding, user: Any, mask: Any, damage_type: str, part: str
+) -> ReviewDecision:
+    """Correct a finding's mask, damage type or part: a mask edit and a decision row."""
+    case = finding.case
+    with transaction.atomic():
+        _lock_for_decision(case=case, user=user)
+        _check_labels(version=finding.model_version, damage_type=damage_type, part=part)
+        edit = _mask_edit(
+            photo=finding.photo,
+            finding=finding,
+            user=user,
+            mask=mask,
+            damage_type=damage_type,
+            part=part,
+        )
+        decision = ReviewDecision.objects.create(
+            case=case,
+            finding=finding,
+            photo_id=finding.photo_id,
+            mask_edit=edit,
+            action=ReviewDecision.Action.EDIT,
+            damage_type=damage_type,
+            part=part,
+            c_refined=finding.c_refined,
+            reviewer=user,
+        )
+        _audit_decision(decision, user)
+        _complete_if_done(case=case, user=user)
+    return decision
+
+
+def damage_add(*, photo: Photo, user: Any, mask: Any, damage_type: str, part: str) -> ReviewDecision:
+    """Record a damage the model missed."""
+    case = photo.case
+    version = case.model_version
+    if version is None:
+        raise ApplicationError("This case has no model version yet; wait until it is processed.")
+    if photo.status != Photo.Status.DONE:
+        raise ApplicationError("Damages can be added only on photos that went through the pipeline.")
+    with transaction.atomic():
+        _lock_for_decision(case=case, user=user)
+        _check_labels(version=version, damage_type=damage_type, part=part)
+        edit = _mask_edit(
+            photo=photo, finding=None, user=user, mask=mask, damage_type=damage_type, part=part
+        )
+        decision = ReviewDecision.objects.create(
+            case=case,
+            photo=photo,
+            mask_edit=edit,
+            action=ReviewDecision.Action.ADD,
+            damage_type=damage_type,
+            part=part,
+            reviewer=user,
+        )
+        _audit_decision(decision, user)
+        _complete_if_done(case=case, user=user)
+    return decision
+
+
+def photo_confirm_set_aside(*, photo: Photo, user: Any) -> ReviewDecision:
+    """Confirm that a set-aside photo is unusable (it leaves the queue)."""
+    if photo.status != Photo.Status.SET_ASIDE:
+        raise ApplicationError("Only set-aside photos are confirmed.")
+    case = photo.case
+    with transaction.atomic():
+        _lock_for_decision(case=case, user=user)
+        decision = ReviewDecision.objects.create(
+            case=case,
+            photo=photo,
+            action=ReviewDecision.Action.CONFIRM_SET_ASIDE,
+            reviewer=user,
+        )
+        _audit_decision(decision, user)
+        _complete_if_done(case=case, user=user)
+    return decision
+
+
+# Outcome --------------------------------------------------------------------------------
+
+
+def _pending_count(case: Case) -> int:
+    from review.selectors import case_review_items
+
+    return sum(1 for item in case_review_items(case=case) if item.state == "pending")
+
+
+def report_compute(*, case: Case) -> dict[str, Any]:
+    """Damaged parts and DSI from the human decisions (pure read, no write).
+
+    A finding a person accepted, edited or added counts with confidence 1 (a person saw
+    it); a rejected one is dropped; a finding above the threshold that nobody decided
+    keeps the model's terms. A_i uses the edited mask's share of the photo.
+    """
+    version = case.model_version
+    try:
+        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
+    except TaxonomyError:
+        taxonomy = None
+    latest: dict[int, ReviewDecision] = {}
+    added: list[ReviewDecision] = []
+    for d in (
+        ReviewDecision.objects.filter(case=case)
+        .select_related("mask_edit", "photo")
+        .order_by("decided_at", "pk")
+    ):
+        if d.finding_id is not None:
+            latest[d.finding_id] = d
+        elif d.action == ReviewDecision.Action.ADD:
+            added.append(d)
+    findings = list(
+        Finding.objects.filter(case=case, model_version=version).select_related(
+            "photo", "model_version"
+        )
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    scores_by_photo: dict[int, list[float]] = defaultdict(list)
+    kept = rejected = 0
+
+    def weight(damage: str, fallback: float) -> float:
+        try:
+            return taxonomy.dsi_weight(damage) if taxonomy else fallback
+        except TaxonomyError:
+            return fallback
+
+    def add(part: str, damage: str, photo: Photo, score: float, source: str) -> None:
+        row = rows.setdefault(
+            (part, damage), {"part": part, "damage": damage, "photos": [], "sources": []}
+        )
+        if photo.position + 1 not in row["photos"]:
+            row["photos"].append(photo.position + 1)
+        row["sources"].append(source)
+        scores_by_photo[photo.pk].append(score)
+
+    for f in findings:
+        d = latest.get(f.pk)
+        if d is None:
+            if f.c_refined < f.model_version.threshold:
+                continue  # undecided: the report is computed once none is left
+            add(f.part, f.damage, f.photo, f.dsi_score, "model")
+            kept += 1
+        elif d.action == ReviewDecision.Action.REJECT:
+            rejected += 1
+        elif d.action == ReviewDecision.Action.ACCEPT:
+            terms = severity_terms(
+                f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight)
+            )
+            add(f.part, f.damage, f.photo, terms.score, "accepted")
+            kept += 1
+        else:
+            edit = d.mask_edit
+            assert edit is not None
+            terms = severity_terms(
+                edit.area_px / (edit.width * edit.height),
+                1.0,
+                weight(d.damage_type, f.dsi_type_weight),
+            )
+            add(d.part, d.damage_type, f.photo, terms.score, "edited")
+            kept += 1
+    for d in added:
+        edit = d.mask_edit
+        assert edit is not None
+        terms = severity_terms(
+            edit.area_px / (edit.width * edit.height), 1.0, weight(d.damage_type, 0.0)
+        )
+        add(d.part, d.damage_type, d.photo, terms.score, "added")
+    all_scores = [s for scores in scores_by_photo.values() for s in scores]
+    return {
+        "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
+        "dsi": round(dsi_mean(all_scores), 4),
+        "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
+        "kept": kept,
+        "rejected": rejected,
+        "added": len(added),
+    }
+
+
+def _complete_if_done(*, case: Case, user: Any) -> ReviewedReport | None:
+    if _pending_count(case) > 0:
+        return None
+    data = report_compute(case=case)
+    report = ReviewedReport.objects.create(
+        case=case,
+        damaged_parts=data["damaged_parts"],
+        dsi=data["dsi"],
+        kept=data["kept"],
+        rejected=data["rejected"],
+        added=data["added"],
+        reviewed_by=user,
+    )
+    # The model's DSI stays on the findings; the case carries the reviewed figure.
+    Case.objects.filter(pk=case.pk).update(
+        status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=timezone.now()
+    )
+    audit_record(
+        verb="review.case_reviewed",
+        case=case,
+        actor=user,
+        data={"report": report.pk, "dsi": data["dsi"], "kept": data["kept"],
+              "rejected": data["rejected"], "added": data["added"]},
+    )
+    case_id = case.pk
+    transaction.on_commit(lambda: case_notify(case_id=case_id))
+    return report
+
+
+# Model versions -------------------------------------------------------------------------
+
+
+def model_version_set_threshold(*, version: ModelVersion, user: Any, threshold: float) -> ModelVersion:
+    require_admin(user)
+    if not 0.0 <= threshold <= 1.0:
+        raise ApplicationError("The threshold is a confidence between 0 and 1.")
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        before = locked.threshold
+        ModelVersion.objects.filter(pk=version.pk).update(threshold=threshold)
+        audit_record(
+            verb="model.threshold_changed",
+            actor=user,
+            data={"model_version": version.pk, "name": str(locked), "from": before, "to": threshold},
+        )
+    version.refresh_from_db()
+    return version
+
+
+def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
+    require_admin(user)
+    if version.status == ModelVersion.Status.ACTIVE:
+        raise ApplicationError(f"{version} is already the active model version.")
+    with transaction.atomic():
+        previous = list(
+            ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE)
+        )
+        ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
+            status=ModelVersion.Status.RETIRED
+        )
+        ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
+        audit_record(
+            verb="model.promoted",
+            actor=user,
+            data={"model_version": version.pk, "name": str(version),
+                  "retired": [p.pk for p in previous]},
+        )
+    version.refresh_from_db()
+    return version
+
+
+def model_version_retire(*, version: ModelVersion, user: Any) -> ModelVersion:
+    require_admin(user)
+    if version.status == ModelVersion.Status.ACTIVE:
+        raise ApplicationError(
+            f"{version} is the active model version; promote another one first."
+        )
+    if version.status == ModelVersion.Status.RETIRED:
+        raise ApplicationError(f"{version} is already retired.")
+    with transaction.atomic():
+        ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
+        audit_record(
+            verb="model.retired", actor=user, data={"model_version": version.pk, "name": str(version)}
+        )
+    version.refresh_from_db()
+    return version
+
+
+# Label export ---------------------------------------------------------------------------
+
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def export_root() -> Path:
+    return Path(getattr(settings, "REVIEW_EXPORT_ROOT", Path(settings.VAR_DIR) / "exports"))
+
+
+def snapshot_export(
+    *, user: Any, version: str | None = None, damage_taxonomy: str | None = None
+) -> DatasetSnapshot:
+    """Write the reviewed photos as a snapshot under `export_root()/<version>/`.
+
+    `user` is None for the management command (run by an operator on the server).
+    """
+    if user is not None:
+        require_admin(user)
+    from review.selectors import reviewed_label_images
+
+    version = version or timezone.now().strftime("reviewed-%Y%m%d-%H%M%S")
+    if not VERSION_PATTERN.match(version):
+        raise ApplicationError(
+            "A snapshot version uses letters, digits, '.', '_' and '-' (64 characters at most)."
+        )
+    if DatasetSnapshot.objects.filter(version=version).exists():
+        raise ApplicationError(f"Snapshot {version} exists already; choose another version.")
+    taxonomy_name = damage_taxonomy or _default_damage_taxonomy()
+    try:
+        categories = list(load_taxonomy(taxonomy_name).classes[1:])
+    except TaxonomyError as exc:
+        raise ApplicationError(str(exc)) from None
+    images, case_ids = reviewed_label_images(damage_taxonomy=taxonomy_name)
+    target = export_root() / version
+    try:
+        manifest = label_writers.write_snapshot(
+            target,
+            images,
+            categories,
+            version=version,
+            provenance={"cases": case_ids, "damage_taxonomy": taxonomy_name,
+                        "created_at": timezone.now().isoformat()},
+        )
+    except label_writers.LabelExportError as exc:
+        raise ApplicationError(str(exc)) from None
+    snapshot = DatasetSnapshot.objects.create(
+        version=version,
+        path=str(target),
+        images=int(manifest["images"]),  # type: ignore[call-overload]
+        annotations=int(manifest["annotations"]),  # type: ignore[call-overload]
+        categories=categories,
+        cases=case_ids,
+        created_by=user,
+    )
+    audit_record(
+        verb="labels.exported",
+        actor=user,
+        data={"snapshot": version, "path": str(target), "images": snapshot.images,
+              "annotations": snapshot.annotations, "cases": case_ids},
+    )
+    for case_id in case_ids:
+        audit_record(
+            verb="labels.exported", case=Case.objects.get(pk=case_id), actor=user,
+            data={"snapshot": version},
+        )
+    return snapshot
+
+
+def _default_damage_taxonomy() -> str:
+    active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
+    return active.damage_taxonomy if active else "damage_categorical"
+

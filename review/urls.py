@@ -1,0 +1,25 @@
+from django.urls import path
+
+from review import views
+from review.api import urls as api_urls
+
+app_name = "review"
+
+urlpatterns = [
+    path("", views.queue, name="queue"),
+    path("next/", views.queue_next, name="queue_next"),
+    path("cases/<uuid:public_id>/", views.case_review, name="case"),
+    path("cases/<uuid:public_id>/claim/", views.case_claim, name="case_claim"),
+    path("cases/<uuid:public_id>/heartbeat/", views.case_heartbeat, name="case_heartbeat"),
+    path("cases/<uuid:public_id>/release/", views.case_release, name="case_release"),
+    path("findings/<int:finding_id>/decide/", views.finding_decide, name="finding_decide"),
+    path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
+    path("photos/<int:photo_id>/add/", views.photo_add_damage, name="photo_add_damage"),
+    path("photos/<int:photo_id>/confirm/", views.photo_confirm, name="photo_confirm"),
+    path("models/", views.model_versions, name="model_versions"),
+    path("models/<int:pk>/", views.model_version_detail, name="model_version"),
+    path("models/<int:pk>/threshold/", views.model_version_threshold, name="model_version_threshold"),
+    path("models/<int:pk>/<str:action>/", views.model_version_status, name="model_version_status"),
+    path("exports/", views.snapshot_create, name="snapshot_create"),
+    *api_urls.urlpatterns,
+]

@@ -1,0 +1,406 @@
+"""HTML and htmx views of the review app; each calls one service or selector and renders."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from claims.errors import ApplicationError
+from claims.models import Case, Photo
+from claims.roles import Role, role_of
+from inference.models import Finding, ModelVersion
+from review import plots, selectors, services
+from review.thresholds import suggest_threshold
+
+QUEUE_PAGE_SIZE = 50
+
+
+def _reviewer(request: HttpRequest) -> None:
+    if role_of(request.user) not in (Role.ADJUSTER, Role.ADMIN):
+        raise PermissionDenied("Only adjusters and admins may open the review queue.")
+
+
+def _admin(request: HttpRequest) -> None:
+    if role_of(request.user) != Role.ADMIN:
+        raise PermissionDenied("Only admins manage model versions.")
+
+
+def _filters(request: HttpRequest) -> selectors.QueueFilters:
+    data = request.GET if request.method == "GET" else request.POST
+    mv = data.get("model_version", "")
+    return selectors.QueueFilters(
+        damage=data.get("damage", "")[:50],
+        part=data.get("part", "")[:50],
+        model_version=int(mv) if mv.isdigit() else None,
+        age=data.get("age", "") if data.get("age", "") in selectors.AGE_FILTERS else "",
+    )
+
+
+def _error(request: HttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:
+    if request.htmx or request.content_type == "application/json":
+        return render(
+            request, "review/_error.html", {"message": exc.message}, status=409
+        )
+    messages.error(request, exc.message)
+    return redirect(fallback)
+
+
+# Queue ----------------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def queue(request: HttpRequest) -> HttpResponse:
+    _reviewer(request)
+    filters = _filters(request)
+    page = Paginator(selectors.queue_cases(filters=filters), QUEUE_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "page": page,
+        "filters": filters,
+        "choices": selectors.queue_filter_choices(),
+        "query": request.GET.urlencode(),
+    }
+    template = "review/_queue_rows.html" if request.htmx else "review/queue.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def queue_next(request: HttpRequest) -> HttpResponse:
+    _reviewer(request)
+    candidates = list(
+        selectors.queue_cases(filters=_filters(request)).values_list("pk", flat=True)[:200]
+    )
+    try:
+        case = services.lease_claim_next(user=request.user, candidates=candidates)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:queue"))
+    return redirect("review:case", public_id=case.public_id)
+
+
+# A case ---------------------------------------------------------------------------------
+
+
+def _case(public_id: Any) -> Case:
+    return get_object_or_404(Case.objects.select_related("model_version", "customer"), public_id=public_id)
+
+
+@login_required
+@require_POST
+def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    try:
+        services.lease_claim(case=case, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:queue"))
+    return redirect("review:case", public_id=case.public_id)
+
+
+@login_required
+@require_POST
+def case_heartbeat(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    try:
+        lease = services.lease_renew(case=case, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[public_id]))
+    return render(request, "review/_lease.html", {"lease": lease, "case": case, "mine": True})
+
+
+@login_required
+@require_POST
+def case_release(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    try:
+        services.lease_release(case=case, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:queue"))
+    messages.info(request, f"Released case {case.reference}.")
+    return redirect("review:queue")
+
+
+def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[str, Any]]:
+    out = []
+    for item in items:
+        edit = item.decision.mask_edit if item.decision else None
+        row: dict[str, Any] = {
+            "id": item.key,
+            "kind": item.kind,
+            "photo": item.photo.pk,
+            "part": item.part,
+            "damage": item.damage,
+            "label": item.label,
+            "state": item.state,
+            "c_refined": item.c_refined,
+            "mask": item.finding.mask_rle if item.finding else None,
+            "edit_mask": edit.as_coco() if edit else None,
+        }
+        if item.finding:
+            row["decide_url"] = reverse("review:finding_decide", args=[item.finding.pk])
+            row["edit_url"] = reverse("review:finding_edit", args=[item.finding.pk])
+        elif item.kind == "photo":
+            row["decide_url"] = reverse("review:photo_confirm", args=[item.photo.pk])
+        out.append(row)
+    return out
+
+
+def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    case.refresh_from_db(fields=["status", "dsi"])
+    items = selectors.case_review_items(case=case)
+    lease = selectors.lease_of(case=case)
+    return {
+        "case": case,
+        "items": items,
+        "items_payload": _items_payload(case, items),
+        "pending": sum(1 for i in items if i.needs_review),
+        "report": selectors.case_latest_report(case=case),
+        "lease": lease,
+        "mine": lease is not None and lease.holder_id == request.user.pk,
+    }
+
+
+@login_required
+@require_GET
+def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    context = _findings_context(request, case)
+    if request.htmx:
+        return render(request, "review/_findings.html", context)
+    version = case.model_version
+    photos = list(case.photos.order_by("position"))
+    context["photos"] = photos
+    context["damage_types"] = selectors.taxonomy_classes(version.damage_taxonomy) if version else []
+    context["parts"] = selectors.taxonomy_classes(version.part_taxonomy) if version else []
+    context["audit"] = case.audit_events.select_related("actor").order_by("created_at", "pk")
+    context["page_data"] = {
+        "case": case.reference,
+        "lease_seconds": int(getattr(settings, "REVIEW_LEASE_SECONDS", 600)),
+        "heartbeat_seconds": 60,
+        "damage_types": context["damage_types"],
+        "parts": context["parts"],
+        "urls": {"heartbeat": reverse("review:case_heartbeat", args=[case.public_id])},
+        "photos": [
+            {
+                "id": p.pk,
+                "url": reverse("claims:photo_image", args=[case.public_id, p.pk, "display"]),
+                "annotated_url": reverse("claims:photo_image", args=[case.public_id, p.pk, "annotated"])
+                if p.annotated
+                else None,
+                "width": p.width,
+                "height": p.height,
+                "set_aside": p.set_aside_reason if p.status == Photo.Status.SET_ASIDE else None,
+                "add_url": reverse("review:photo_add_damage", args=[p.pk]),
+            }
+            for p in photos
+        ],
+    }
+    return render(request, "review/case.html", context)
+
+
+def _render_findings(request: HttpRequest, case: Case) -> HttpResponse:
+    return render(request, "review/_findings.html", _findings_context(request, case))
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApplicationError("The request body must be JSON with mask, damage_type and part.") from None
+    if not isinstance(data, dict):
+        raise ApplicationError("The request body must be a JSON object.")
+    return data
+
+
+@login_required
+@require_POST
+def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
+    _reviewer(request)
+    finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
+    try:
+        services.finding_decide(finding=finding, user=request.user, action=request.POST.get("action", ""))
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[finding.case.public_id]))
+    if not request.htmx:
+        return redirect("review:case", public_id=finding.case.public_id)
+    return _render_findings(request, finding.case)
+
+
+@login_required
+@require_POST
+def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
+    _reviewer(request)
+    finding = get_object_or_404(
+        Finding.objects.select_related("case", "photo", "model_version"), pk=finding_id
+    )
+    try:
+        data = _json_body(request)
+        services.finding_edit(
+            finding=finding,
+            user=request.user,
+            mask=data.get("mask"),
+            damage_type=str(data.get("damage_type", "")),
+            part=str(data.get("part", "")),
+        )
+    except ApplicationError as exc:
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
+    return _render_findings(request, finding.case)
+
+
+@login_required
+@require_POST
+def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
+    _reviewer(request)
+    photo = get_object_or_404(Photo.objects.select_related("case__model_version"), pk=photo_id)
+    try:
+        data = _json_body(request)
+        services.damage_add(
+            photo=photo,
+            user=request.user,
+            mask=data.get("mask"),
+            damage_type=str(data.get("damage_type", "")),
+            part=str(data.get("part", "")),
+        )
+    except ApplicationError as exc:
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
+    return _render_findings(request, photo.case)
+
+
+@login_required
+@require_POST
+def photo_confirm(request: HttpRequest, photo_id: int) -> HttpResponse:
+    _reviewer(request)
+    photo = get_object_or_404(Photo.objects.select_related("case"), pk=photo_id)
+    try:
+        services.photo_confirm_set_aside(photo=photo, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[photo.case.public_id]))
+    if not request.htmx:
+        return redirect("review:case", public_id=photo.case.public_id)
+    return _render_findings(request, photo.case)
+
+
+# Model versions -------------------------------------------------------------------------
+
+
+@login_required
+@require_GET
+def model_versions(request: HttpRequest) -> HttpResponse:
+    _admin(request)
+    versions = ModelVersion.objects.order_by("-created_at")
+    from review.models import DatasetSnapshot
+
+    snapshots = DatasetSnapshot.objects.select_related("created_by").order_by("-created_at")[:20]
+    return render(request, "review/model_versions.html", {"versions": versions, "snapshots": snapshots})
+
+
+def _precision(request: HttpRequest) -> float:
+    try:
+        value = float(request.GET.get("precision", "0.9"))
+    except ValueError:
+        return 0.9
+    return min(1.0, max(0.01, value))
+
+
+@login_required
+@require_GET
+def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _admin(request)
+    version = get_object_or_404(ModelVersion, pk=pk)
+    outcomes = selectors.model_version_outcomes(version=version)
+    precision = _precision(request)
+    metrics = version.metrics or {}
+    per_class = metrics.get("per_class_iou") if isinstance(metrics, dict) else None
+    confusion = metrics.get("confusion_matrix") if isinstance(metrics, dict) else None
+    plot_svgs: list[tuple[str, str]] = [
+        ("Reliability of C_refined on reviewed findings", plots.reliability_svg(plots.reliability_bins(outcomes)))
+    ]
+    if isinstance(per_class, dict) and per_class:
+        plot_svgs.append(("Per-class IoU", plots.bars_svg("Per-class IoU", {str(k): float(v) for k, v in per_class.items()})))
+    if isinstance(confusion, dict) and confusion.get("labels") and confusion.get("matrix"):
+        try:
+            plot_svgs.append(("Confusion matrix", plots.confusion_svg("Confusion matrix", confusion["labels"], confusion["matrix"])))
+        except ValueError:
+            pass
+    scalar_metrics = {
+        k: v for k, v in (metrics.items() if isinstance(metrics, dict) else []) if isinstance(v, int | float | str)
+    }
+    context = {
+        "version": version,
+        "counts": selectors.model_version_counts(version=version),
+        "reviewed": len(outcomes),
+        "kept": sum(1 for _, ok in outcomes if ok),
+        "precision": precision,
+        "suggestion": suggest_threshold(outcomes, target_precision=precision),
+        "plots": plot_svgs,
+        "metrics": scalar_metrics,
+        "audit": selectors.model_version_audit(version=version),
+    }
+    return render(request, "review/model_version.html", context)
+
+
+@login_required
+@require_POST
+def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
+    _admin(request)
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        value = float(request.POST.get("threshold", ""))
+    except ValueError:
+        messages.error(request, "The threshold is a number between 0 and 1, such as 0.6.")
+        return redirect("review:model_version", pk=pk)
+    try:
+        services.model_version_set_threshold(version=version, user=request.user, threshold=value)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:model_version", args=[pk]))
+    messages.success(request, f"Threshold of {version} set to {value:g}.")
+    return redirect("review:model_version", pk=pk)
+
+
+@login_required
+@require_POST
+def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    _admin(request)
+    version = get_object_or_404(ModelVersion, pk=pk)
+    service = {"promote": services.model_version_promote, "retire": services.model_version_retire}.get(action)
+    if service is None:
+        raise PermissionDenied("Unknown action.")
+    try:
+        service(version=version, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:model_version", args=[pk]))
+    messages.success(request, f"{version} is now {version.get_status_display().lower()}.")
+    return redirect("review:model_version", pk=pk)
+
+
+@login_required
+@require_POST
+def snapshot_create(request: HttpRequest) -> HttpResponse:
+    _admin(request)
+    try:
+        snapshot = services.snapshot_export(
+            user=request.user, version=request.POST.get("version") or None
+        )
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:model_versions"))
+    messages.success(
+        request,
+        f"Exported snapshot {snapshot.version}: {snapshot.images} photos, "
+        f"{snapshot.annotations} labels, in {snapshot.path}.",
+    )
+    return redirect("review:model_versions")
