@@ -11,6 +11,10 @@ from typing import IO
 from django.conf import settings
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+# Pillow's own opener: importing Ultralytics (the detector back end) patches Image.open
+# process-wide with a wrapper that tries to install a package on unreadable files.
+from inference.core.images import _pil_open
+
 try:
     from pillow_heif import register_heif_opener
 
@@ -72,7 +76,7 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = max_pixels
-            with Image.open(io.BytesIO(data)) as probe:
+            with _pil_open()(io.BytesIO(data)) as probe:
                 fmt = probe.format or ""
                 width, height = probe.size
                 if width * height > max_pixels:
@@ -82,7 +86,7 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
                         f"{max_pixels // 1_000_000} megapixels - send a smaller photo",
                     )
                 probe.verify()
-            with Image.open(io.BytesIO(data)) as image:
+            with _pil_open()(io.BytesIO(data)) as image:
                 image.load()  # decodes every byte: catches truncated files
                 oriented = ImageOps.exif_transpose(image)
                 width, height = (oriented or image).size

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.case_list, name="case_list"),
     path("new/", views.case_create, name="case_create"),
     path("<uuid:public_id>/", views.case_detail, name="case_detail"),
+    path("<uuid:public_id>/report.pdf", views.case_report, name="case_report"),
     path("<uuid:public_id>/photos/add/", views.photo_add_view, name="photo_add"),
     path(
         "<uuid:public_id>/photos/<int:photo_id>/retry/",

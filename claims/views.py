@@ -21,6 +21,7 @@ from rest_framework.request import Request
 from claims import selectors
 from claims.errors import ApplicationError
 from claims.forms import CaseForm, SignupForm
+from claims.reports import case_report_pdf
 from claims.roles import is_staff_role
 from claims.services import Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
@@ -106,7 +107,9 @@ def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
 @login_required
 def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
     context = _case_context(request, public_id)
-    template = "claims/_case_body.html" if getattr(request, "htmx", False) else "claims/case_detail.html"
+    template = (
+        "claims/_case_body.html" if getattr(request, "htmx", False) else "claims/case_detail.html"
+    )
     return render(request, template, context)
 
 
@@ -134,6 +137,22 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
         raise Http404("This image is not ready yet")
     response = FileResponse(field.open("rb"), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@login_required
+def case_report(request: HttpRequest, public_id: Any) -> HttpResponse:
+    case = selectors.case_get(user=request.user, public_id=public_id)
+    if not case.is_finished:
+        messages.error(request, "The report is ready once every photo is processed.")
+        return redirect("claims:case_detail", public_id=public_id)
+    pdf = case_report_pdf(
+        case=case,
+        summary=selectors.case_summary(case=case),
+        photos=selectors.case_photos(case=case),
+    )
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="claim-{case.reference}.pdf"'
     return response
 
 

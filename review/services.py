@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -28,6 +29,7 @@ from review import rle as rle_codec
 from review.models import DatasetSnapshot, Lease, MaskEdit, ReviewDecision, ReviewedReport
 from review.rle import Rle, RleError
 
+LOCKED_RETRIES = 8
 MAX_RLE_CHARS = 4_000_000  # a 12-megapixel mask of noise stays far below this
 
 
@@ -78,9 +80,21 @@ def _held_message(case_id: int) -> str:
 def lease_claim(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
     """Take the case for `user`; an adjuster holds one case at a time."""
     require_reviewer(user)
-    now = now or timezone.now()
     if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
         raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
+    for attempt in range(LOCKED_RETRIES):
+        try:
+            return _claim(case=case, user=user, now=now or timezone.now())
+        except OperationalError as exc:
+            # SQLite (the embedded default) reports a concurrent writer as "locked"
+            # instead of waiting; PostgreSQL waits on the row and never lands here.
+            if "locked" not in str(exc) or attempt == LOCKED_RETRIES - 1:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _claim(*, case: Case, user: Any, now: dt.datetime) -> Lease:
     try:
         with transaction.atomic():
             if not _take(case_id=case.pk, user=user, now=now):

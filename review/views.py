@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from claims.errors import ApplicationError
@@ -70,7 +71,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "choices": selectors.queue_filter_choices(),
-        "query": request.GET.urlencode(),
+        "query": "&".join(
+            f"{k}={v}" for k, v in request.GET.items() if k != "page" and v
+        ),
+        "now": timezone.now(),
     }
     template = "review/_queue_rows.html" if request.htmx else "review/queue.html"
     return render(request, template, context)

@@ -134,7 +134,10 @@
   async function decide(action) {
     const f = current();
     if (!f) return;
-    if (f.state !== "pending" && f.kind === "photo") return;
+    if (!f.decide_url || (f.kind === "photo" && action !== "accept")) {
+      say(f.kind === "photo" ? "Press a to confirm that this photo is unusable." : "Added damages are already decided.", true);
+      return;
+    }
     const form = new FormData();
     form.append("action", action);
     say((action === "accept" ? "Accepting " : "Rejecting ") + f.label + "...");

@@ -81,6 +81,22 @@ def test_photo_image(role: str, users, case) -> None:  # type: ignore[no-untyped
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_case_report_pdf(role: str, users, case) -> None:  # type: ignore[no-untyped-def]
+    from inference import services
+    from inference.models import InferenceRun
+
+    run = InferenceRun.objects.get(photo__case=case)
+    services.run_claim(run_id=run.pk)
+    services.run_execute(run_id=run.pk)
+    services.case_finalise(case_id=case.pk)
+    response = _client(users, role).get(f"/cases/{case.public_id}/report.pdf")
+    assert response.status_code == (302, 200, 404, 200, 200)[ROLES.index(role)]
+    if response.status_code == 200:
+        assert response["Content-Type"] == "application/pdf"
+        assert response.content.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_photo_retry_post(role: str, users, case) -> None:  # type: ignore[no-untyped-def]
     photo = case.photos.get()
     response = _client(users, role).post(f"/cases/{case.public_id}/photos/{photo.pk}/retry/")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -64,3 +66,25 @@ def test_a_broken_plugin_is_not_silenced(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(cli.importlib, "import_module", fail)
     with pytest.raises(ModuleNotFoundError, match="sklearn"):
         cli.build_parser()
+
+
+def test_the_core_and_the_cli_never_import_django() -> None:
+    code = (
+        "import importlib, pkgutil, sys\n"
+        "import inference.core\n"
+        "for m in pkgutil.walk_packages(inference.core.__path__, 'inference.core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        "from inference.cli import build_parser\n"
+        "build_parser()\n"
+        "print(sorted(k for k in sys.modules if k == 'django' or k.startswith('django.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": ""},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

@@ -76,6 +76,8 @@ def test_case_dsi_from_boxes_pools_every_box_by_hand() -> None:
     first = [BoxDamage("crack", (0.0, 0.0, 10.0, 10.0), 0.9)]  # on 100 x 50: S = 58.8
     # on 10 x 10: the whole photo, A = 100; C = 50; D(dent) = 70 -> S = 40 + 10 + 28 = 78
     second = [BoxDamage("dent", (0.0, 0.0, 10.0, 10.0), 0.5)]
-    value = case_dsi_from_boxes([(first, (100, 50)), (second, (10, 10)), ([], (5, 5))], "damage_cardd")
+    value = case_dsi_from_boxes(
+        [(first, (100, 50)), (second, (10, 10)), ([], (5, 5))], "damage_cardd"
+    )
     assert value == pytest.approx((58.8 + 78.0) / 2)
     assert case_dsi_from_boxes([], "damage_cardd") == 0.0

@@ -11,14 +11,7 @@ import pytest
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from inference.core.data.paths import data_available
-
 SIZE = 64
-
-requires_data = pytest.mark.skipif(
-    not data_available(),
-    reason="real datasets absent: set $DAMAGE_DATA_DIR or place them in ../shared/data",
-)
 
 
 def write_photo(path: Path, seed: int, size: int = SIZE) -> None:
@@ -41,10 +34,26 @@ def roboflow_damage(root: Path) -> Path:
         write_photo(root / name, i)
         images.append({"id": i, "file_name": name, "width": SIZE, "height": SIZE})
     anns.append(
-        {"id": 1, "image_id": 0, "category_id": 4, "segmentation": rect(0, 0, 32, 32), "area": 1024, "bbox": [0, 0, 32, 32], "iscrowd": 0}
+        {
+            "id": 1,
+            "image_id": 0,
+            "category_id": 4,
+            "segmentation": rect(0, 0, 32, 32),
+            "area": 1024,
+            "bbox": [0, 0, 32, 32],
+            "iscrowd": 0,
+        }
     )
     anns.append(
-        {"id": 2, "image_id": 1, "category_id": 6, "segmentation": rect(32, 32, 64, 64), "area": 1024, "bbox": [32, 32, 32, 32], "iscrowd": 0}
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 6,
+            "segmentation": rect(32, 32, 64, 64),
+            "area": 1024,
+            "bbox": [32, 32, 32, 32],
+            "iscrowd": 0,
+        }
     )
     doc = {
         "images": images,
@@ -67,11 +76,49 @@ def annotator_parts(root: Path) -> Path:
     for i in range(4):
         name = f"train{i}.jpg"
         write_photo(root / "JPEGImages" / name, 10 + i)
-        images.append({"id": i + 1, "file_name": name, "path": f"JPEGImages/{name}", "width": SIZE, "height": SIZE})
+        images.append(
+            {
+                "id": i + 1,
+                "file_name": name,
+                "path": f"JPEGImages/{name}",
+                "width": SIZE,
+                "height": SIZE,
+            }
+        )
     # image 1: a door (big) with a lamp on top of it (small)
-    anns.append({"id": 1, "image_id": 1, "category_id": 3, "segmentation": rect(0, 0, 40, 40), "area": 1600, "bbox": [0, 0, 40, 40], "iscrowd": False})
-    anns.append({"id": 2, "image_id": 1, "category_id": 4, "segmentation": rect(8, 8, 16, 16), "area": 64, "bbox": [8, 8, 8, 8], "iscrowd": False})
-    anns.append({"id": 3, "image_id": 2, "category_id": 5, "segmentation": rect(32, 0, 64, 16), "area": 512, "bbox": [32, 0, 32, 16], "iscrowd": False})
+    anns.append(
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 3,
+            "segmentation": rect(0, 0, 40, 40),
+            "area": 1600,
+            "bbox": [0, 0, 40, 40],
+            "iscrowd": False,
+        }
+    )
+    anns.append(
+        {
+            "id": 2,
+            "image_id": 1,
+            "category_id": 4,
+            "segmentation": rect(8, 8, 16, 16),
+            "area": 64,
+            "bbox": [8, 8, 8, 8],
+            "iscrowd": False,
+        }
+    )
+    anns.append(
+        {
+            "id": 3,
+            "image_id": 2,
+            "category_id": 5,
+            "segmentation": rect(32, 0, 64, 16),
+            "area": 512,
+            "bbox": [32, 0, 32, 16],
+            "iscrowd": False,
+        }
+    )
     doc: dict[str, Any] = {
         "images": images,
         "annotations": anns,

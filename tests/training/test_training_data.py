@@ -132,7 +132,14 @@ def test_subset_keeps_listed_images_and_rejects_unknown(parts_coco: Path) -> Non
 
 
 def test_swap_lut_exchanges_left_and_right() -> None:
-    classes = ["background", "front_left_door", "front_right_door", "hood", "left_mirror", "right_mirror"]
+    classes = [
+        "background",
+        "front_left_door",
+        "front_right_door",
+        "hood",
+        "left_mirror",
+        "right_mirror",
+    ]
     lut = left_right_swap_lut(classes)
     assert lut[:6].tolist() == [0, 2, 1, 3, 5, 4]
     assert lut[IGNORE_INDEX] == IGNORE_INDEX
@@ -145,12 +152,15 @@ def test_hflip_mirrors_and_relabels() -> None:
     mask = np.array([[1, 0, 2], [1, 0, 0]], dtype=np.uint8)
     lut = left_right_swap_lut(["bg", "left_x", "right_x"])
     flipped, (m,) = hflip(image, [mask], [lut])
-    assert flipped[:, 2].min() == 255 and flipped[:, 0].max() == 0
+    assert flipped[:, 2].min() == 255
+    assert flipped[:, 0].max() == 0
     assert m.tolist() == [[1, 0, 2], [0, 0, 2]]
 
 
 def test_joint_dataset_ignores_the_head_without_labels(damage_coco: Path, parts_coco: Path) -> None:
-    samples = load_coco_samples(damage_coco, "damage", DAMAGE) + load_coco_samples(parts_coco, "parts", PARTS)
+    samples = load_coco_samples(damage_coco, "damage", DAMAGE) + load_coco_samples(
+        parts_coco, "parts", PARTS
+    )
     ds = JointSegmentationDataset(samples, resize=48, train=False)
     item = ds[0]  # damage image: a scratch in the top-left quarter
     assert item["image"].shape == (3, 64, 64)  # 48 padded to 64
@@ -176,11 +186,24 @@ def test_training_items_are_cropped_and_keep_ignore_on_absent_heads(damage_coco:
 
 
 def test_pad_collate_pads_labels_with_ignore() -> None:
-    a = {"image": torch.ones(3, 2, 2), "parts": torch.zeros(2, 2, dtype=torch.long), "damage": torch.zeros(2, 2, dtype=torch.long)}
-    b = {"image": torch.ones(3, 4, 3), "parts": torch.ones(4, 3, dtype=torch.long), "damage": torch.ones(4, 3, dtype=torch.long)}
+    a = {
+        "image": torch.ones(3, 2, 2),
+        "parts": torch.zeros(2, 2, dtype=torch.long),
+        "damage": torch.zeros(2, 2, dtype=torch.long),
+    }
+    b = {
+        "image": torch.ones(3, 4, 3),
+        "parts": torch.ones(4, 3, dtype=torch.long),
+        "damage": torch.ones(4, 3, dtype=torch.long),
+    }
     batch = pad_collate([a, b])
     assert batch["image"].shape == (2, 3, 4, 3)
-    assert batch["parts"][0].tolist() == [[0, 0, 255], [0, 0, 255], [255, 255, 255], [255, 255, 255]]
+    assert batch["parts"][0].tolist() == [
+        [0, 0, 255],
+        [0, 0, 255],
+        [255, 255, 255],
+        [255, 255, 255],
+    ]
     assert float(batch["image"][0, :, 2:, :].abs().sum()) == 0.0
 
 
@@ -209,7 +232,8 @@ def test_over_sampling_weights_the_rare_class_most() -> None:
 def test_split_names_is_seeded_and_disjoint() -> None:
     names = [f"im{i}.jpg" for i in range(20)]
     keep, held = split_names(names, 0.25, seed=3)
-    assert len(held) == 5 and len(keep) == 15
+    assert len(held) == 5
+    assert len(keep) == 15
     assert not set(keep) & set(held)
     assert split_names(list(reversed(names)), 0.25, seed=3) == (keep, held)
 

@@ -123,7 +123,8 @@ def test_dice_loss_skips_ignored_pixels_and_empty_heads() -> None:
     loss = dice_loss(logits, target)
     assert float(loss.detach()) == 0.0
     loss.backward()
-    assert logits.grad is not None and float(logits.grad.abs().sum()) == 0.0
+    assert logits.grad is not None
+    assert float(logits.grad.abs().sum()) == 0.0
     target[0, 0, 0] = 1
     # one valid pixel, uniform probability 1/3: 2 * (1/3) / (1/3 + 1) = 0.5
     assert float(dice_loss(logits, target)) == pytest.approx(0.5)
@@ -134,8 +135,12 @@ def test_ce_and_focal_match_the_definitions() -> None:
     logits = torch.randn(2, 4, 3, 3)
     target = torch.randint(0, 4, (2, 3, 3))
     target[0, 0, 0] = 255
-    assert float(ce_loss(logits, target)) == pytest.approx(float(F.cross_entropy(logits, target, ignore_index=255)))
-    assert float(focal_loss(logits, target, gamma=0.0)) == pytest.approx(float(ce_loss(logits, target)), rel=1e-6)
+    assert float(ce_loss(logits, target)) == pytest.approx(
+        float(F.cross_entropy(logits, target, ignore_index=255))
+    )
+    assert float(focal_loss(logits, target, gamma=0.0)) == pytest.approx(
+        float(ce_loss(logits, target)), rel=1e-6
+    )
     assert float(focal_loss(logits, target, gamma=2.0)) < float(ce_loss(logits, target))
     assert float(ce_loss(logits, torch.full_like(target, 255))) == 0.0
 

@@ -25,7 +25,12 @@ def _config(tmp_path: Path, parts_coco: Path, damage_coco: Path, **train: object
         "task": "segmentation",
         "name": "tiny",
         "out": str(tmp_path / "run"),
-        "model": {"arch": "deeplabv3plus", "encoder": "timm-efficientnet-lite0", "joint": True, "pretrained_encoder": False},
+        "model": {
+            "arch": "deeplabv3plus",
+            "encoder": "timm-efficientnet-lite0",
+            "joint": True,
+            "pretrained_encoder": False,
+        },
         "taxonomies": {"parts": "parts_reduced_dsmlr", "damage": "damage_categorical"},
         "data": {
             "resize": 64,
@@ -36,7 +41,15 @@ def _config(tmp_path: Path, parts_coco: Path, damage_coco: Path, **train: object
             ],
             "val": [{"head": "parts", "coco": str(parts_coco), "include": "val.txt"}],
         },
-        "train": {"epochs": 1, "batch_size": 2, "warmup_epochs": 1, "workers": 0, "threads": 1, "max_steps_per_epoch": 1} | train,
+        "train": {
+            "epochs": 1,
+            "batch_size": 2,
+            "warmup_epochs": 1,
+            "workers": 0,
+            "threads": 1,
+            "max_steps_per_epoch": 1,
+        }
+        | train,
     }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -62,13 +75,20 @@ def test_train_resume_package_evaluate(tmp_path: Path, parts_coco: Path, damage_
     assert [r["epoch"] for r in rows] == [1, 2]
 
     version = tmp_path / "weights" / "9.9.9-test"
-    manifest = package_version(segmentation=best, vehicle=None, directory=version, version="9.9.9-test", onnx=False)
+    manifest = package_version(
+        segmentation=best, vehicle=None, directory=version, version="9.9.9-test", onnx=False
+    )
     assert manifest.input_size == 64
     assert load_manifest(version).metrics["segmentation_validation"]["epoch"] in (1, 2)
     files = sorted(p.name for p in version.iterdir())
-    assert files[0] == "manifest.json" and files[1].startswith("segmentation-") and files[2].startswith("vehicle-")
+    assert len(files) == 3
+    assert files[0] == "manifest.json"
+    assert files[1].startswith("segmentation-")
+    assert files[2].startswith("vehicle-")
 
-    report = evaluate_segmentation("parts", parts_coco, None, weights=version, out=tmp_path / "a.json")
+    report = evaluate_segmentation(
+        "parts", parts_coco, None, weights=version, out=tmp_path / "a.json"
+    )
     assert report["images"] == 4
     assert set(report["per_class_iou"]) == set(report["classes"])
     assert 0.0 <= report["miou"] <= 1.0
@@ -86,8 +106,11 @@ def test_train_resume_package_evaluate(tmp_path: Path, parts_coco: Path, damage_
     assert result["images"] == 4
     assert result["ci_low"] <= result["miou_difference"] <= result["ci_high"]
 
-    vehicle = evaluate_vehicle([(p, 1) for p in sorted((parts_coco.parent / "JPEGImages").iterdir())], version)
-    assert vehicle["images"] == 4 and 0.0 <= vehicle["accuracy"] <= 1.0
+    vehicle = evaluate_vehicle(
+        [(p, 1) for p in sorted((parts_coco.parent / "JPEGImages").iterdir())], version
+    )
+    assert vehicle["images"] == 4
+    assert 0.0 <= vehicle["accuracy"] <= 1.0
 
 
 def test_bad_configs_name_the_key(tmp_path: Path) -> None:
@@ -112,11 +135,15 @@ def test_cli_has_train_evaluate_compare_package() -> None:
     parser = build_parser()
     args = parser.parse_args(["evaluate", "--task", "parts", "--coco", "a.json", "--out", "r.json"])
     assert (args.task, args.weights, args.coco) == ("parts", None, "a.json")
-    args = parser.parse_args(["train", "--config", "configs/joint-deeplabv3plus-lite0.yaml", "--resume"])
+    args = parser.parse_args(
+        ["train", "--config", "configs/joint-deeplabv3plus-lite0.yaml", "--resume"]
+    )
     assert args.resume is True
     args = parser.parse_args(["compare", "a.json", "b.json"])
     assert args.replicates == 5000
-    args = parser.parse_args(["package", "--segmentation", "s.pt", "--out", "d", "--version", "1.0.0"])
+    args = parser.parse_args(
+        ["package", "--segmentation", "s.pt", "--out", "d", "--version", "1.0.0"]
+    )
     assert args.vehicle is None
 
 

@@ -15,7 +15,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--version", default=None, help="snapshot name (default: a timestamp)")
+        parser.add_argument("--snapshot", default=None, help="snapshot version (default: a timestamp)")
         parser.add_argument(
             "--damage-taxonomy",
             default=None,
@@ -25,7 +25,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             snapshot = snapshot_export(
-                user=None, version=options["version"], damage_taxonomy=options["damage_taxonomy"]
+                user=None, version=options["snapshot"], damage_taxonomy=options["damage_taxonomy"]
             )
         except ApplicationError as exc:
             raise CommandError(exc.message) from None

@@ -1,0 +1,333 @@
+"""Leases, decisions, the reviewed report, thresholds, promotion and label export."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.utils import timezone
+from pycocotools.coco import COCO
+
+from claims.errors import ApplicationError
+from claims.models import AuditEvent, Case
+from inference.models import Finding, ModelVersion
+from review import rle as rle_codec
+from review import seed, services
+from review.models import DatasetSnapshot, Lease, MaskEdit, ReviewDecision, ReviewedReport
+from review.selectors import case_review_items
+
+pytestmark = pytest.mark.django_db
+
+
+def _full_mask(case: Case, x0: int, y0: int, x1: int, y1: int) -> dict[str, Any]:
+    photo = case.photos.get(position=0)
+    mask = np.zeros((photo.height, photo.width), dtype=bool)
+    mask[y0:y1, x0:x1] = True
+    return rle_codec.encode(mask).as_coco()
+
+
+def _findings(case: Case) -> dict[str, Finding]:
+    return {f.damage: f for f in Finding.objects.filter(case=case)}
+
+
+# Leases ---------------------------------------------------------------------------------
+
+
+def test_claim_then_second_adjuster_is_refused(make_case, adjuster, admin_user) -> None:
+    case = make_case()
+    lease = services.lease_claim(case=case, user=adjuster)
+    assert lease.holder == adjuster
+    with pytest.raises(ApplicationError, match="charlie is reviewing this case"):
+        services.lease_claim(case=case, user=admin_user)
+    assert Lease.objects.get(case=case).holder == adjuster
+
+
+def test_lease_expires_after_inactivity(make_case, adjuster, admin_user, settings) -> None:
+    settings.REVIEW_LEASE_SECONDS = 60
+    case = make_case()
+    t0 = timezone.now()
+    services.lease_claim(case=case, user=adjuster, now=t0)
+    with pytest.raises(ApplicationError):
+        services.lease_claim(case=case, user=admin_user, now=t0 + dt.timedelta(seconds=59))
+    lease = services.lease_claim(case=case, user=admin_user, now=t0 + dt.timedelta(seconds=61))
+    assert lease.holder == admin_user
+    with pytest.raises(ApplicationError, match="dana is reviewing"):
+        services.lease_renew(case=case, user=adjuster, now=t0 + dt.timedelta(seconds=62))
+
+
+def test_renewal_extends_the_lease(make_case, adjuster, admin_user, settings) -> None:
+    settings.REVIEW_LEASE_SECONDS = 60
+    case = make_case()
+    t0 = timezone.now()
+    services.lease_claim(case=case, user=adjuster, now=t0)
+    renewed = services.lease_renew(case=case, user=adjuster, now=t0 + dt.timedelta(seconds=50))
+    assert renewed.expires_at == t0 + dt.timedelta(seconds=110)
+    with pytest.raises(ApplicationError):
+        services.lease_claim(case=case, user=admin_user, now=t0 + dt.timedelta(seconds=100))
+
+
+def test_an_adjuster_holds_one_case_at_a_time(make_case, adjuster) -> None:
+    first, second = make_case(), make_case()
+    services.lease_claim(case=first, user=adjuster)
+    services.lease_claim(case=second, user=adjuster)
+    assert Lease.objects.get(case=first).holder is None
+    assert Lease.objects.get(case=second).holder == adjuster
+
+
+def test_customer_cannot_claim(make_case, customer) -> None:
+    case = make_case()
+    with pytest.raises(ApplicationError, match="Only adjusters and admins"):
+        services.lease_claim(case=case, user=customer)
+    assert not Lease.objects.exists()
+
+
+def test_release_frees_the_case(make_case, adjuster, admin_user) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    services.lease_release(case=case, user=adjuster)
+    assert services.lease_claim(case=case, user=admin_user).holder == admin_user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_race_between_two_claims_has_one_winner(make_case, adjuster, admin_user) -> None:
+    for _ in range(5):
+        case = make_case()
+        barrier = threading.Barrier(2)
+        results: dict[str, str] = {}
+
+        def claim(user: Any, case: Case = case, barrier: threading.Barrier = barrier,
+                  results: dict[str, str] = results) -> None:
+            barrier.wait()
+            try:
+                services.lease_claim(case=case, user=user)
+                results[user.username] = "won"
+            except ApplicationError:
+                results[user.username] = "refused"
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=claim, args=(u,)) for u in (adjuster, admin_user)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(results.values()) == ["refused", "won"]
+        winner = next(name for name, r in results.items() if r == "won")
+        assert Lease.objects.get(case=case).holder.username == winner
+
+
+# Decisions ------------------------------------------------------------------------------
+
+
+def test_decision_needs_the_lease(make_case, adjuster, admin_user) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    finding = _findings(case)["deformity"]
+    with pytest.raises(ApplicationError, match="charlie is reviewing"):
+        services.finding_decide(finding=finding, user=admin_user, action="reject")
+    assert not ReviewDecision.objects.exists()
+    assert not AuditEvent.objects.filter(verb__startswith="review.").exists()
+
+
+def test_decisions_are_new_rows_and_findings_stay_unchanged(make_case, adjuster) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    finding = _findings(case)["deformity"]
+    before = Finding.objects.filter(pk=finding.pk).values().get()
+    services.finding_decide(finding=finding, user=adjuster, action="accept")
+    services.finding_decide(finding=finding, user=adjuster, action="reject")
+    rows = list(ReviewDecision.objects.filter(finding=finding).order_by("pk"))
+    assert [(r.action, r.reviewer, r.c_refined) for r in rows] == [
+        ("accept", adjuster, 0.3),
+        ("reject", adjuster, 0.3),
+    ]
+    assert Finding.objects.filter(pk=finding.pk).values().get() == before
+    states = {i.key: i.state for i in case_review_items(case=case)}
+    assert states[f"f{finding.pk}"] == "rejected"
+    assert list(
+        AuditEvent.objects.filter(case=case, verb__startswith="review.").values_list("verb", "actor")
+    ) == [("review.accept", adjuster.pk), ("review.reject", adjuster.pk)]
+
+
+def test_unknown_action_is_refused(make_case, adjuster) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    with pytest.raises(ApplicationError, match="'accept' or 'reject'"):
+        services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="maybe")
+    assert not ReviewDecision.objects.exists()
+
+
+def test_edit_stores_a_full_resolution_mask(make_case, adjuster) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    finding = _findings(case)["deformity"]
+    decision = services.finding_edit(
+        finding=finding, user=adjuster, mask=_full_mask(case, 10, 5, 30, 25),
+        damage_type="body_damage", part="hood",
+    )
+    edit = MaskEdit.objects.get()
+    assert decision.mask_edit == edit
+    assert (edit.width, edit.height, edit.area_px, edit.box) == (64, 48, 400, [10, 5, 30, 25])
+    assert (edit.damage_type, edit.part, edit.created_by) == ("body_damage", "hood", adjuster)
+    assert Finding.objects.get(pk=finding.pk).damage == "deformity"
+
+
+@pytest.mark.parametrize(
+    ("mask", "damage", "part", "message"),
+    [
+        ({"size": [48, 64], "counts": "x"}, "deformity", "hood", "could not be read"),
+        ({"size": [24, 32], "counts": rle_codec.encode(np.ones((24, 32), bool)).counts},
+         "deformity", "hood", "mask is 32x24 but the photo is 64x48"),
+        ({"size": [48, 64], "counts": rle_codec.encode(np.zeros((48, 64), bool)).counts},
+         "deformity", "hood", "The mask is empty"),
+        (None, "dent", "hood", "Unknown damage type 'dent'"),
+        (None, "deformity", "roof", "Unknown part 'roof'"),
+    ],
+)
+def test_bad_edits_store_nothing(make_case, adjuster, mask, damage, part, message) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    with pytest.raises(ApplicationError, match=message):
+        services.finding_edit(
+            finding=_findings(case)["deformity"], user=adjuster,
+            mask=mask if mask is not None else _full_mask(case, 0, 0, 4, 4),
+            damage_type=damage, part=part,
+        )
+    assert not MaskEdit.objects.exists()
+    assert not ReviewDecision.objects.exists()
+
+
+# Outcome --------------------------------------------------------------------------------
+
+
+def test_last_decision_recomputes_the_report(make_case, adjuster, monkeypatch) -> None:
+    pushed: list[int] = []
+    monkeypatch.setattr(services, "case_notify", lambda *, case_id: pushed.append(case_id))
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    f = _findings(case)
+    with pytest.MonkeyPatch.context():
+        services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEEDS_REVIEW
+    assert not ReviewedReport.objects.exists()
+    services.finding_decide(finding=f["surface_damage"], user=adjuster, action="accept")
+    case.refresh_from_db()
+    report = ReviewedReport.objects.get()
+    assert case.status == Case.Status.REVIEWED
+    # hood (model, above threshold): 0.4*5.2083 + 0.2*90 + 0.4*100 = 60.0833
+    # bumper (accepted, confidence 1): 0.4*5.2083 + 0.2*100 + 0.4*55 = 44.0833
+    assert report.dsi == pytest.approx(52.0833, abs=1e-4)
+    assert case.dsi == pytest.approx(52.0833, abs=1e-4)
+    assert (report.kept, report.rejected, report.added, report.reviewed_by) == (2, 1, 0, adjuster)
+    assert [(r["part"], r["damage"], r["sources"]) for r in report.damaged_parts] == [
+        ("bumper", "surface_damage", ["accepted"]),
+        ("hood", "body_damage", ["model"]),
+    ]
+    assert AuditEvent.objects.filter(case=case, verb="review.case_reviewed").count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_reviewed_case_is_pushed_live(make_case, adjuster, monkeypatch) -> None:
+    pushed: list[int] = []
+    monkeypatch.setattr(services, "case_notify", lambda *, case_id: pushed.append(case_id))
+    case = make_case([("deformity", "door_shell", 0.3)])
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="accept")
+    assert pushed == [case.pk]
+
+
+def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
+    case = make_case([("deformity", "door_shell", 0.3)], set_aside=1)
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="accept")
+    assert Case.objects.get(pk=case.pk).status == Case.Status.NEEDS_REVIEW  # photo pending
+    photo = case.photos.get(position=0)
+    services.damage_add(photo=photo, user=adjuster, mask=_full_mask(case, 0, 0, 64, 24),
+                        damage_type="body_damage", part="bumper")
+    services.photo_confirm_set_aside(photo=case.photos.get(position=1), user=adjuster)
+    report = ReviewedReport.objects.get()
+    # door (accepted): 0.4*5.2083 + 20 + 28 = 50.0833; added: 0.4*50 + 20 + 40 = 80
+    assert report.dsi == pytest.approx((50.0833 + 80.0) / 2, abs=1e-4)
+    assert (report.kept, report.rejected, report.added) == (1, 0, 1)
+
+
+# Model versions -------------------------------------------------------------------------
+
+
+def test_threshold_change_is_admin_only_and_audited(version, adjuster, admin_user) -> None:
+    with pytest.raises(ApplicationError, match="Only admins"):
+        services.model_version_set_threshold(version=version, user=adjuster, threshold=0.4)
+    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.6
+    services.model_version_set_threshold(version=version, user=admin_user, threshold=0.4)
+    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.4
+    event = AuditEvent.objects.get(verb="model.threshold_changed")
+    assert (event.actor, event.data["from"], event.data["to"]) == (admin_user, 0.6, 0.4)
+    with pytest.raises(ApplicationError, match="between 0 and 1"):
+        services.model_version_set_threshold(version=version, user=admin_user, threshold=1.5)
+
+
+def test_promote_retires_the_previous_active(version, admin_user) -> None:
+    old = seed.model_version_create(name="old", status=ModelVersion.Status.ACTIVE)
+    services.model_version_promote(version=version, user=admin_user)
+    assert ModelVersion.objects.get(pk=version.pk).status == "active"
+    assert ModelVersion.objects.get(pk=old.pk).status == "retired"
+    with pytest.raises(ApplicationError, match="active model version; promote another"):
+        services.model_version_retire(version=version, user=admin_user)
+    assert [e.verb for e in AuditEvent.objects.order_by("pk")] == ["model.promoted"]
+
+
+# Labels ---------------------------------------------------------------------------------
+
+
+def _reviewed_case(make_case, adjuster) -> Case:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    f = _findings(case)
+    services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
+    services.finding_edit(finding=f["surface_damage"], user=adjuster,
+                          mask=_full_mask(case, 10, 5, 30, 25), damage_type="surface_damage",
+                          part="bumper")
+    return case
+
+
+def test_export_writes_a_snapshot_the_coco_loader_reads(make_case, adjuster, admin_user, settings) -> None:
+    case = _reviewed_case(make_case, adjuster)
+    snapshot = services.snapshot_export(user=admin_user, version="v1")
+    root = Path(settings.REVIEW_EXPORT_ROOT) / "v1"
+    assert (snapshot.images, snapshot.annotations, snapshot.cases) == (1, 2, [case.pk])
+    coco = COCO(str(root / "annotations.json"))
+    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [
+        "surface_damage", "deformity", "body_damage"
+    ]
+    anns = coco.loadAnns(coco.getAnnIds())
+    areas = {coco.loadCats(a["category_id"])[0]["name"]: a["area"] for a in anns}
+    # edited: 20x20 at full size; hood: 8x5 grid pixels scaled x2 -> 16x10
+    assert areas == {"surface_damage": 400, "body_damage": 160}
+    assert int(coco.annToMask(anns[0]).sum()) in (400, 160)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["cases"] == [case.pk]
+    assert AuditEvent.objects.filter(verb="labels.exported", case=case).count() == 1
+    with pytest.raises(ApplicationError, match="exists already"):
+        services.snapshot_export(user=admin_user, version="v1")
+    assert DatasetSnapshot.objects.count() == 1
+
+
+def test_export_command(make_case, adjuster, settings, capsys) -> None:
+    _reviewed_case(make_case, adjuster)
+    call_command("export_labels", "--snapshot", "cmd1")
+    assert "snapshot cmd1: 1 photos, 2 labels" in capsys.readouterr().out
+    assert (Path(settings.REVIEW_EXPORT_ROOT) / "cmd1" / "labels").is_dir()
+
+
+def test_export_is_admin_only(adjuster) -> None:
+    with pytest.raises(ApplicationError, match="Only admins"):
+        services.snapshot_export(user=adjuster, version="x")
+    assert not DatasetSnapshot.objects.exists()
