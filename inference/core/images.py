@@ -148,9 +148,10 @@ def load_image(source: ImageInput, size: int) -> LoadedImage:
         width, height = image.size
         original = (height, width) if orientation in (5, 6, 7, 8) else (width, height)
         if image.format == "JPEG" and image.mode in ("RGB", "L", "CMYK", "YCbCr"):
-            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is far larger than
-            # needed; the result still has a long side >= size.
-            image.draft(image.mode, (size, size))
+            # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the photo is larger than
+            # needed; draft keeps both sides >= the requested (final) size.
+            scale = size / max(width, height)
+            image.draft(image.mode, (math.ceil(width * scale), math.ceil(height * scale)))
         oriented = ImageOps.exif_transpose(image)
         rgb = _to_rgb(oriented, where)
         if rgb.width == 0 or rgb.height == 0:
@@ -181,8 +182,9 @@ def normalise(
     scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
     shift = np.array([m / s for m, s in zip(mean, std, strict=True)], dtype=np.float32)
     out = np.zeros((1, 3, ph, pw), dtype=np.float32)
-    planes = rgb.transpose(2, 0, 1).astype(np.float32)
-    out[0, :, :h, :w] = planes * scale[:, None, None] - shift[:, None, None]
+    view = out[0, :, :h, :w]
+    np.multiply(rgb.transpose(2, 0, 1), scale[:, None, None], out=view, casting="unsafe")
+    view -= shift[:, None, None]
     return out
 
 
