@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 from PIL import Image, ImageOps
 
@@ -22,6 +23,11 @@ from claims.roles import is_staff_role
 from claims.uploads import CheckedPhoto, UploadRejectedError, check_photo
 
 UserLike = AbstractBaseUser | AnonymousUser
+
+# Adjusters and admins review claims; filing one themselves would let them review their own.
+STAFF_CANNOT_FILE = (
+    "Adjusters and admins cannot file claims; log in with a customer account to file one."
+)
 
 
 @dataclass(frozen=True)
@@ -40,8 +46,13 @@ def audit_record(
     return AuditEvent.objects.create(case=case, actor=actor_obj, verb=verb, data=data or {})
 
 
-def photos_check(*, uploads: Sequence[Upload], already: int = 0) -> list[CheckedPhoto]:
-    """Check every file first, so a rejection stores nothing; errors name each file."""
+def photos_check(
+    *, uploads: Sequence[Upload], already: int = 0, already_bytes: int = 0
+) -> list[CheckedPhoto]:
+    """Check every file first, so a rejection stores nothing; errors name each file.
+
+    `already` and `already_bytes` count the photos the case holds before these.
+    """
     max_photos = settings.CLAIMS_MAX_PHOTOS
     if not uploads and already == 0:
         raise ApplicationError(
@@ -54,6 +65,8 @@ def photos_check(*, uploads: Sequence[Upload], already: int = 0) -> list[Checked
             "Keep the clearest ones.",
             {"photos": [f"At most {max_photos} photos a case."]},
         )
+    # Refuse on the declared sizes before reading anything: 30 large files are not read in vain.
+    _case_bytes_check(already_bytes + sum(u.size for u in uploads if u.size is not None))
     checked: list[CheckedPhoto] = []
     errors: dict[str, list[str]] = {}
     for upload in uploads:
@@ -67,15 +80,18 @@ def photos_check(*, uploads: Sequence[Upload], already: int = 0) -> list[Checked
             "send again.",
             errors,
         )
-    total = sum(len(c.data) for c in checked)
-    if total > settings.CLAIMS_MAX_CASE_BYTES:
-        limit_mb = settings.CLAIMS_MAX_CASE_BYTES // (1024 * 1024)
-        raise ApplicationError(
-            f"The photos add up to {total // (1024 * 1024)} MB; a case takes at most "
-            f"{limit_mb} MB.",
-            {"photos": [f"At most {limit_mb} MB of photos a case."]},
-        )
+    _case_bytes_check(already_bytes + sum(len(c.data) for c in checked))
     return checked
+
+
+def _case_bytes_check(total: int) -> None:
+    if total > settings.CLAIMS_MAX_CASE_BYTES:
+        limit_mb = settings.CLAIMS_MAX_CASE_BYTES / (1024 * 1024)
+        raise ApplicationError(
+            f"The photos add up to {total / (1024 * 1024):.1f} MB; a case takes at most "
+            f"{limit_mb:.1f} MB. Send fewer or smaller photos.",
+            {"photos": [f"At most {limit_mb:.1f} MB of photos a case."]},
+        )
 
 
 def _photo_create(*, case: Case, checked: CheckedPhoto, position: int) -> Photo:
@@ -95,18 +111,18 @@ def _photo_create(*, case: Case, checked: CheckedPhoto, position: int) -> Photo:
     return photo
 
 
-def _store_photos(*, case: Case, checked: Sequence[CheckedPhoto], start: int) -> list[Photo]:
-    """Create the rows and files; on any failure remove the files already written."""
-    photos: list[Photo] = []
-    try:
-        for offset, item in enumerate(checked):
-            photos.append(_photo_create(case=case, checked=item, position=start + offset))
-    except BaseException:
-        for photo in photos:
-            if photo.original.name:
-                default_storage.delete(photo.original.name)
-        raise
-    return photos
+def _files_delete(photos: Sequence[Photo]) -> None:
+    for photo in photos:
+        if photo.original.name:
+            default_storage.delete(photo.original.name)
+
+
+def _store_photos(
+    *, case: Case, checked: Sequence[CheckedPhoto], start: int, stored: list[Photo]
+) -> None:
+    """Create the rows and files, appending each to `stored` so the caller can clean up."""
+    for offset, item in enumerate(checked):
+        stored.append(_photo_create(case=case, checked=item, position=start + offset))
 
 
 def case_submit(
@@ -123,6 +139,8 @@ def case_submit(
     """File a claim: all photos are checked before anything is stored."""
     from inference.services import model_version_active, runs_create
 
+    if is_staff_role(customer):
+        raise ApplicationError(STAFF_CANNOT_FILE)
     if loss_date > timezone.localdate():
         raise ApplicationError(
             "The date of loss is in the future; give the day the damage happened.",
@@ -130,25 +148,30 @@ def case_submit(
         )
     checked = photos_check(uploads=uploads)
     model_version = model_version_active()
-    with transaction.atomic():
-        case = Case.objects.create(
-            customer=customer,
-            policy_number=policy_number.strip(),
-            loss_date=loss_date,
-            loss_place=loss_place.strip(),
-            description=description.strip(),
-            contact_phone=contact_phone.strip(),
-            contact_email=contact_email.strip(),
-            model_version=model_version,
-        )
-        photos = _store_photos(case=case, checked=checked, start=0)
-        audit_record(
-            verb="case.submitted",
-            case=case,
-            actor=customer,
-            data={"photos": len(photos), "model_version": str(model_version)},
-        )
-        runs_create(photos=photos, model_version=model_version)
+    photos: list[Photo] = []
+    try:
+        with transaction.atomic():
+            case = Case.objects.create(
+                customer=customer,
+                policy_number=policy_number.strip(),
+                loss_date=loss_date,
+                loss_place=loss_place.strip(),
+                description=description.strip(),
+                contact_phone=contact_phone.strip(),
+                contact_email=contact_email.strip(),
+                model_version=model_version,
+            )
+            _store_photos(case=case, checked=checked, start=0, stored=photos)
+            audit_record(
+                verb="case.submitted",
+                case=case,
+                actor=customer,
+                data={"photos": len(photos), "model_version": str(model_version)},
+            )
+            runs_create(photos=photos, model_version=model_version)
+    except BaseException:
+        _files_delete(photos)  # the rows rolled back; their files must go too
+        raise
     return case
 
 
@@ -158,18 +181,26 @@ def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
 
     if case.status == Case.Status.REVIEWED:
         raise ApplicationError("This case has been reviewed; contact your adjuster to add photos.")
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case.pk)
-        count = case.photos.count()
-        (checked,) = photos_check(uploads=[upload], already=count)
-        last = case.photos.order_by("-position").values_list("position", flat=True).first()
-        (photo,) = _store_photos(case=case, checked=[checked], start=(last or 0) + 1)
-        case.status = Case.Status.PROCESSING
-        case.finished_at = None
-        case.save(update_fields=["status", "finished_at", "updated_at"])
-        audit_record(verb="photo.added", case=case, actor=user, data={"photo": photo.pk})
-        assert case.model_version is not None
-        runs_create(photos=[photo], model_version=case.model_version)
+    stored: list[Photo] = []
+    try:
+        with transaction.atomic():
+            case = Case.objects.select_for_update().get(pk=case.pk)
+            held = case.photos.aggregate(count=Count("pk"), size=Sum("size_bytes"))
+            (checked,) = photos_check(
+                uploads=[upload], already=held["count"], already_bytes=held["size"] or 0
+            )
+            last = case.photos.order_by("-position").values_list("position", flat=True).first()
+            _store_photos(case=case, checked=[checked], start=(last or 0) + 1, stored=stored)
+            (photo,) = stored
+            case.status = Case.Status.PROCESSING
+            case.finished_at = None
+            case.save(update_fields=["status", "finished_at", "updated_at"])
+            audit_record(verb="photo.added", case=case, actor=user, data={"photo": photo.pk})
+            assert case.model_version is not None
+            runs_create(photos=[photo], model_version=case.model_version)
+    except BaseException:
+        _files_delete(stored)
+        raise
     return photo
 
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -23,7 +24,7 @@ from claims.errors import ApplicationError
 from claims.forms import CaseForm, SignupForm
 from claims.reports import case_report_pdf
 from claims.roles import is_staff_role
-from claims.services import Upload, case_submit, photo_add, photo_retry
+from claims.services import STAFF_CANNOT_FILE, Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
 
 
@@ -50,6 +51,8 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_create(request: HttpRequest) -> HttpResponse:
+    if is_staff_role(request.user):
+        raise PermissionDenied(STAFF_CANNOT_FILE)
     form = CaseForm(request.POST or None)
     photo_errors: list[str] = []
     if request.method == "POST" and form.is_valid():

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from PIL import Image
 
@@ -88,10 +88,16 @@ def model_version_active() -> ModelVersion:
 
 
 def _enqueue(run_ids: Sequence[int]) -> None:
+    from kombu.exceptions import OperationalError as BrokerError
+
     from inference.tasks import photo_process_task
 
     for run_id in run_ids:
-        photo_process_task.delay(run_id)
+        try:
+            photo_process_task.delay(run_id)
+        except BrokerError:
+            # The run is stored as queued: the sweeper sends it again once the broker is back.
+            logger.warning("broker unreachable; run %s waits for the sweeper", run_id)
 
 
 def runs_create(*, photos: Sequence[Photo], model_version: ModelVersion) -> list[InferenceRun]:
@@ -123,11 +129,10 @@ def run_claim(*, run_id: int) -> bool:
     """Take a queued run (conditional update); False when another worker has it or it is done."""
     now = timezone.now()
     claimed = InferenceRun.objects.filter(pk=run_id, status=InferenceRun.Status.QUEUED).update(
-        status=InferenceRun.Status.RUNNING, started_at=now
+        status=InferenceRun.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
     )
     if claimed:
-        run = InferenceRun.objects.get(pk=run_id)
-        InferenceRun.objects.filter(pk=run_id).update(attempts=run.attempts + 1)
+        run = InferenceRun.objects.select_related("photo").get(pk=run_id)
         Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.RUNNING)
         case_notify(case_id=run.photo.case_id)
     return bool(claimed)
@@ -183,20 +188,21 @@ def run_execute(*, run_id: int) -> None:
     case_check_complete(case_id=photo.case_id)
 
 
-def run_fail(*, run_id: int, error: str, retry: bool) -> None:
-    """Record a failed attempt: back to the queue when it may be retried, else failed."""
+def run_fail(*, run_id: int, error: str, retry: bool) -> bool:
+    """Record a failed attempt: back to the queue when it may be retried (True), else failed."""
     run = InferenceRun.objects.select_related("photo").get(pk=run_id)
     if retry and run.attempts < settings.INFERENCE_MAX_ATTEMPTS:
         InferenceRun.objects.filter(pk=run_id).update(
-            status=InferenceRun.Status.QUEUED, error=error[:5000]
+            status=InferenceRun.Status.QUEUED, error=error[:5000], queued_at=timezone.now()
         )
-        return
+        return True
     InferenceRun.objects.filter(pk=run_id).update(
         status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
     )
     Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.FAILED, error=error[:5000])
     case_notify(case_id=run.photo.case_id)
     case_check_complete(case_id=run.photo.case_id)
+    return False
 
 
 def case_check_complete(*, case_id: int) -> None:
@@ -231,6 +237,24 @@ def runs_sweep(*, now: Any = None) -> list[int]:
     return requeued
 
 
+def cases_sweep(*, now: Any = None) -> list[int]:
+    """Finalise cases whose photos all finished but whose case task never ran (lost message)."""
+    from inference.tasks import case_finalise_task
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.INFERENCE_CASE_GRACE_S)
+    stuck = list(
+        Case.objects.filter(status=Case.Status.PROCESSING)
+        .exclude(photos__status__in=[Photo.Status.QUEUED, Photo.Status.RUNNING])
+        .annotate(last_finished=Max("photos__runs__finished_at"))
+        .filter(last_finished__lt=cutoff)
+        .values_list("pk", flat=True)
+    )
+    if stuck:
+        transaction.on_commit(lambda: [case_finalise_task.delay(pk) for pk in stuck])
+    return stuck
+
+
 # Cases ---------------------------------------------------------------------------------------
 
 
@@ -260,44 +284,50 @@ def case_finalise(*, case_id: int) -> Case:
     ledger = {(row.part, row.damage): row for row in synthesis.findings}
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case_id)
-        if not Finding.objects.filter(case=case, model_version=version).exists():
-            rows = []
-            for photo, result in zip(done, results, strict=True):
-                run = runs[photo.pk]
-                if result.set_aside_reason:
-                    continue
-                stored = run.result["findings"]
-                for index, (finding, item) in enumerate(zip(result.findings, stored, strict=True)):
-                    row = ledger[(finding.part, finding.damage)]
-                    c_refined = finding.c_base * row.k_agree
-                    rows.append(
-                        Finding(
-                            case=case,
-                            photo=photo,
-                            run=run,
-                            model_version=version,
-                            index=index,
-                            part=finding.part,
-                            damage=finding.damage,
-                            mask_rle=item["mask_rle"],
-                            mask_size=list(result.processed_size),
-                            box=list(finding.box),
-                            area_px=finding.area_px,
-                            share_of_part=finding.share_of_part,
-                            size_class=finding.size_class,
-                            area_cm2=finding.area_cm2,
-                            area_cm2_uncertainty=finding.area_cm2_uncertainty,
-                            c_base=finding.c_base,
-                            k_agree=row.k_agree,
-                            c_refined=c_refined,
-                            needs_review=c_refined < version.threshold,
-                            dsi_area=finding.severity.area,
-                            dsi_confidence=finding.severity.confidence,
-                            dsi_type_weight=finding.severity.type_weight,
-                            dsi_score=finding.severity.score,
-                        )
+        # Findings are written once per (photo, model version): a photo added later gets its
+        # own rows; rows written before are never touched.
+        written = set(
+            Finding.objects.filter(case=case, model_version=version).values_list(
+                "photo_id", flat=True
+            )
+        )
+        rows = []
+        for photo, result in zip(done, results, strict=True):
+            run = runs[photo.pk]
+            if result.set_aside_reason or photo.pk in written:
+                continue
+            stored = run.result["findings"]
+            for index, (finding, item) in enumerate(zip(result.findings, stored, strict=True)):
+                row = ledger[(finding.part, finding.damage)]
+                c_refined = finding.c_base * row.k_agree
+                rows.append(
+                    Finding(
+                        case=case,
+                        photo=photo,
+                        run=run,
+                        model_version=version,
+                        index=index,
+                        part=finding.part,
+                        damage=finding.damage,
+                        mask_rle=item["mask_rle"],
+                        mask_size=list(result.processed_size),
+                        box=list(finding.box),
+                        area_px=finding.area_px,
+                        share_of_part=finding.share_of_part,
+                        size_class=finding.size_class,
+                        area_cm2=finding.area_cm2,
+                        area_cm2_uncertainty=finding.area_cm2_uncertainty,
+                        c_base=finding.c_base,
+                        k_agree=row.k_agree,
+                        c_refined=c_refined,
+                        needs_review=c_refined < version.threshold,
+                        dsi_area=finding.severity.area,
+                        dsi_confidence=finding.severity.confidence,
+                        dsi_type_weight=finding.severity.type_weight,
+                        dsi_score=finding.severity.score,
                     )
-            Finding.objects.bulk_create(rows)
+                )
+        Finding.objects.bulk_create(rows)
         needs_review = Finding.objects.filter(case=case, model_version=version, needs_review=True)
         if not done or not any(r.set_aside_reason is None for r in results):
             status = Case.Status.NEEDS_PHOTOS

@@ -23,8 +23,8 @@ def photo_process_task(self, run_id: int) -> None:  # type: ignore[no-untyped-de
     try:
         services.run_execute(run_id=run_id)
     except TRANSIENT as exc:
-        services.run_fail(run_id=run_id, error=f"temporary error: {exc}", retry=True)
-        raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
+        if services.run_fail(run_id=run_id, error=f"temporary error: {exc}", retry=True):
+            raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
     except SoftTimeLimitExceeded:
         services.run_fail(run_id=run_id, error="processing took too long", retry=False)
     except Exception as exc:
@@ -50,4 +50,5 @@ def case_webhook_task(self, case_id: int) -> None:  # type: ignore[no-untyped-de
 
 @shared_task(acks_late=True, soft_time_limit=60, time_limit=90)
 def runs_sweep_task() -> int:
-    return len(services.runs_sweep())
+    """Periodic (beat): re-enqueue stale runs and finalise cases whose case task was lost."""
+    return len(services.runs_sweep()) + len(services.cases_sweep())

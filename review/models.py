@@ -119,7 +119,10 @@ class ReviewDecision(models.Model):
             models.CheckConstraint(
                 condition=models.Q(action="add", finding__isnull=True)
                 | models.Q(action="confirm_set_aside", finding__isnull=True)
-                | (~models.Q(action__in=["add", "confirm_set_aside"]) & models.Q(finding__isnull=False)),
+                | (
+                    ~models.Q(action__in=["add", "confirm_set_aside"])
+                    & models.Q(finding__isnull=False)
+                ),
                 name="review_dec_finding_iff_model",
             ),
         ]

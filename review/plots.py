@@ -23,7 +23,9 @@ class ReliabilityBin:
     accuracy: float  # share of reviewed findings in the bin that a person kept
 
 
-def reliability_bins(outcomes: Iterable[tuple[float, bool]], *, bins: int = 10) -> list[ReliabilityBin]:
+def reliability_bins(
+    outcomes: Iterable[tuple[float, bool]], *, bins: int = 10
+) -> list[ReliabilityBin]:
     """Group (confidence, correct) pairs into equal-width bins over [0, 1]; empty bins omitted."""
     groups: list[list[tuple[float, bool]]] = [[] for _ in range(bins)]
     for confidence, correct in outcomes:

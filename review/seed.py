@@ -25,8 +25,13 @@ PARTS = ("bumper", "door_shell", "hood", "lamps", "trunk", "wheel")
 TYPE_WEIGHT = {"surface_damage": 55.0, "deformity": 70.0, "body_damage": 100.0}
 
 
-def model_version_create(*, name: str = "seed", version: str = "1", threshold: float = 0.6,
-                         status: str = ModelVersion.Status.CANDIDATE) -> ModelVersion:
+def model_version_create(
+    *,
+    name: str = "seed",
+    version: str = "1",
+    threshold: float = 0.6,
+    status: str = ModelVersion.Status.CANDIDATE,
+) -> ModelVersion:
     return ModelVersion.objects.create(
         name=name,
         version=version,
@@ -140,8 +145,9 @@ def case_create(
     return case
 
 
-def bulk_seed(*, customer: Any, version: ModelVersion, findings: int, per_case: int = 4,
-              seed: int = 0) -> int:
+def bulk_seed(
+    *, customer: Any, version: ModelVersion, findings: int, per_case: int = 4, seed: int = 0
+) -> int:
     """Many cases at once for the benchmark (one photo file shared by every case)."""
     rng = random.Random(seed)
     data = jpeg_bytes(64, 48)
@@ -151,7 +157,9 @@ def bulk_seed(*, customer: Any, version: ModelVersion, findings: int, per_case: 
         case_create(
             customer=customer,
             version=version,
-            findings=[(rng.choice(DAMAGES), rng.choice(PARTS), round(rng.random(), 4)) for _ in range(n)],
+            findings=[
+                (rng.choice(DAMAGES), rng.choice(PARTS), round(rng.random(), 4)) for _ in range(n)
+            ],
             age=dt.timedelta(hours=rng.randint(0, 24 * 20)),
             image=data,
         )

@@ -4,25 +4,20 @@ the labels of reviewed photos."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
-from django.db.models import Case as SqlCase
 from django.db.models import (
     Count,
     Exists,
     F,
-    FloatField,
-    IntegerField,
+    Min,
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
-    Value,
-    When,
 )
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from claims.models import AuditEvent, Case, Photo
@@ -76,48 +71,102 @@ def _pending_set_aside() -> QuerySet[Photo]:
     return Photo.objects.filter(status=Photo.Status.SET_ASIDE).exclude(Exists(confirmed))
 
 
-def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> QuerySet[Case]:
+@dataclass(frozen=True)
+class _QueueRow:
+    case_id: int
+    created_at: dt.datetime
+    min_confidence: float | None
+    pending_findings: int
+    pending_photos: int
+
+    @property
+    def sort_key(self) -> tuple[float, dt.datetime, int]:
+        # A set-aside photo counts as confidence 0: nobody can tell what it shows.
+        confidence = 0.0 if self.pending_photos else (self.min_confidence or 0.0)
+        return (confidence, self.created_at, self.case_id)
+
+
+class QueueResult(Sequence[Case]):
+    """The ordered queue; only the slice a page shows is loaded as `Case` objects, each
+    annotated with `min_confidence`, `pending_findings` and `pending_photos`."""
+
+    def __init__(self, rows: list[_QueueRow]) -> None:
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def ids(self) -> list[int]:
+        return [r.case_id for r in self._rows]
+
+    @overload
+    def __getitem__(self, index: int) -> Case: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Case]: ...
+
+    def __getitem__(self, index: int | slice) -> Case | list[Case]:
+        if isinstance(index, int):
+            return self[index : index + 1 if index != -1 else None][0]
+        rows = self._rows[index]
+        cases = Case.objects.select_related("model_version", "review_lease__holder").in_bulk(
+            [r.case_id for r in rows]
+        )
+        out = []
+        for r in rows:
+            case = cases[r.case_id]
+            case.min_confidence = r.min_confidence  # type: ignore[attr-defined]
+            case.pending_findings = r.pending_findings  # type: ignore[attr-defined]
+            case.pending_photos = r.pending_photos  # type: ignore[attr-defined]
+            out.append(case)
+        return out
+
+
+def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> QueueResult:
     """Cases with findings below their model version's threshold that nobody decided, or
-    set-aside photos nobody confirmed; lowest confidence first, then the oldest case."""
+    set-aside photos nobody confirmed; lowest confidence first, then the oldest case.
+
+    Two grouped queries (findings by case, photos by case) and a merge: one pass over
+    the findings whatever the number of cases, instead of a subquery per case.
+    """
     now = now or timezone.now()
-    pending = _pending_findings(filters).filter(case=OuterRef("pk"))
-    min_conf = Subquery(pending.order_by("c_refined").values("c_refined")[:1], output_field=FloatField())
-    n_findings = Subquery(
-        pending.order_by().values("case").annotate(n=Count("pk")).values("n")[:1],
-        output_field=IntegerField(),
+    open_cases = ~Q(
+        case__status__in=[Case.Status.PROCESSING, Case.Status.FAILED, Case.Status.REVIEWED]
     )
-    set_aside = _pending_set_aside().filter(case=OuterRef("pk"))
-    n_photos = Subquery(
-        set_aside.order_by().values("case").annotate(n=Count("pk")).values("n")[:1],
-        output_field=IntegerField(),
-    )
-    qs = (
-        Case.objects.exclude(
-            status__in=[Case.Status.PROCESSING, Case.Status.FAILED, Case.Status.REVIEWED]
-        )
-        .select_related("model_version", "review_lease__holder")
-        .annotate(
-            min_confidence=min_conf,
-            pending_findings=Coalesce(n_findings, Value(0)),
-            pending_photos=Value(0) if filters.narrows_findings else Coalesce(n_photos, Value(0)),
-        )
-        .filter(Q(pending_findings__gt=0) | Q(pending_photos__gt=0))
-        .annotate(
-            # A set-aside photo counts as confidence 0: nobody can tell what it shows.
-            sort_confidence=SqlCase(
-                When(pending_photos__gt=0, then=Value(0.0)),
-                default=Coalesce(F("min_confidence"), Value(1.0)),
-                output_field=FloatField(),
-            )
-        )
-        .order_by("sort_confidence", "created_at", "pk")
-    )
+    age = Q()
     _label, newer, older = AGE_FILTERS.get(filters.age, AGE_FILTERS[""])
     if newer is not None:
-        qs = qs.filter(created_at__gt=now - newer)
+        age &= Q(case__created_at__gt=now - newer)
     if older is not None:
-        qs = qs.filter(created_at__lte=now - older)
-    return qs
+        age &= Q(case__created_at__lte=now - older)
+    merged: dict[int, _QueueRow] = {}
+    for case_id, created_at, min_c, n in (
+        _pending_findings(filters)
+        .filter(open_cases, age)
+        .values("case_id")
+        .annotate(min_c=Min("c_refined"), n=Count("pk"))
+        .values_list("case_id", "case__created_at", "min_c", "n")
+        .order_by()
+    ):
+        merged[case_id] = _QueueRow(case_id, created_at, min_c, n, 0)
+    if not filters.narrows_findings:
+        for case_id, created_at, n in (
+            _pending_set_aside()
+            .filter(open_cases, age)
+            .values("case_id")
+            .annotate(n=Count("pk"))
+            .values_list("case_id", "case__created_at", "n")
+            .order_by()
+        ):
+            row = merged.get(case_id)
+            merged[case_id] = _QueueRow(
+                case_id,
+                created_at,
+                row.min_confidence if row else None,
+                row.pending_findings if row else 0,
+                n,
+            )
+    return QueueResult(sorted(merged.values(), key=lambda r: r.sort_key))
 
 
 def queue_filter_choices() -> dict[str, Any]:
@@ -173,6 +222,7 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
     latest: dict[int, ReviewDecision] = {}
     confirmed: set[int] = set()
     added: list[ReviewDecision] = []
+    d: ReviewDecision | None
     for d in decisions:
         if d.finding_id is not None:
             latest[d.finding_id] = d
@@ -206,9 +256,7 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
     for f in findings:
         d = latest.get(f.pk)
         below = f.c_refined < f.model_version.threshold
-        state = (
-            ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
-        )
+        state = ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
         items.append(
             ReviewItem(
                 key=f"f{f.pk}",
@@ -239,11 +287,16 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
             )
         )
     # Pending first (lowest confidence first), then the rest in the same order.
-    return sorted(items, key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0))
+    return sorted(
+        items,
+        key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0),
+    )
 
 
 def case_latest_report(*, case: Case) -> ReviewedReport | None:
-    return case.reviewed_reports.order_by("-created_at", "-pk").select_related("reviewed_by").first()
+    return (
+        case.reviewed_reports.order_by("-created_at", "-pk").select_related("reviewed_by").first()
+    )
 
 
 def taxonomy_classes(name: str) -> list[str]:
@@ -310,7 +363,9 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
         for item in items:
             if item.kind == "photo" or item.state in ("rejected", "pending"):
                 continue
-            category = mapping.get(item.damage, item.damage if item.damage in target.classes else "")
+            category = mapping.get(
+                item.damage, item.damage if item.damage in target.classes else ""
+            )
             if not category or category == target.background:
                 continue
             photo = item.photo

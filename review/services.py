@@ -269,14 +269,18 @@ def finding_edit(
     return decision
 
 
-def damage_add(*, photo: Photo, user: Any, mask: Any, damage_type: str, part: str) -> ReviewDecision:
+def damage_add(
+    *, photo: Photo, user: Any, mask: Any, damage_type: str, part: str
+) -> ReviewDecision:
     """Record a damage the model missed."""
     case = photo.case
     version = case.model_version
     if version is None:
         raise ApplicationError("This case has no model version yet; wait until it is processed.")
     if photo.status != Photo.Status.DONE:
-        raise ApplicationError("Damages can be added only on photos that went through the pipeline.")
+        raise ApplicationError(
+            "Damages can be added only on photos that went through the pipeline."
+        )
     with transaction.atomic():
         _lock_for_decision(case=case, user=user)
         _check_labels(version=version, damage_type=damage_type, part=part)
@@ -338,6 +342,7 @@ def report_compute(*, case: Case) -> dict[str, Any]:
         taxonomy = None
     latest: dict[int, ReviewDecision] = {}
     added: list[ReviewDecision] = []
+    d: ReviewDecision | None
     for d in (
         ReviewDecision.objects.filter(case=case)
         .select_related("mask_edit", "photo")
@@ -381,9 +386,7 @@ def report_compute(*, case: Case) -> dict[str, Any]:
         elif d.action == ReviewDecision.Action.REJECT:
             rejected += 1
         elif d.action == ReviewDecision.Action.ACCEPT:
-            terms = severity_terms(
-                f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight)
-            )
+            terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
             add(f.part, f.damage, f.photo, terms.score, "accepted")
             kept += 1
         else:
@@ -435,8 +438,13 @@ def _complete_if_done(*, case: Case, user: Any) -> ReviewedReport | None:
         verb="review.case_reviewed",
         case=case,
         actor=user,
-        data={"report": report.pk, "dsi": data["dsi"], "kept": data["kept"],
-              "rejected": data["rejected"], "added": data["added"]},
+        data={
+            "report": report.pk,
+            "dsi": data["dsi"],
+            "kept": data["kept"],
+            "rejected": data["rejected"],
+            "added": data["added"],
+        },
     )
     case_id = case.pk
     transaction.on_commit(lambda: case_notify(case_id=case_id))
@@ -446,7 +454,9 @@ def _complete_if_done(*, case: Case, user: Any) -> ReviewedReport | None:
 # Model versions -------------------------------------------------------------------------
 
 
-def model_version_set_threshold(*, version: ModelVersion, user: Any, threshold: float) -> ModelVersion:
+def model_version_set_threshold(
+    *, version: ModelVersion, user: Any, threshold: float
+) -> ModelVersion:
     require_admin(user)
     if not 0.0 <= threshold <= 1.0:
         raise ApplicationError("The threshold is a confidence between 0 and 1.")
@@ -457,7 +467,12 @@ def model_version_set_threshold(*, version: ModelVersion, user: Any, threshold: 
         audit_record(
             verb="model.threshold_changed",
             actor=user,
-            data={"model_version": version.pk, "name": str(locked), "from": before, "to": threshold},
+            data={
+                "model_version": version.pk,
+                "name": str(locked),
+                "from": before,
+                "to": threshold,
+            },
         )
     version.refresh_from_db()
     return version
@@ -478,8 +493,11 @@ def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
         audit_record(
             verb="model.promoted",
             actor=user,
-            data={"model_version": version.pk, "name": str(version),
-                  "retired": [p.pk for p in previous]},
+            data={
+                "model_version": version.pk,
+                "name": str(version),
+                "retired": [p.pk for p in previous],
+            },
         )
     version.refresh_from_db()
     return version
@@ -488,15 +506,15 @@ def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
 def model_version_retire(*, version: ModelVersion, user: Any) -> ModelVersion:
     require_admin(user)
     if version.status == ModelVersion.Status.ACTIVE:
-        raise ApplicationError(
-            f"{version} is the active model version; promote another one first."
-        )
+        raise ApplicationError(f"{version} is the active model version; promote another one first.")
     if version.status == ModelVersion.Status.RETIRED:
         raise ApplicationError(f"{version} is already retired.")
     with transaction.atomic():
         ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.RETIRED)
         audit_record(
-            verb="model.retired", actor=user, data={"model_version": version.pk, "name": str(version)}
+            verb="model.retired",
+            actor=user,
+            data={"model_version": version.pk, "name": str(version)},
         )
     version.refresh_from_db()
     return version
@@ -542,8 +560,11 @@ def snapshot_export(
             images,
             categories,
             version=version,
-            provenance={"cases": case_ids, "damage_taxonomy": taxonomy_name,
-                        "created_at": timezone.now().isoformat()},
+            provenance={
+                "cases": case_ids,
+                "damage_taxonomy": taxonomy_name,
+                "created_at": timezone.now().isoformat(),
+            },
         )
     except label_writers.LabelExportError as exc:
         raise ApplicationError(str(exc)) from None
@@ -559,12 +580,19 @@ def snapshot_export(
     audit_record(
         verb="labels.exported",
         actor=user,
-        data={"snapshot": version, "path": str(target), "images": snapshot.images,
-              "annotations": snapshot.annotations, "cases": case_ids},
+        data={
+            "snapshot": version,
+            "path": str(target),
+            "images": snapshot.images,
+            "annotations": snapshot.annotations,
+            "cases": case_ids,
+        },
     )
     for case_id in case_ids:
         audit_record(
-            verb="labels.exported", case=Case.objects.get(pk=case_id), actor=user,
+            verb="labels.exported",
+            case=Case.objects.get(pk=case_id),
+            actor=user,
             data={"snapshot": version},
         )
     return snapshot
@@ -573,4 +601,3 @@ def snapshot_export(
 def _default_damage_taxonomy() -> str:
     active = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).first()
     return active.damage_taxonomy if active else "damage_categorical"
-

@@ -18,7 +18,9 @@ urlpatterns = [
     path("photos/<int:photo_id>/confirm/", views.photo_confirm, name="photo_confirm"),
     path("models/", views.model_versions, name="model_versions"),
     path("models/<int:pk>/", views.model_version_detail, name="model_version"),
-    path("models/<int:pk>/threshold/", views.model_version_threshold, name="model_version_threshold"),
+    path(
+        "models/<int:pk>/threshold/", views.model_version_threshold, name="model_version_threshold"
+    ),
     path("models/<int:pk>/<str:action>/", views.model_version_status, name="model_version_status"),
     path("exports/", views.snapshot_create, name="snapshot_create"),
     *api_urls.urlpatterns,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -26,6 +27,10 @@ from review.thresholds import suggest_threshold
 QUEUE_PAGE_SIZE = 50
 
 
+def _htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
 def _reviewer(request: HttpRequest) -> None:
     if role_of(request.user) not in (Role.ADJUSTER, Role.ADMIN):
         raise PermissionDenied("Only adjusters and admins may open the review queue.")
@@ -48,10 +53,8 @@ def _filters(request: HttpRequest) -> selectors.QueueFilters:
 
 
 def _error(request: HttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:
-    if request.htmx or request.content_type == "application/json":
-        return render(
-            request, "review/_error.html", {"message": exc.message}, status=409
-        )
+    if _htmx(request) or request.content_type == "application/json":
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
     messages.error(request, exc.message)
     return redirect(fallback)
 
@@ -71,12 +74,10 @@ def queue(request: HttpRequest) -> HttpResponse:
         "page": page,
         "filters": filters,
         "choices": selectors.queue_filter_choices(),
-        "query": "&".join(
-            f"{k}={v}" for k, v in request.GET.items() if k != "page" and v
-        ),
+        "query": "&".join(f"{k}={v}" for k, v in request.GET.items() if k != "page" and v),
         "now": timezone.now(),
     }
-    template = "review/_queue_rows.html" if request.htmx else "review/queue.html"
+    template = "review/_queue_rows.html" if _htmx(request) else "review/queue.html"
     return render(request, template, context)
 
 
@@ -84,9 +85,7 @@ def queue(request: HttpRequest) -> HttpResponse:
 @require_POST
 def queue_next(request: HttpRequest) -> HttpResponse:
     _reviewer(request)
-    candidates = list(
-        selectors.queue_cases(filters=_filters(request)).values_list("pk", flat=True)[:200]
-    )
+    candidates = selectors.queue_cases(filters=_filters(request)).ids()[:200]
     try:
         case = services.lease_claim_next(user=request.user, candidates=candidates)
     except ApplicationError as exc:
@@ -98,7 +97,9 @@ def queue_next(request: HttpRequest) -> HttpResponse:
 
 
 def _case(public_id: Any) -> Case:
-    return get_object_or_404(Case.objects.select_related("model_version", "customer"), public_id=public_id)
+    return get_object_or_404(
+        Case.objects.select_related("model_version", "customer"), public_id=public_id
+    )
 
 
 @login_required
@@ -184,7 +185,7 @@ def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
     _reviewer(request)
     case = _case(public_id)
     context = _findings_context(request, case)
-    if request.htmx:
+    if _htmx(request):
         return render(request, "review/_findings.html", context)
     version = case.model_version
     photos = list(case.photos.order_by("position"))
@@ -203,7 +204,9 @@ def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
             {
                 "id": p.pk,
                 "url": reverse("claims:photo_image", args=[case.public_id, p.pk, "display"]),
-                "annotated_url": reverse("claims:photo_image", args=[case.public_id, p.pk, "annotated"])
+                "annotated_url": reverse(
+                    "claims:photo_image", args=[case.public_id, p.pk, "annotated"]
+                )
                 if p.annotated
                 else None,
                 "width": p.width,
@@ -225,7 +228,9 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
-        raise ApplicationError("The request body must be JSON with mask, damage_type and part.") from None
+        raise ApplicationError(
+            "The request body must be JSON with mask, damage_type and part."
+        ) from None
     if not isinstance(data, dict):
         raise ApplicationError("The request body must be a JSON object.")
     return data
@@ -237,10 +242,12 @@ def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
     _reviewer(request)
     finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
     try:
-        services.finding_decide(finding=finding, user=request.user, action=request.POST.get("action", ""))
+        services.finding_decide(
+            finding=finding, user=request.user, action=request.POST.get("action", "")
+        )
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[finding.case.public_id]))
-    if not request.htmx:
+    if not _htmx(request):
         return redirect("review:case", public_id=finding.case.public_id)
     return _render_findings(request, finding.case)
 
@@ -294,7 +301,7 @@ def photo_confirm(request: HttpRequest, photo_id: int) -> HttpResponse:
         services.photo_confirm_set_aside(photo=photo, user=request.user)
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[photo.case.public_id]))
-    if not request.htmx:
+    if not _htmx(request):
         return redirect("review:case", public_id=photo.case.public_id)
     return _render_findings(request, photo.case)
 
@@ -310,7 +317,9 @@ def model_versions(request: HttpRequest) -> HttpResponse:
     from review.models import DatasetSnapshot
 
     snapshots = DatasetSnapshot.objects.select_related("created_by").order_by("-created_at")[:20]
-    return render(request, "review/model_versions.html", {"versions": versions, "snapshots": snapshots})
+    return render(
+        request, "review/model_versions.html", {"versions": versions, "snapshots": snapshots}
+    )
 
 
 def _precision(request: HttpRequest) -> float:
@@ -332,17 +341,32 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     per_class = metrics.get("per_class_iou") if isinstance(metrics, dict) else None
     confusion = metrics.get("confusion_matrix") if isinstance(metrics, dict) else None
     plot_svgs: list[tuple[str, str]] = [
-        ("Reliability of C_refined on reviewed findings", plots.reliability_svg(plots.reliability_bins(outcomes)))
+        (
+            "Reliability of C_refined on reviewed findings",
+            plots.reliability_svg(plots.reliability_bins(outcomes)),
+        )
     ]
     if isinstance(per_class, dict) and per_class:
-        plot_svgs.append(("Per-class IoU", plots.bars_svg("Per-class IoU", {str(k): float(v) for k, v in per_class.items()})))
+        plot_svgs.append(
+            (
+                "Per-class IoU",
+                plots.bars_svg("Per-class IoU", {str(k): float(v) for k, v in per_class.items()}),
+            )
+        )
     if isinstance(confusion, dict) and confusion.get("labels") and confusion.get("matrix"):
-        try:
-            plot_svgs.append(("Confusion matrix", plots.confusion_svg("Confusion matrix", confusion["labels"], confusion["matrix"])))
-        except ValueError:
-            pass
+        with contextlib.suppress(ValueError):
+            plot_svgs.append(
+                (
+                    "Confusion matrix",
+                    plots.confusion_svg(
+                        "Confusion matrix", confusion["labels"], confusion["matrix"]
+                    ),
+                )
+            )
     scalar_metrics = {
-        k: v for k, v in (metrics.items() if isinstance(metrics, dict) else []) if isinstance(v, int | float | str)
+        k: v
+        for k, v in (metrics.items() if isinstance(metrics, dict) else [])
+        if isinstance(v, int | float | str)
     }
     context = {
         "version": version,
@@ -381,7 +405,10 @@ def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
 def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     _admin(request)
     version = get_object_or_404(ModelVersion, pk=pk)
-    service = {"promote": services.model_version_promote, "retire": services.model_version_retire}.get(action)
+    service = {
+        "promote": services.model_version_promote,
+        "retire": services.model_version_retire,
+    }.get(action)
     if service is None:
         raise PermissionDenied("Unknown action.")
     try:

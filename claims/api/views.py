@@ -4,7 +4,7 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import ListAPIView
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -21,7 +21,8 @@ from claims.api.serializers import (
 )
 from claims.errors import ApplicationError
 from claims.models import ApiClient, Case
-from claims.services import Upload, case_submit
+from claims.roles import is_staff_role
+from claims.services import STAFF_CANNOT_FILE, Upload, case_submit
 
 
 class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]
@@ -37,6 +38,8 @@ class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]
 
     @extend_schema(request=CaseCreateSerializer, responses={201: CaseSerializer})
     def post(self, request: Request) -> Response:
+        if is_staff_role(request.user):
+            raise PermissionDenied(STAFF_CANNOT_FILE)
         serializer = CaseCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)

@@ -165,6 +165,8 @@ INFERENCE_THREADS = env.int("INFERENCE_THREADS", default=2)
 INFERENCE_K_AGREE_DENOMINATOR = env.str("INFERENCE_K_AGREE_DENOMINATOR", default="visible")
 INFERENCE_RUN_TIMEOUT_S = env.int("INFERENCE_RUN_TIMEOUT_S", default=600)
 INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=3)
+# A case whose photos all finished this long ago but is still processing lost its case task.
+INFERENCE_CASE_GRACE_S = env.int("INFERENCE_CASE_GRACE_S", default=120)
 if INFERENCE_BACKEND not in ("onnx", "torch"):
     raise ImproperlyConfigured(
         f"INFERENCE_BACKEND must be 'onnx' or 'torch', got {INFERENCE_BACKEND!r}"

@@ -9,7 +9,8 @@ pools and imports do not leak between them (`import torch` alone is ~0.5 GB):
   (parts, damage) and a MobileNetV2 vehicle classifier, random weights, PyTorch eager,
   with the same preprocessing and post-processing.
 
-Numbers are wall-clock milliseconds per photo, batch 1, `threads` intra-op threads.
+Numbers are wall-clock milliseconds per photo, batch 1, `threads` intra-op threads;
+`photo_cpu` is the process CPU time per photo (all threads summed).
 """
 
 from __future__ import annotations
@@ -62,8 +63,13 @@ def _time_loop(
     samples: dict[str, list[float]] = {}
     for _ in range(repeats):
         start = time.perf_counter()
+        cpu_start = time.process_time()
         stages = step()
         stages["photo"] = (time.perf_counter() - start) * 1000
+        # CPU time of the whole process (all its threads): on a machine shared with other
+        # work, wall time inflates but this does not; with one thread it approximates the
+        # wall time the photo would take on an idle core.
+        stages["photo_cpu"] = (time.process_time() - cpu_start) * 1000
         for key, value in stages.items():
             samples.setdefault(key, []).append(value)
     return samples

@@ -63,12 +63,30 @@ def softmax_maps(
     Returns `part_map`, `damage_map` (uint8) and `damage_prob` (float32): for every pixel the
     softmax probability of its predicted damage class, which is 1 / sum(exp(l - max l)).
     """
-    part_map = np.argmax(part_logits, axis=0).astype(np.uint8)
-    damage_map = np.argmax(damage_logits, axis=0).astype(np.uint8)
-    top = damage_logits.max(axis=0)
-    denom = np.exp(damage_logits - top[None]).sum(axis=0)
+    part_map, _ = _argmax(part_logits)
+    damage_map, top = _argmax(damage_logits)
+    denom = np.zeros(top.shape, dtype=np.float32)
+    for channel in damage_logits:
+        denom += np.exp(channel - top)
     damage_prob = (1.0 / denom).astype(np.float32)
     return part_map, damage_map, damage_prob
+
+
+def _argmax(
+    logits: npt.NDArray[np.floating],
+) -> tuple[LabelMap, npt.NDArray[np.floating]]:
+    """Per-pixel argmax (first maximum on ties, like np.argmax) and maximum over axis 0.
+
+    A loop over the few channels is several times faster than np.argmax(axis=0), which
+    strides across memory for every pixel.
+    """
+    best = np.array(logits[0], copy=True)
+    index = np.zeros(best.shape, dtype=np.uint8)
+    for c in range(1, logits.shape[0]):
+        better = logits[c] > best
+        np.copyto(best, logits[c], where=better)
+        index[better] = c
+    return index, best
 
 
 def _class_probability(

@@ -57,3 +57,44 @@ def test_other_customer_is_refused(customer, other_customer, active_model, vehic
         return connected, code
 
     assert async_to_sync(scenario)() == (False, 4404)
+
+
+@pytest.mark.parametrize("live_push", [True, False])
+def test_case_notify_pushes_only_with_a_shared_layer(  # type: ignore[no-untyped-def]
+    live_push: bool, settings, customer, active_model, vehicle_jpeg
+) -> None:
+    from inference.services import case_notify
+
+    settings.CLAIMS_LIVE_PUSH = live_push
+    case = _case(customer, vehicle_jpeg)
+    layer = get_channel_layer()
+
+    async def scenario() -> list[dict[str, str]]:
+        import asyncio
+
+        channel = await layer.new_channel()
+        await layer.group_add(f"case-{case.pk}", channel)
+        from asgiref.sync import sync_to_async
+
+        await sync_to_async(case_notify)(case_id=case.pk)
+        try:
+            return [await asyncio.wait_for(layer.receive(channel), timeout=0.5)]
+        except TimeoutError:
+            return []
+
+    received = async_to_sync(scenario)()
+    assert received == ([{"type": "case.updated"}] if live_push else [])
+
+
+@pytest.mark.parametrize("live_push", [True, False])
+def test_case_page_polls_and_opens_socket_per_setting(  # type: ignore[no-untyped-def]
+    live_push: bool, settings, client, customer, active_model, vehicle_jpeg
+) -> None:
+    settings.CLAIMS_LIVE_PUSH = live_push
+    case = _case(customer, vehicle_jpeg)
+    client.force_login(customer)
+    html = client.get(f"/cases/{case.public_id}/").content.decode()
+    # Polls while processing unless a push socket is open (live.js sets casePushOpen).
+    assert 'hx-trigger="every 2s [!window.casePushOpen], case-updated"' in html
+    socket = f'data-ws="/ws/cases/{case.public_id}/"'
+    assert (socket in html) == live_push

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from django.utils import timezone
 from PIL import Image
 
 from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, Photo
-from claims.services import Upload, case_submit, photo_derive
+from claims.services import Upload, case_submit, photo_add, photo_derive
 from inference import services
 from inference.models import Finding, InferenceRun
 
@@ -176,3 +177,168 @@ def test_audit_events_are_append_only(customer, active_model, vehicle_jpeg) -> N
     with pytest.raises(ValueError, match="append-only"):
         event.delete()
     assert AuditEvent.objects.get(pk=event.pk).verb == "case.submitted"
+
+
+def _grey_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@override_settings(CLAIMS_MAX_CASE_BYTES=100_000)
+def test_case_byte_limit_stores_nothing(customer, active_model, vehicle_jpeg) -> None:  # type: ignore[no-untyped-def]
+    assert 50_000 < len(vehicle_jpeg) < 100_000  # one photo passes the limit, two do not
+    before_files = _files_on_disk()
+    with pytest.raises(ApplicationError) as exc:
+        _submit(customer, ("a.jpg", vehicle_jpeg), ("b.jpg", vehicle_jpeg))
+    assert exc.value.errors == {"photos": ["At most 0.1 MB of photos a case."]}
+    assert "Send fewer or smaller photos" in exc.value.message
+    assert (Case.objects.count(), Photo.objects.count(), InferenceRun.objects.count()) == (0, 0, 0)
+    assert _files_on_disk() == before_files
+
+
+class _Unreadable(io.BytesIO):
+    def read(self, *args: object) -> bytes:
+        raise AssertionError("read although the declared sizes were over the limit")
+
+
+@override_settings(CLAIMS_MAX_CASE_BYTES=100_000)
+def test_case_byte_limit_refuses_before_reading(customer, active_model) -> None:  # type: ignore[no-untyped-def]
+    uploads = [Upload(name=f"{i}.jpg", stream=_Unreadable(), size=60_000) for i in range(2)]
+    with pytest.raises(ApplicationError, match=r"add up to 0\.1 MB"):
+        case_submit(
+            customer=customer,
+            policy_number="P",
+            loss_date=dt.date(2026, 11, 1),
+            loss_place="x",
+            description="y",
+            uploads=uploads,
+        )
+    assert Case.objects.count() == 0
+
+
+def test_storage_failure_midway_leaves_nothing(  # type: ignore[no-untyped-def]
+    customer, active_model, vehicle_jpeg, monkeypatch
+) -> None:
+    """The second photo's file cannot be written: the first one's row and file go too."""
+    from claims import services as claim_services
+
+    real_create = claim_services._photo_create
+    calls = {"n": 0}
+
+    def flaky_create(**kwargs):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError("disk full")
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(claim_services, "_photo_create", flaky_create)
+    before_files = _files_on_disk()
+    with pytest.raises(OSError, match="disk full"):
+        _submit(customer, ("a.jpg", vehicle_jpeg), ("b.jpg", vehicle_jpeg))
+    assert calls["n"] == 2
+    assert (Case.objects.count(), Photo.objects.count(), InferenceRun.objects.count()) == (0, 0, 0)
+    assert AuditEvent.objects.filter(verb="case.submitted").count() == 0
+    assert _files_on_disk() == before_files
+
+
+def test_photo_add_rejection_stores_nothing(customer, active_model, vehicle_jpeg) -> None:  # type: ignore[no-untyped-def]
+    case = _submit(customer, ("bus.jpg", vehicle_jpeg))
+    before_files = _files_on_disk()
+    with pytest.raises(ApplicationError) as exc:
+        photo_add(
+            case=case, user=customer, upload=Upload(name="x.webp", stream=io.BytesIO(b"RIFF"))
+        )
+    assert exc.value.errors["photos"][0].startswith("x.webp: ")
+    assert (Photo.objects.count(), InferenceRun.objects.count()) == (1, 1)
+    assert _files_on_disk() == before_files
+
+
+def test_photo_without_vehicle_is_set_aside(customer, active_model) -> None:  # type: ignore[no-untyped-def]
+    case = _submit(customer, ("wall.jpg", _grey_jpeg()))
+    _process(case)
+    photo = case.photos.get()
+    case.refresh_from_db()
+    assert photo.status == Photo.Status.SET_ASIDE
+    assert photo.set_aside_reason.startswith("no vehicle found")
+    assert "take a photo that shows the vehicle" in photo.set_aside_reason
+    assert photo.dsi is None
+    assert bool(photo.annotated)  # still shown, with the reason
+    assert case.status == Case.Status.NEEDS_PHOTOS
+    assert Finding.objects.filter(case=case).count() == 0
+
+
+def test_added_photo_gets_findings_and_earlier_rows_stay(  # type: ignore[no-untyped-def]
+    customer, active_model, vehicle_jpeg
+) -> None:
+    case = _submit(customer, ("wall.jpg", _grey_jpeg()))
+    _process(case)
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEEDS_PHOTOS
+    photo = photo_add(case=case, user=customer, upload=Upload("bus.jpg", io.BytesIO(vehicle_jpeg)))
+    case.refresh_from_db()
+    assert (case.status, photo.position) == (Case.Status.PROCESSING, 1)
+    _process(case)
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEEDS_REVIEW  # one photo set aside: a person looks
+    run = InferenceRun.objects.get(photo=photo)
+    new_rows = list(Finding.objects.filter(photo=photo).values_list("pk", "c_refined"))
+    assert len(new_rows) == len(run.result["findings"]) > 0
+    # A third photo: the second photo's rows are kept exactly as written.
+    third = photo_add(case=case, user=customer, upload=Upload("b2.jpg", io.BytesIO(vehicle_jpeg)))
+    _process(case)
+    assert list(Finding.objects.filter(photo=photo).values_list("pk", "c_refined")) == new_rows
+    assert Finding.objects.filter(photo=third).count() == len(run.result["findings"])
+
+
+def test_cases_sweep_finalises_case_whose_task_was_lost(  # type: ignore[no-untyped-def]
+    customer, active_model, vehicle_jpeg
+) -> None:
+    case = _submit(customer, ("bus.jpg", vehicle_jpeg))
+    run = InferenceRun.objects.get(photo__case=case)
+    assert services.run_claim(run_id=run.pk)
+    services.run_execute(run_id=run.pk)  # the case task it enqueued is never consumed here
+    case.refresh_from_db()
+    assert case.status == Case.Status.PROCESSING
+    assert services.cases_sweep(now=timezone.now()) == []  # within the grace period
+    later = timezone.now() + timedelta(seconds=settings.INFERENCE_CASE_GRACE_S + 1)
+    assert services.cases_sweep(now=later) == [case.pk]
+    services.case_finalise(case_id=case.pk)  # what the re-enqueued task does
+    case.refresh_from_db()
+    assert case.status in (Case.Status.NEEDS_REVIEW, Case.Status.RELEASED)
+    assert services.cases_sweep(now=later) == []
+
+
+def test_sweeper_gives_up_after_max_attempts(customer, active_model, vehicle_jpeg) -> None:  # type: ignore[no-untyped-def]
+    case = _submit(customer, ("bus.jpg", vehicle_jpeg))
+    run = InferenceRun.objects.get(photo__case=case)
+    for _ in range(settings.INFERENCE_MAX_ATTEMPTS):
+        assert services.run_claim(run_id=run.pk)  # claimed, then the worker dies
+        later = timezone.now() + timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S + 1)
+        services.runs_sweep(now=later)
+    run.refresh_from_db()
+    photo = case.photos.get()
+    assert (run.status, run.attempts) == (
+        InferenceRun.Status.FAILED,
+        settings.INFERENCE_MAX_ATTEMPTS,
+    )
+    assert (photo.status, photo.error) == (Photo.Status.FAILED, "gave up after repeated time-outs")
+
+
+def test_broker_down_at_submit_keeps_the_case(  # type: ignore[no-untyped-def]
+    customer, active_model, vehicle_jpeg, monkeypatch
+) -> None:
+    from kombu.exceptions import OperationalError
+
+    from inference.tasks import photo_process_task
+
+    def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("Error 111 connecting to broker. Connection refused.")
+
+    monkeypatch.setattr(photo_process_task, "delay", down)
+    case = _submit(customer, ("bus.jpg", vehicle_jpeg))
+    run = InferenceRun.objects.get(photo__case=case)
+    assert run.status == InferenceRun.Status.QUEUED  # the sweeper sends it once the broker is back
+    later = timezone.now() + timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S + 1)
+    monkeypatch.undo()
+    assert services.runs_sweep(now=later) == [run.pk]

@@ -238,3 +238,18 @@ def test_findings_never_overlap_nor_exceed_their_part(
         parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=min_px)
     )
     assert 0.0 <= analysis.dsi <= 100.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 12).flatmap(
+        lambda c: arrays(np.float32, (c, 5, 7), elements=st.sampled_from([-1.0, 0.0, 0.5, 2.0]))
+    )
+)
+def test_maps_equal_numpy_argmax_including_ties(logits: np.ndarray) -> None:
+    part_map, damage_map, damage_prob = softmax_maps(logits, logits)
+    assert np.array_equal(part_map, np.argmax(logits, axis=0))
+    assert np.array_equal(damage_map, np.argmax(logits, axis=0))
+    exp = np.exp(logits - logits.max(axis=0))
+    expected = (exp / exp.sum(axis=0)).max(axis=0)
+    assert np.allclose(damage_prob, expected, atol=1e-6)

@@ -220,3 +220,14 @@ def test_onnx_path_never_imports_torch(tiny_version: Path, bus_jpg: Path) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "1"
+
+
+def test_a_large_batch_equals_photos_one_by_one(onnx_predictor: Predictor, bus_jpg: Path) -> None:
+    (single,) = onnx_predictor.predict(bus_jpg)
+    batch = onnx_predictor.predict([bus_jpg] * 5)  # two segmentation batches: 4 + 1
+    assert len(batch) == 5
+    for result in batch:
+        assert np.array_equal(result.part_map, single.part_map)
+        assert [(f.part, f.damage, f.area_px) for f in result.findings] == [
+            (f.part, f.damage, f.area_px) for f in single.findings
+        ]

@@ -28,9 +28,11 @@ def test_compose_config_accepted(command: list[str]) -> None:
     result = subprocess.run(
         [*command, "-f", str(COMPOSE), "config"], capture_output=True, text=True, env=env
     )
-    if command == ["docker", "compose"] and "compose" not in subprocess.run(
-        ["docker", "--help"], capture_output=True, text=True
-    ).stdout:
+    if (
+        command == ["docker", "compose"]
+        and "compose"
+        not in subprocess.run(["docker", "--help"], capture_output=True, text=True).stdout
+    ):
         pytest.skip("this docker client has no compose plugin")
     assert result.returncode == 0, result.stderr
 

@@ -29,8 +29,11 @@ def make_case(customer: Any, version: Any) -> Callable[..., Any]:
             version=kwargs.pop("model_version", version),
             findings=findings
             if findings is not None
-            else [("deformity", "door_shell", 0.3), ("surface_damage", "bumper", 0.5),
-                  ("body_damage", "hood", 0.9)],
+            else [
+                ("deformity", "door_shell", 0.3),
+                ("surface_damage", "bumper", 0.5),
+                ("body_damage", "hood", 0.9),
+            ],
             **kwargs,
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -39,11 +40,20 @@ def chromium() -> Iterator[Any]:
         browser.close()
 
 
+def _shot(page: Any, name: str) -> None:
+    """Screenshots for people checking the UI: REVIEW_SCREENSHOTS=/some/dir."""
+    target = os.environ.get("REVIEW_SCREENSHOTS")
+    if target:
+        page.screenshot(path=f"{target}/{name}.png", full_page=True)
+
+
 def _page_as(browser: Any, base: str, user: Any) -> Any:
     client = Client()
     client.force_login(user)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}])
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}]
+    )
     page = context.new_page()
     page.set_default_timeout(15000)
     return page
@@ -59,8 +69,12 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     case = seed.case_create(
         customer=customer,
         version=version,
-        findings=[("deformity", "door_shell", 0.2), ("surface_damage", "bumper", 0.3),
-                  ("body_damage", "hood", 0.5), ("deformity", "trunk", 0.9)],
+        findings=[
+            ("deformity", "door_shell", 0.2),
+            ("surface_damage", "bumper", 0.3),
+            ("body_damage", "hood", 0.5),
+            ("deformity", "trunk", 0.9),
+        ],
         photo_size=(640, 480),
         grid=(320, 240),
     )
@@ -81,8 +95,13 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     adj.wait_for_url(re.compile(rf".*/review/cases/{case.public_id}/$"))
     adj.keyboard.press("?")
     help_text = adj.locator("#help-overlay").inner_text()
-    for words in ("accept the selected finding", "reject the selected finding",
-                  "edit the selected finding", "next: the next undecided finding", "show or hide this help"):
+    for words in (
+        "accept the selected finding",
+        "reject the selected finding",
+        "edit the selected finding",
+        "next: the next undecided finding",
+        "show or hide this help",
+    ):
         assert words in help_text
     adj.keyboard.press("Escape")
     assert adj.locator("#help-overlay").is_hidden()
@@ -97,7 +116,9 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     assert "you can look but not decide" in other.locator("#lease-state").inner_text()
 
     # Lowest confidence first: door_shell is selected; e opens the editor, the brush paints.
-    assert adj.locator(".finding.selected").get_attribute("data-finding-id") == f"f{ids['door_shell']}"
+    assert (
+        adj.locator(".finding.selected").get_attribute("data-finding-id") == f"f{ids['door_shell']}"
+    )
     adj.keyboard.press("e")
     canvas = adj.locator("#edit-layer")
     canvas.wait_for(state="visible")
@@ -110,6 +131,7 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
         adj.mouse.move(x + step * 8, y + step * 3)
     adj.mouse.up()
     assert adj.evaluate("reviewApp.editor.ops.length") == 1
+    _shot(adj, "1-editor")
     adj.keyboard.press("Enter")
     adj.locator(f'[data-finding-id="f{ids["door_shell"]}"][data-state="edited"]').wait_for()
     # Then reject the next one and accept the last.
@@ -119,16 +141,22 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     adj.keyboard.press("a")
     adj.locator(f'[data-finding-id="f{ids["hood"]}"][data-state="accepted"]').wait_for()
     adj.locator("[data-case-reviewed]").wait_for()
+    _shot(adj, "2-reviewed")
 
     edit = MaskEdit.objects.get()
     assert (edit.width, edit.height) == (640, 480)  # stored at the photo's full size
     assert edit.area_px > 500
     assert list(ReviewDecision.objects.order_by("pk").values_list("action", flat=True)) == [
-        "edit", "reject", "accept"
+        "edit",
+        "reject",
+        "accept",
     ]
 
     # The customer's open page picks up the reviewed report without a reload.
     cust.locator("#reviewed-report").wait_for(timeout=20000)
     text = cust.locator("#reviewed-report").inner_text()
-    assert "door_shell" in text and "hood" in text and "trunk" in text
+    assert "door_shell" in text
+    assert "hood" in text
+    assert "trunk" in text
     assert "bumper" not in text
+    _shot(cust, "3-customer")

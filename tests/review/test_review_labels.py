@@ -78,7 +78,11 @@ def test_unknown_category_and_wrong_size_are_refused(tmp_path: Path) -> None:
     with pytest.raises(LabelExportError, match="category 'dent' is not in the taxonomy"):
         coco_document([bad], CATEGORIES, description="t")
     wrong = LabelledImage(
-        image.file_name, image.source_path, 40, 20, (LabelledObject("deformity", _rect(10, 10, 0, 0, 1, 1)),)
+        image.file_name,
+        image.source_path,
+        40,
+        20,
+        (LabelledObject("deformity", _rect(10, 10, 0, 0, 1, 1)),),
     )
     with pytest.raises(LabelExportError, match="mask of 10x10 does not match the photo's 40x20"):
         coco_document([wrong], CATEGORIES, description="t")

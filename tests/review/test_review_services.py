@@ -102,8 +102,12 @@ def test_race_between_two_claims_has_one_winner(make_case, adjuster, admin_user)
         barrier = threading.Barrier(2)
         results: dict[str, str] = {}
 
-        def claim(user: Any, case: Case = case, barrier: threading.Barrier = barrier,
-                  results: dict[str, str] = results) -> None:
+        def claim(
+            user: Any,
+            case: Case = case,
+            barrier: threading.Barrier = barrier,
+            results: dict[str, str] = results,
+        ) -> None:
             barrier.wait()
             try:
                 services.lease_claim(case=case, user=user)
@@ -152,7 +156,9 @@ def test_decisions_are_new_rows_and_findings_stay_unchanged(make_case, adjuster)
     states = {i.key: i.state for i in case_review_items(case=case)}
     assert states[f"f{finding.pk}"] == "rejected"
     assert list(
-        AuditEvent.objects.filter(case=case, verb__startswith="review.").values_list("verb", "actor")
+        AuditEvent.objects.filter(case=case, verb__startswith="review.").values_list(
+            "verb", "actor"
+        )
     ) == [("review.accept", adjuster.pk), ("review.reject", adjuster.pk)]
 
 
@@ -169,8 +175,11 @@ def test_edit_stores_a_full_resolution_mask(make_case, adjuster) -> None:
     services.lease_claim(case=case, user=adjuster)
     finding = _findings(case)["deformity"]
     decision = services.finding_edit(
-        finding=finding, user=adjuster, mask=_full_mask(case, 10, 5, 30, 25),
-        damage_type="body_damage", part="hood",
+        finding=finding,
+        user=adjuster,
+        mask=_full_mask(case, 10, 5, 30, 25),
+        damage_type="body_damage",
+        part="hood",
     )
     edit = MaskEdit.objects.get()
     assert decision.mask_edit == edit
@@ -183,10 +192,18 @@ def test_edit_stores_a_full_resolution_mask(make_case, adjuster) -> None:
     ("mask", "damage", "part", "message"),
     [
         ({"size": [48, 64], "counts": "x"}, "deformity", "hood", "could not be read"),
-        ({"size": [24, 32], "counts": rle_codec.encode(np.ones((24, 32), bool)).counts},
-         "deformity", "hood", "mask is 32x24 but the photo is 64x48"),
-        ({"size": [48, 64], "counts": rle_codec.encode(np.zeros((48, 64), bool)).counts},
-         "deformity", "hood", "The mask is empty"),
+        (
+            {"size": [24, 32], "counts": rle_codec.encode(np.ones((24, 32), bool)).counts},
+            "deformity",
+            "hood",
+            "mask is 32x24 but the photo is 64x48",
+        ),
+        (
+            {"size": [48, 64], "counts": rle_codec.encode(np.zeros((48, 64), bool)).counts},
+            "deformity",
+            "hood",
+            "The mask is empty",
+        ),
         (None, "dent", "hood", "Unknown damage type 'dent'"),
         (None, "deformity", "roof", "Unknown part 'roof'"),
     ],
@@ -196,9 +213,11 @@ def test_bad_edits_store_nothing(make_case, adjuster, mask, damage, part, messag
     services.lease_claim(case=case, user=adjuster)
     with pytest.raises(ApplicationError, match=message):
         services.finding_edit(
-            finding=_findings(case)["deformity"], user=adjuster,
+            finding=_findings(case)["deformity"],
+            user=adjuster,
             mask=mask if mask is not None else _full_mask(case, 0, 0, 4, 4),
-            damage_type=damage, part=part,
+            damage_type=damage,
+            part=part,
         )
     assert not MaskEdit.objects.exists()
     assert not ReviewDecision.objects.exists()
@@ -250,8 +269,13 @@ def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
     services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="accept")
     assert Case.objects.get(pk=case.pk).status == Case.Status.NEEDS_REVIEW  # photo pending
     photo = case.photos.get(position=0)
-    services.damage_add(photo=photo, user=adjuster, mask=_full_mask(case, 0, 0, 64, 24),
-                        damage_type="body_damage", part="bumper")
+    services.damage_add(
+        photo=photo,
+        user=adjuster,
+        mask=_full_mask(case, 0, 0, 64, 24),
+        damage_type="body_damage",
+        part="bumper",
+    )
     services.photo_confirm_set_aside(photo=case.photos.get(position=1), user=adjuster)
     report = ReviewedReport.objects.get()
     # door (accepted): 0.4*5.2083 + 20 + 28 = 50.0833; added: 0.4*50 + 20 + 40 = 80
@@ -292,26 +316,42 @@ def _reviewed_case(make_case, adjuster) -> Case:
     services.lease_claim(case=case, user=adjuster)
     f = _findings(case)
     services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
-    services.finding_edit(finding=f["surface_damage"], user=adjuster,
-                          mask=_full_mask(case, 10, 5, 30, 25), damage_type="surface_damage",
-                          part="bumper")
+    services.finding_edit(
+        finding=f["surface_damage"],
+        user=adjuster,
+        mask=_full_mask(case, 10, 5, 30, 25),
+        damage_type="surface_damage",
+        part="bumper",
+    )
     return case
 
 
-def test_export_writes_a_snapshot_the_coco_loader_reads(make_case, adjuster, admin_user, settings) -> None:
+def test_export_writes_a_snapshot_the_coco_loader_reads(
+    make_case, adjuster, admin_user, settings
+) -> None:
     case = _reviewed_case(make_case, adjuster)
     snapshot = services.snapshot_export(user=admin_user, version="v1")
     root = Path(settings.REVIEW_EXPORT_ROOT) / "v1"
     assert (snapshot.images, snapshot.annotations, snapshot.cases) == (1, 2, [case.pk])
     coco = COCO(str(root / "annotations.json"))
     assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [
-        "surface_damage", "deformity", "body_damage"
+        "surface_damage",
+        "deformity",
+        "body_damage",
     ]
     anns = coco.loadAnns(coco.getAnnIds())
     areas = {coco.loadCats(a["category_id"])[0]["name"]: a["area"] for a in anns}
     # edited: 20x20 at full size; hood: 8x5 grid pixels scaled x2 -> 16x10
     assert areas == {"surface_damage": 400, "body_damage": 160}
     assert int(coco.annToMask(anns[0]).sum()) in (400, 160)
+    # The training side's loader reads the snapshot as it is written.
+    from inference.core.data.coco import decode_segmentation, load_coco
+
+    dataset = load_coco(root / "annotations.json")
+    assert sorted(dataset.used_categories()) == ["body_damage", "surface_damage"]
+    assert [i.path.is_file() for i in dataset.images] == [True]
+    seg = decode_segmentation(anns[0]["segmentation"], 48, 64)
+    assert int(seg.sum()) == anns[0]["area"]
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["cases"] == [case.pk]
     assert AuditEvent.objects.filter(verb="labels.exported", case=case).count() == 1

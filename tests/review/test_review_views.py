@@ -48,11 +48,26 @@ def _endpoints(world: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any
         ("add", "post", reverse("review:photo_add_damage", args=[photo.pk]), {}),
         ("confirm", "post", reverse("review:photo_confirm", args=[aside.pk]), {}),
         ("api_queue", "get", reverse("review:api_queue"), {}),
-        ("api_decide", "post", reverse("review:api_finding_decision", args=[f.pk]), {"action": "accept"}),
+        (
+            "api_decide",
+            "post",
+            reverse("review:api_finding_decision", args=[f.pk]),
+            {"action": "accept"},
+        ),
         ("models", "get", reverse("review:model_versions"), {}),
         ("model", "get", reverse("review:model_version", args=[version.pk]), {}),
-        ("threshold", "post", reverse("review:model_version_threshold", args=[version.pk]), {"threshold": "0.5"}),
-        ("promote", "post", reverse("review:model_version_status", args=[version.pk, "promote"]), {}),
+        (
+            "threshold",
+            "post",
+            reverse("review:model_version_threshold", args=[version.pk]),
+            {"threshold": "0.5"},
+        ),
+        (
+            "promote",
+            "post",
+            reverse("review:model_version_status", args=[version.pk, "promote"]),
+            {},
+        ),
         ("retire", "post", reverse("review:model_version_status", args=[version.pk, "retire"]), {}),
         ("export", "post", reverse("review:snapshot_create"), {"version": "perm"}),
     ]
@@ -140,9 +155,13 @@ def test_queue_page_and_htmx_fragment(make_case, adjuster, login) -> None:
 
 def test_second_adjuster_gets_a_conflict(make_case, adjuster, admin_user, login) -> None:
     case = make_case()
-    assert login(adjuster).post(reverse("review:case_claim", args=[case.public_id])).status_code == 302
+    assert (
+        login(adjuster).post(reverse("review:case_claim", args=[case.public_id])).status_code == 302
+    )
     second = login(admin_user)
-    response = second.post(reverse("review:case_claim", args=[case.public_id]), HTTP_HX_REQUEST="true")
+    response = second.post(
+        reverse("review:case_claim", args=[case.public_id]), HTTP_HX_REQUEST="true"
+    )
     assert response.status_code == 409
     assert b"charlie is reviewing this case" in response.content
     page = second.get(reverse("review:case", args=[case.public_id]))
@@ -158,33 +177,49 @@ def test_decide_and_edit_return_the_findings_fragment(make_case, adjuster, login
         reverse("review:finding_decide", args=[f.pk]), {"action": "reject"}, HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200
-    data = json.loads(response.content.decode().split('id="findings-data" type="application/json">')[1].split("</script>")[0])
+    data = json.loads(
+        response.content.decode()
+        .split('id="findings-data" type="application/json">')[1]
+        .split("</script>")[0]
+    )
     assert {row["id"]: row["state"] for row in data}[f"f{f.pk}"] == "rejected"
     g = Finding.objects.get(case=case, damage="surface_damage")
     mask = np.zeros((48, 64), dtype=bool)
     mask[0:10, 0:10] = True
     response = client.post(
         reverse("review:finding_edit", args=[g.pk]),
-        data=json.dumps({"mask": rle_codec.encode(mask).as_coco(), "damage_type": "deformity", "part": "hood"}),
+        data=json.dumps(
+            {"mask": rle_codec.encode(mask).as_coco(), "damage_type": "deformity", "part": "hood"}
+        ),
         content_type="application/json",
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
     assert b"data-case-reviewed" in response.content
-    bad = client.post(reverse("review:finding_edit", args=[g.pk]), data="nope",
-                      content_type="application/json", HTTP_HX_REQUEST="true")
+    bad = client.post(
+        reverse("review:finding_edit", args=[g.pk]),
+        data="nope",
+        content_type="application/json",
+        HTTP_HX_REQUEST="true",
+    )
     assert bad.status_code == 409
     assert b"must be JSON" in bad.content
 
 
-def test_model_version_page_shows_suggestion_and_plots(make_case, adjuster, admin_user, login) -> None:
-    case = make_case([("deformity", "hood", 0.2), ("deformity", "door_shell", 0.4), ("deformity", "bumper", 0.5)])
+def test_model_version_page_shows_suggestion_and_plots(
+    make_case, adjuster, admin_user, login
+) -> None:
+    case = make_case(
+        [("deformity", "hood", 0.2), ("deformity", "door_shell", 0.4), ("deformity", "bumper", 0.5)]
+    )
     services.lease_claim(case=case, user=adjuster)
     f = {x.part: x for x in Finding.objects.filter(case=case)}
     services.finding_decide(finding=f["hood"], user=adjuster, action="reject")
     services.finding_decide(finding=f["door_shell"], user=adjuster, action="accept")
     services.finding_decide(finding=f["bumper"], user=adjuster, action="accept")
-    page = login(admin_user).get(reverse("review:model_version", args=[case.model_version.pk]), {"precision": "0.9"})
+    page = login(admin_user).get(
+        reverse("review:model_version", args=[case.model_version.pk]), {"precision": "0.9"}
+    )
     body = page.content.decode()
     assert "Suggested threshold <strong>0.400</strong>" in body
     assert "precision 1.000 (2 of 2 kept by reviewers; recall 1.00)" in body
@@ -193,7 +228,9 @@ def test_model_version_page_shows_suggestion_and_plots(make_case, adjuster, admi
 
 def test_threshold_form_changes_and_audits(version, admin_user, login) -> None:
     client = login(admin_user)
-    response = client.post(reverse("review:model_version_threshold", args=[version.pk]), {"threshold": "0.45"})
+    response = client.post(
+        reverse("review:model_version_threshold", args=[version.pk]), {"threshold": "0.45"}
+    )
     assert response.status_code == 302
     assert ModelVersion.objects.get(pk=version.pk).threshold == 0.45
     page = client.get(reverse("review:model_version", args=[version.pk]))
@@ -207,4 +244,4 @@ def test_customer_case_page_shows_the_reviewed_report(make_case, customer, adjus
     page = login(customer).get(reverse("claims:case_detail", args=[case.public_id]))
     body = page.content.decode()
     assert 'id="reviewed-report"' in body
-    assert '<td>hood</td><td>deformity</td><td>1</td>' in body
+    assert "<td>hood</td><td>deformity</td><td>1</td>" in body

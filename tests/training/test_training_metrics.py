@@ -127,7 +127,7 @@ def test_dice_loss_skips_ignored_pixels_and_empty_heads() -> None:
     assert float(logits.grad.abs().sum()) == 0.0
     target[0, 0, 0] = 1
     # one valid pixel, uniform probability 1/3: 2 * (1/3) / (1/3 + 1) = 0.5
-    assert float(dice_loss(logits, target)) == pytest.approx(0.5)
+    assert float(dice_loss(logits, target).detach()) == pytest.approx(0.5)
 
 
 def test_ce_and_focal_match_the_definitions() -> None:
@@ -170,3 +170,10 @@ def test_warmup_then_cosine() -> None:
     opt.step()
     sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.5e-4)
+
+
+def test_f1_is_zero_when_nothing_is_found() -> None:
+    s = set_precision_recall([{"hood"}], [set()])
+    assert math.isnan(s.precision)
+    assert s.recall == 0.0
+    assert s.f1 == 0.0

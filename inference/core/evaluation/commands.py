@@ -12,8 +12,10 @@ TASKS = ("parts", "damage", "vehicle", "damaged-parts", "detector")
 
 
 def _print(report: dict[str, Any]) -> None:
+    from inference.core.evaluation.evaluate import json_safe
+
     shown = {k: v for k, v in report.items() if k not in ("confusion_matrix", "classes")}
-    json.dump(shown, sys.stdout, indent=2)
+    json.dump(json_safe(shown), sys.stdout, indent=2)
     sys.stdout.write("\n")
 
 

@@ -330,7 +330,7 @@ def evaluate_damaged_parts(
     weights: str | Path | None = None,
     mapping: Path | None = None,
     limit: int | None = None,
-    backend: str = "torch",
+    backend: str = "onnx",
 ) -> dict[str, Any]:
     """Precision, recall and F1 of the set of damaged parts the whole pipeline names per
     photo against the damaged-part boxes (damaged-parts-cardiag).
@@ -379,9 +379,20 @@ def evaluate_damaged_parts(
     }
 
 
+def json_safe(value: Any) -> Any:
+    """NaN (an undefined metric) as null, so that reports are strict JSON."""
+    if isinstance(value, float) and np.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
 def write_report(report: dict[str, Any], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(json_safe(report), indent=2) + "\n", encoding="utf-8")
 
 
 __all__ = [

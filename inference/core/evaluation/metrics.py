@@ -94,12 +94,14 @@ def count_accuracy(true_counts: Sequence[int], pred_counts: Sequence[int]) -> Co
     return CountAccuracy(float((diff == 0).mean()), float((diff <= 1).mean()), int(t.size))
 
 
-def miou_by_group(cms: Sequence[IntArray], groups: Sequence[int]) -> dict[int, dict[str, float]]:
+def miou_by_group(
+    cms: Sequence[IntArray], groups: Sequence[int]
+) -> dict[int, dict[str, float | int]]:
     """mIoU of the summed confusion matrices of each group (e.g. number of visible parts)."""
-    out: dict[int, dict[str, float]] = {}
+    out: dict[int, dict[str, float | int]] = {}
     for g in sorted(set(groups)):
         members = [cm for cm, k in zip(cms, groups, strict=True) if k == g]
-        out[int(g)] = {"miou": mean_iou(np.sum(members, axis=0)), "images": float(len(members))}
+        out[int(g)] = {"miou": mean_iou(np.sum(members, axis=0)), "images": len(members)}
     return out
 
 
@@ -210,9 +212,5 @@ def set_precision_recall(
         fn += len(ts - ps)
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
-    f1 = (
-        2 * precision * recall / (precision + recall)
-        if tp and precision + recall > 0
-        else (0.0 if tp + fp and tp + fn else float("nan"))
-    )
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
     return SetScores(precision, recall, f1, tp, fp, fn)

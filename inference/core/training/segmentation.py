@@ -35,7 +35,7 @@ from inference.core.data.datasets import (
     sampling_plan,
     take_fraction,
 )
-from inference.core.data.paths import resolve_data_path
+from inference.core.data.paths import REPO_ROOT, resolve_data_path
 from inference.core.evaluation.metrics import mean_iou, per_class_iou
 from inference.core.models.segmentation import SegmentationModel, build_segmentation_model
 from inference.core.taxonomy import Taxonomy, load_taxonomy
@@ -209,6 +209,13 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     criterion = SegmentationLoss(settings.loss, settings.damage_weight)  # type: ignore[arg-type]
     classes: dict[str, int] = {h: data.taxonomies[h].num_classes for h in HEADS}
     start_epoch, best_score = 0, -1.0
+    init = cfg.model.get("init_checkpoint")
+    if init and not resuming:
+        # continue training from another run's weights (fresh optimiser and schedule)
+        init_path = Path(init) if Path(init).is_absolute() else REPO_ROOT / init
+        model.load_state_dict(
+            torch.load(init_path, map_location="cpu", weights_only=False)["model"]
+        )
     if resuming:
         state = torch.load(out / LAST, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])

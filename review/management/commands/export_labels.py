@@ -15,7 +15,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--snapshot", default=None, help="snapshot version (default: a timestamp)")
+        parser.add_argument(
+            "--snapshot", default=None, help="snapshot version (default: a timestamp)"
+        )
         parser.add_argument(
             "--damage-taxonomy",
             default=None,
