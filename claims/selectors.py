@@ -9,7 +9,7 @@ from django.http import Http404
 
 from claims.models import AuditEvent, Case, Photo
 from claims.roles import is_staff_role
-from inference.models import Finding, InferenceRun
+from inference.models import Finding
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
@@ -34,11 +34,32 @@ def case_get(*, user: Any, public_id: Any) -> Case:
     return case
 
 
+# What the case page and the report show of a finding: masks and the runs' raw output (large
+# JSON) stay in the database.
+FINDING_LIST_FIELDS = ("id", "photo_id", "index", "part", "damage", "size_class", "c_refined")
+FINDING_SUMMARY_FIELDS = (
+    "part",
+    "damage",
+    "photo__position",
+    "size_class",
+    "c_base",
+    "k_agree",
+    "c_refined",
+    "share_of_part",
+    "area_cm2",
+    "needs_review",
+)
+
+
 def case_photos(*, case: Case) -> list[Photo]:
     return list(
         case.photos.order_by("position").prefetch_related(
-            Prefetch("findings", queryset=Finding.objects.order_by("index")),
-            Prefetch("runs", queryset=InferenceRun.objects.order_by("-queued_at")),
+            Prefetch(
+                "findings",
+                queryset=Finding.objects.filter(model_version=case.model_version)
+                .only(*FINDING_LIST_FIELDS)
+                .order_by("index"),
+            ),
         )
     )
 
@@ -49,6 +70,11 @@ def case_findings(*, case: Case) -> QuerySet[Finding]:
         .select_related("photo")
         .order_by("photo__position", "index")
     )
+
+
+def _summary_findings(*, case: Case) -> QuerySet[Finding, dict[str, Any]]:
+    # Plain dicts: a case can hold hundreds of findings, and model instances cost time.
+    return case_findings(case=case).values(*FINDING_SUMMARY_FIELDS)
 
 
 def case_audit(*, case: Case) -> QuerySet[AuditEvent]:
@@ -64,30 +90,35 @@ def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
 
 
 def case_summary(*, case: Case) -> list[dict[str, Any]]:
-    """The report's rows: one per (part, damage), with the photos that show it."""
+    """The report's rows: one per (part, damage), with the photos that show it and the
+    number of damaged regions behind it."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for f in case_findings(case=case):
+    for f in _summary_findings(case=case):
         row = rows.setdefault(
-            (f.part, f.damage),
+            (f["part"], f["damage"]),
             {
-                "part": f.part,
-                "damage": f.damage,
+                "part": f["part"],
+                "damage": f["damage"],
                 "photos": [],
+                "regions": 0,
                 "c_base": 0.0,
-                "k_agree": f.k_agree,
+                "k_agree": f["k_agree"],
                 "c_refined": 0.0,
                 "share_of_part": 0.0,
-                "size_class": f.size_class,
-                "area_cm2": f.area_cm2,
+                "size_class": f["size_class"],
+                "area_cm2": f["area_cm2"],
                 "needs_review": False,
             },
         )
-        row["photos"].append(f.photo.position + 1)
-        row["c_base"] = max(row["c_base"], f.c_base)
-        row["c_refined"] = max(row["c_refined"], f.c_refined)
-        if f.share_of_part >= row["share_of_part"]:
-            row["share_of_part"] = f.share_of_part
-            row["size_class"] = f.size_class
-            row["area_cm2"] = f.area_cm2
-        row["needs_review"] = row["needs_review"] or f.needs_review
+        number = f["photo__position"] + 1
+        if number not in row["photos"]:
+            row["photos"].append(number)
+        row["regions"] += 1
+        row["c_base"] = max(row["c_base"], f["c_base"])
+        row["c_refined"] = max(row["c_refined"], f["c_refined"])
+        if f["share_of_part"] >= row["share_of_part"]:
+            row["share_of_part"] = f["share_of_part"]
+            row["size_class"] = f["size_class"]
+            row["area_cm2"] = f["area_cm2"]
+        row["needs_review"] = row["needs_review"] or f["needs_review"]
     return sorted(rows.values(), key=lambda r: (r["part"], r["damage"]))

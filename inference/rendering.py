@@ -8,6 +8,8 @@ from PIL import Image, ImageDraw
 from inference.core.taxonomy import Taxonomy
 from inference.core.types import PhotoResult
 
+MAX_LABELS = 12
+
 
 def _overlay(base: np.ndarray, labels: np.ndarray, taxonomy: Taxonomy, alpha: float) -> None:
     colours = np.array(taxonomy.colours, dtype=np.float32)
@@ -26,7 +28,12 @@ def render_annotated(
     _overlay(base, result.damage_map, damage, 0.55)
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
-    for number, finding in enumerate(result.findings, start=1):
+    # Boxes and labels for the largest findings only: beyond a dozen they hide the photo.
+    # Numbers follow the order of the findings list shown beside the photo.
+    numbered = sorted(
+        enumerate(result.findings, start=1), key=lambda item: item[1].area_px, reverse=True
+    )[:MAX_LABELS]
+    for number, finding in sorted(numbered, key=lambda item: item[0]):
         x0, y0, x1, y1 = finding.box
         colour = damage.colour(finding.damage)
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)

@@ -120,7 +120,9 @@ def test_api_webhook_put(role: str, users) -> None:  # type: ignore[no-untyped-d
     from claims.models import ApiClient
 
     response = _api_client(users, role).put(
-        "/api/webhook/", {"webhook_url": "https://example.org/hook"}, content_type="application/json"
+        "/api/webhook/",
+        {"webhook_url": "https://example.org/hook"},
+        content_type="application/json",
     )
     assert response.status_code == (401, 200, 200, 200, 200)[ROLES.index(role)]
     expected = 0 if role == "anonymous" else 1

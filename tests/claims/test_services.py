@@ -342,3 +342,15 @@ def test_broker_down_at_submit_keeps_the_case(  # type: ignore[no-untyped-def]
     later = timezone.now() + timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S + 1)
     monkeypatch.undo()
     assert services.runs_sweep(now=later) == [run.pk]
+
+
+def test_heic_photo_is_processed(customer, active_model, vehicle_jpeg) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("pillow_heif", reason="pillow-heif is not installed: HEIC is refused")
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(vehicle_jpeg)).save(buffer, "HEIF")
+    case = _submit(customer, ("IMG_0001.HEIC", buffer.getvalue()))
+    _process(case)
+    photo = case.photos.get()
+    assert (photo.extension, photo.status) == ("heic", Photo.Status.DONE)
+    with photo.display.open("rb") as fh, Image.open(fh) as display:
+        assert (display.format, display.size) == ("JPEG", (360, 480))  # the fixture's size

@@ -75,3 +75,26 @@ def test_exif_orientation_swaps_reported_size() -> None:
     image.save(buffer, "JPEG", exif=exif)
     checked = check_photo("rotated.jpg", io.BytesIO(buffer.getvalue()))
     assert (checked.width, checked.height) == (20, 60)
+
+
+def test_accepts_heic_by_content() -> None:
+    pytest.importorskip("pillow_heif", reason="pillow-heif is not installed: HEIC is refused")
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (1, 2, 3)).save(buffer, "HEIF")
+    checked = check_photo("IMG_0001.jpg", io.BytesIO(buffer.getvalue()))
+    assert (checked.extension, checked.content_type, checked.width, checked.height) == (
+        "heic",
+        "image/heic",
+        40,
+        30,
+    )
+
+
+def test_rejects_tiff_by_content() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (10, 10)).save(buffer, "TIFF")
+    with pytest.raises(UploadRejectedError) as exc:
+        check_photo("car.png", io.BytesIO(buffer.getvalue()))
+    assert exc.value.reason == (
+        "TIFF images are not accepted; send a JPEG, PNG, WebP or HEIC photo"
+    )

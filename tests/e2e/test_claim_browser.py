@@ -92,6 +92,5 @@ def test_customer_files_claim_and_sees_report(  # type: ignore[no-untyped-def]
         f"{base}/cases/{case.public_id}/photos/{set_aside.pk}/annotated.jpg"
     )
     assert (response.status, response.body()[:2]) == (200, b"\xff\xd8")
-    print("DEBUG", base, settings.CLAIMS_LIVE_PUSH, frames)
     if settings.CLAIMS_LIVE_PUSH:  # Daphne and Redis: the worker pushed updates to the page
         assert any("case.updated" in str(frame) for frame in frames)

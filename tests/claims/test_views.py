@@ -1,0 +1,146 @@
+"""Customer pages rendered by the test client: the claim form, the case page, the report."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import pytest
+from django.test import Client
+from PIL import Image
+
+from claims import selectors
+from claims.models import Case, Photo
+from claims.services import Upload, case_submit
+from claims.templatetags.claims_tags import percent
+from inference import services
+from inference.models import Finding, InferenceRun
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _grey_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def processed_case(customer, active_model, vehicle_jpeg) -> Case:  # type: ignore[no-untyped-def]
+    case = case_submit(
+        customer=customer,
+        policy_number="V-1",
+        loss_date=dt.date(2026, 11, 1),
+        loss_place="Dock",
+        description="Crushed corner",
+        uploads=[
+            Upload(name="front.jpg", stream=io.BytesIO(vehicle_jpeg)),
+            Upload(name="again.jpg", stream=io.BytesIO(vehicle_jpeg)),
+            Upload(name="wall.jpg", stream=io.BytesIO(_grey_jpeg())),
+        ],
+    )
+    for run in InferenceRun.objects.filter(photo__case=case):
+        assert services.run_claim(run_id=run.pk)
+        services.run_execute(run_id=run.pk)
+    return services.case_finalise(case_id=case.pk)
+
+
+@pytest.fixture
+def client_for(customer):  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(customer)
+    return client
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"), [(None, "-"), (0.0, "0%"), (0.004, "<1%"), (0.437, "44%"), (1.0, "100%")]
+)
+def test_percent_filter(value: float | None, shown: str) -> None:
+    assert percent(value) == shown
+
+
+def test_summary_rows_name_each_photo_once(processed_case) -> None:  # type: ignore[no-untyped-def]
+    rows = selectors.case_summary(case=processed_case)
+    findings = Finding.objects.filter(case=processed_case)
+    assert len(rows) == len({(f.part, f.damage) for f in findings})
+    assert sum(r["regions"] for r in rows) == findings.count()
+    for row in rows:
+        assert row["photos"] == sorted(set(row["photos"]))
+        assert set(row["photos"]) <= {1, 2}  # photo 3 was set aside
+        same = findings.filter(part=row["part"], damage=row["damage"])
+        assert row["c_refined"] == pytest.approx(max(f.c_refined for f in same))
+
+
+def test_case_page_shows_report_dsi_and_set_aside(processed_case, client_for) -> None:  # type: ignore[no-untyped-def]
+    html = client_for.get(f"/cases/{processed_case.public_id}/").content.decode()
+    assert f'<strong id="case-dsi">{processed_case.dsi:.1f}</strong>' in html
+    front, again, wall = processed_case.photos.order_by("position")
+    assert f"1: {front.dsi:.1f}" in html
+    assert f"2: {again.dsi:.1f}" in html
+    assert "3: set aside" in html
+    assert wall.status == Photo.Status.SET_ASIDE
+    assert f"Set aside: {wall.set_aside_reason}. Please add another photo." in html
+    assert 'name="photo"' in html  # the form to add another photo
+    count = Finding.objects.filter(photo=front).count()
+    assert f"<summary>{count} damaged regions</summary>" in html
+    assert "gps" not in html.lower()
+
+
+def test_report_pdf_names_the_case(processed_case, client_for) -> None:  # type: ignore[no-untyped-def]
+    response = client_for.get(f"/cases/{processed_case.public_id}/report.pdf")
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="claim-{processed_case.reference}.pdf"'
+    )
+    assert response.content.startswith(b"%PDF")
+
+
+def test_report_waits_for_processing(customer, active_model, vehicle_jpeg, client_for) -> None:  # type: ignore[no-untyped-def]
+    case = case_submit(
+        customer=customer,
+        policy_number="V-2",
+        loss_date=dt.date(2026, 11, 1),
+        loss_place="Dock",
+        description="x",
+        uploads=[Upload(name="a.jpg", stream=io.BytesIO(vehicle_jpeg))],
+    )
+    response = client_for.get(f"/cases/{case.public_id}/report.pdf", follow=True)
+    assert "The report is ready once every photo is processed." in response.content.decode()
+
+
+def test_form_error_names_file_and_keeps_answers(customer, active_model, client_for) -> None:  # type: ignore[no-untyped-def]
+    upload = io.BytesIO(b"%PDF-1.4 not a photo")
+    upload.name = "scan.jpg"
+    response = client_for.post(
+        "/cases/new/",
+        {
+            "policy_number": "KEEP-9",
+            "loss_date": "2026-11-01",
+            "loss_place": "Harbour",
+            "description": "Keep me",
+            "photos": [upload],
+        },
+    )
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert "scan.jpg: this is not an image we can read" in html
+    assert 'value="KEEP-9"' in html
+    assert "Keep me</textarea>" in html
+    assert Case.objects.count() == 0
+
+
+def test_form_without_photos_says_what_to_do(customer, active_model, client_for) -> None:  # type: ignore[no-untyped-def]
+    response = client_for.post(
+        "/cases/new/",
+        {"policy_number": "P", "loss_date": "2026-11-01", "loss_place": "x", "description": "y"},
+    )
+    assert response.status_code == 400
+    assert "Add at least one photo: a few full views of the car" in response.content.decode()
+
+
+def test_staff_get_a_clear_403(adjuster) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(adjuster)
+    response = client.get("/cases/new/")
+    assert response.status_code == 403
+    assert "log in with a customer account to file one" in response.content.decode()
