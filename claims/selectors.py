@@ -9,7 +9,7 @@ from django.http import Http404
 
 from claims.models import AuditEvent, Case, Photo
 from claims.roles import is_staff_role
-from inference.models import Finding
+from inference.models import Finding, InferenceRun
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
@@ -59,6 +59,13 @@ def case_photos(*, case: Case) -> list[Photo]:
                 queryset=Finding.objects.filter(model_version=case.model_version)
                 .only(*FINDING_LIST_FIELDS)
                 .order_by("index"),
+            ),
+            # Without the raw model output (`result`): only the error is shown, to staff.
+            Prefetch(
+                "runs",
+                queryset=InferenceRun.objects.only(
+                    "id", "photo_id", "status", "attempts", "error"
+                ).order_by("-queued_at"),
             ),
         )
     )

@@ -131,16 +131,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     image = Path(args.image) if args.image else None
     if args.worker:
         result = bench.run_worker(
-            args.worker, image or bench.default_image(), args.repeats, args.warmup, args.threads
+            args.worker,
+            image or bench.default_image(),
+            args.repeats,
+            args.warmup,
+            args.threads,
+            args.size,
         )
         print(json.dumps(result))
         return 0
-    summary = bench.run_bench(image, args.repeats, args.paper_repeats, args.warmup, args.threads)
+    summary = bench.run_bench(
+        image, args.repeats, args.paper_repeats, args.warmup, args.threads, args.size
+    )
     if args.json:
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
-    print(f"image {summary['image']}, long side 512, {summary['threads']} threads (medians, ms)")
+    print(
+        f"image {summary['image']}, long side {summary['input_long_side']} "
+        f"(default trained at {summary['model_input_size']}), "
+        f"{summary['threads']} threads (medians, ms)"
+    )
     for key in ("pipeline_ms", "torch_eager_ms", "paper_config_ms"):
         stages = ", ".join(f"{k} {v}" for k, v in summary[key].items())
         print(f"  {key:<16} {stages}")
@@ -186,6 +197,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-repeats", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int)
+    p.add_argument(
+        "--size", type=int, default=512, help="long side photos are resized to (default 512)"
+    )
     p.add_argument("--worker", choices=("onnx", "torch", "paper"), help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 

@@ -188,8 +188,12 @@ def run_execute(*, run_id: int) -> None:
     case_check_complete(case_id=photo.case_id)
 
 
-def run_fail(*, run_id: int, error: str, retry: bool) -> bool:
-    """Record a failed attempt: back to the queue when it may be retried (True), else failed."""
+def run_fail(*, run_id: int, error: str, retry: bool, reason: str = "") -> bool:
+    """Record a failed attempt: back to the queue when it may be retried (True), else failed.
+
+    `error` (technical, for staff) goes on the run; `reason` (for the customer, no server
+    details) goes on the photo, defaulting to `error`.
+    """
     run = InferenceRun.objects.select_related("photo").get(pk=run_id)
     if retry and run.attempts < settings.INFERENCE_MAX_ATTEMPTS:
         InferenceRun.objects.filter(pk=run_id).update(
@@ -199,7 +203,9 @@ def run_fail(*, run_id: int, error: str, retry: bool) -> bool:
     InferenceRun.objects.filter(pk=run_id).update(
         status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
     )
-    Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.FAILED, error=error[:5000])
+    Photo.objects.filter(pk=run.photo_id).update(
+        status=Photo.Status.FAILED, error=(reason or error)[:5000]
+    )
     case_notify(case_id=run.photo.case_id)
     case_check_complete(case_id=run.photo.case_id)
     return False

@@ -23,13 +23,28 @@ def photo_process_task(self, run_id: int) -> None:  # type: ignore[no-untyped-de
     try:
         services.run_execute(run_id=run_id)
     except TRANSIENT as exc:
-        if services.run_fail(run_id=run_id, error=f"temporary error: {exc}", retry=True):
+        if services.run_fail(
+            run_id=run_id,
+            error=f"temporary error: {exc}",
+            retry=True,
+            reason="the server was busy and gave up after several tries; press Retry",
+        ):
             raise self.retry(exc=exc, countdown=5 * (self.request.retries + 1)) from exc
     except SoftTimeLimitExceeded:
-        services.run_fail(run_id=run_id, error="processing took too long", retry=False)
+        services.run_fail(
+            run_id=run_id,
+            error="processing took too long",
+            retry=False,
+            reason="processing took too long; press Retry, or add a smaller photo",
+        )
     except Exception as exc:
         logger.exception("photo run %s failed", run_id)
-        services.run_fail(run_id=run_id, error=f"{type(exc).__name__}: {exc}", retry=False)
+        services.run_fail(
+            run_id=run_id,
+            error=f"{type(exc).__name__}: {exc}",
+            retry=False,
+            reason=f"an unexpected error ({type(exc).__name__}); press Retry, or add the photo again",
+        )
 
 
 @shared_task(bind=True, acks_late=True, soft_time_limit=120, time_limit=180, max_retries=5)

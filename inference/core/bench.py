@@ -76,12 +76,16 @@ def _time_loop(
 
 
 def _predictor_worker(
-    backend: str, image: Path, repeats: int, warmup: int, threads: int | None
+    backend: str, image: Path, repeats: int, warmup: int, threads: int | None, size: int
 ) -> dict[str, Any]:
     from inference.core.predictor import Predictor
 
     start = time.perf_counter()
-    predictor = Predictor.from_manifest(backend=backend, threads=threads)  # type: ignore[arg-type]
+    predictor = Predictor.from_manifest(
+        backend=backend,  # type: ignore[arg-type]
+        threads=threads,
+        input_size=size,
+    )
     load_ms = (time.perf_counter() - start) * 1000
 
     def step() -> dict[str, float]:
@@ -97,13 +101,23 @@ def _predictor_worker(
     samples = _time_loop(step, repeats, warmup)
     return {
         "model": predictor.model_info.version,
+        "model_input_size": resolve_default_size(),
         "load_ms": round(load_ms, 1),
         "stages_ms": _medians(samples),
         "imports_torch": "torch" in sys.modules,
     }
 
 
-def _paper_worker(image: Path, repeats: int, warmup: int, threads: int | None) -> dict[str, Any]:
+def resolve_default_size() -> int:
+    """The long side the default version was trained at (its manifest's `input_size`)."""
+    from inference.core.registry import resolve_model
+
+    return resolve_model(None).input_size
+
+
+def _paper_worker(
+    image: Path, repeats: int, warmup: int, threads: int | None, size: int
+) -> dict[str, Any]:
     import numpy as np
     import torch
 
@@ -135,7 +149,7 @@ def _paper_worker(image: Path, repeats: int, warmup: int, threads: int | None) -
     @torch.inference_mode()
     def step() -> dict[str, float]:
         t0 = time.perf_counter()
-        loaded = load_image(image, 512)
+        loaded = load_image(image, size)
         seg_in = torch.from_numpy(normalise(loaded.rgb, mean, std))
         cls_in = torch.from_numpy(classifier_input(loaded.rgb, 224, mean, std))
         t1 = time.perf_counter()
@@ -168,13 +182,13 @@ def _paper_worker(image: Path, repeats: int, warmup: int, threads: int | None) -
 
 
 def run_worker(
-    kind: str, image: Path, repeats: int, warmup: int, threads: int | None
+    kind: str, image: Path, repeats: int, warmup: int, threads: int | None, size: int = 512
 ) -> dict[str, Any]:
     """Benchmark one configuration in this process; returns medians and peak RSS."""
     if kind == "paper":
-        result = _paper_worker(image, repeats, warmup, threads)
+        result = _paper_worker(image, repeats, warmup, threads, size)
     elif kind in ("onnx", "torch"):
-        result = _predictor_worker(kind, image, repeats, warmup, threads)
+        result = _predictor_worker(kind, image, repeats, warmup, threads, size)
     else:
         raise ValueError(f"unknown benchmark kind {kind!r}; one of {KINDS}")
     result.update({"kind": kind, "repeats": repeats, "peak_rss_mb": round(peak_rss_mb(), 1)})
@@ -182,7 +196,7 @@ def run_worker(
 
 
 def _spawn(
-    kind: str, image: Path, repeats: int, warmup: int, threads: int | None
+    kind: str, image: Path, repeats: int, warmup: int, threads: int | None, size: int
 ) -> dict[str, Any]:
     command = [
         sys.executable,
@@ -197,6 +211,8 @@ def _spawn(
         str(repeats),
         "--warmup",
         str(warmup),
+        "--size",
+        str(size),
     ]
     if threads:
         command += ["--threads", str(threads)]
@@ -214,12 +230,17 @@ def run_bench(
     paper_repeats: int = 5,
     warmup: int = 2,
     threads: int | None = None,
+    size: int = 512,
 ) -> dict[str, Any]:
-    """All three configurations, each in a fresh subprocess; a JSON-ready summary."""
+    """All three configurations, each in a fresh subprocess; a JSON-ready summary.
+
+    Every configuration resizes the photo to the same long side `size` (512 px, the
+    paper's and the issue's figure, by default), whatever size the default was trained at.
+    """
     image = image or default_image()
-    onnx = _spawn("onnx", image, repeats, warmup, threads)
-    eager = _spawn("torch", image, repeats, warmup, threads)
-    paper = _spawn("paper", image, paper_repeats, 1, threads)
+    onnx = _spawn("onnx", image, repeats, warmup, threads, size)
+    eager = _spawn("torch", image, repeats, warmup, threads, size)
+    paper = _spawn("paper", image, paper_repeats, 1, threads, size)
     photo_ms = onnx["stages_ms"]["photo"]
     return {
         "pipeline_ms": onnx["stages_ms"],
@@ -235,7 +256,8 @@ def run_bench(
         "model": onnx["model"],
         "load_ms": {"pipeline": onnx["load_ms"], "torch_eager": eager["load_ms"]},
         "image": str(image),
-        "input_long_side": 512,
+        "input_long_side": size,
+        "model_input_size": onnx["model_input_size"],
         "repeats": {"pipeline": repeats, "torch_eager": repeats, "paper_config": paper_repeats},
         "threads": threads or len(os.sched_getaffinity(0)),
         "machine": {

@@ -10,6 +10,7 @@ A Celery worker should build one `Predictor` per process and reuse it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -105,14 +106,21 @@ class Predictor:
         backend: BackendName = "onnx",
         threads: int | None = None,
         settings: PipelineSettings | None = None,
+        input_size: int | None = None,
     ) -> Predictor:
         """Load a model version (a directory, a shipped version name, or None for the default).
 
-        `threads`: intra-op threads (default: every core this process may use). Raises
+        `threads`: intra-op threads (default: every core this process may use).
+        `input_size`: long side to resize photos to instead of the version's own (the
+        networks are fully convolutional; used to time every version at 512 px). Raises
         `ManifestError` for a missing or malformed version and `WeightsMismatchError` when
         weights are corrupted or do not match the declared taxonomies.
         """
         manifest = resolve_model(path)
+        if input_size is not None:
+            if input_size < 32:
+                raise ValueError(f"input_size must be at least 32 px, got {input_size}")
+            manifest = dataclasses.replace(manifest, input_size=input_size)
         runner: Backend
         if backend == "onnx":
             runner = OnnxBackend(manifest, threads)

@@ -80,9 +80,10 @@ def test_transient_error_fails_after_max_attempts(case, monkeypatch, settings) -
     run.refresh_from_db()
     photo = case.photos.get()
     assert (run.status, run.attempts) == (InferenceRun.Status.FAILED, 3)
+    assert run.error == "temporary error: connection refused"  # for staff
     assert (photo.status, photo.error) == (
         Photo.Status.FAILED,
-        "temporary error: connection refused",
+        "the server was busy and gave up after several tries; press Retry",
     )
 
 
@@ -97,7 +98,8 @@ def test_other_errors_fail_at_once_with_the_reason(case, monkeypatch) -> None:  
     photo = case.photos.get()
     assert (run.status, run.attempts) == (InferenceRun.Status.FAILED, 1)
     assert photo.status == Photo.Status.FAILED
-    assert photo.error == "ValueError: expected an RGB image, got a 4-channel PNG; convert it first"
+    assert run.error == "ValueError: expected an RGB image, got a 4-channel PNG; convert it first"
+    assert photo.error == "an unexpected error (ValueError); press Retry, or add the photo again"
     case.refresh_from_db()
     assert case.status == Case.Status.PROCESSING  # the case task (enqueued) decides next
 
@@ -114,5 +116,23 @@ def test_task_options() -> None:
     }
 
 
-def test_sweep_task_counts_runs_and_cases(case) -> None:  # type: ignore[no-untyped-def]
-    assert tasks.runs_sweep_task() == 0  # nothing is stale yet
+def test_failure_page_shows_reason_to_customer_and_details_to_staff(  # type: ignore[no-untyped-def]
+    case, monkeypatch, customer, adjuster
+) -> None:
+    from django.test import Client
+
+    def missing(*, run_id: int) -> None:
+        raise FileNotFoundError("/srv/media/cases/x/originals/y.jpg")
+
+    monkeypatch.setattr(services, "run_execute", missing)
+    tasks.photo_process_task(InferenceRun.objects.get(photo__case=case).pk)
+    pages = {}
+    for user in (customer, adjuster):
+        client = Client()
+        client.force_login(user)
+        pages[user.username] = client.get(f"/cases/{case.public_id}/").content.decode()
+    reason = "Processing failed: an unexpected error (FileNotFoundError); press Retry"
+    assert reason in pages["alice"]
+    assert "/srv/media" not in pages["alice"]  # no server details for customers
+    assert "/srv/media/cases/x/originals/y.jpg" in pages["charlie"]
+    assert ">Retry</button>" in pages["alice"]

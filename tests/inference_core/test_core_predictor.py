@@ -23,12 +23,20 @@ from inference.core.types import InferenceInputError, PhotoResult, WeightsMismat
 ROOT = Path(__file__).resolve().parents[2]
 
 # Stated parity tolerance. ONNX Runtime fuses batch norms into convolutions and sums in
-# another order than PyTorch; on the shipped default at 512 px (logits up to ~4) the
+# another order than PyTorch; on the untrained placeholder at 512 px (logits up to ~4) the
 # measured gap was 0.008 at most and 0.0007 on average. A wrong or shifted weight moves
 # logits by O(1).
 LOGIT_ATOL = 2e-2  # largest absolute difference of any logit
 LOGIT_MEAN_ATOL = 2e-3  # mean absolute difference
-PROBABILITY_ATOL = 5e-3  # vehicle probability (measured gap on the default: 0.0011)
+PROBABILITY_ATOL = 5e-3  # vehicle probability (measured gap on the placeholder: 0.0011)
+
+# The trained default has larger logits (up to ~14 on bus.jpg at 320 px), so the same
+# relative error is larger in absolute terms: measured on the whole photo, 0.039 at most,
+# 0.005 on average, softmax probabilities 0.014 apart at most, and the arg-max class
+# agreeing on 99.94% of the pixels. The bounds below hold the same margin over that.
+TRAINED_LOGIT_ATOL = 0.1
+TRAINED_LOGIT_MEAN_ATOL = 0.01
+TRAINED_ARGMAX_AGREEMENT = 0.995
 
 
 @pytest.fixture(scope="module")
@@ -106,12 +114,13 @@ def test_shipped_default_onnx_matches_torch_and_sees_the_bus(bus_jpg: Path) -> N
     prepared = onnx._prepare(bus_jpg)
     x = prepared.seg_input[:, :, :128, :96]  # a crop keeps the test fast; shapes are dynamic
     for a, b in zip(onnx.backend.segment(x), eager.backend.segment(x), strict=True):
-        assert np.abs(a - b).max() <= LOGIT_ATOL
-        assert np.abs(a - b).mean() <= LOGIT_MEAN_ATOL
+        assert np.abs(a - b).max() <= TRAINED_LOGIT_ATOL
+        assert np.abs(a - b).mean() <= TRAINED_LOGIT_MEAN_ATOL
+        assert (a.argmax(1) == b.argmax(1)).mean() >= TRAINED_ARGMAX_AGREEMENT
     p_onnx = onnx.backend.vehicle(prepared.cls_input)
     p_torch = eager.backend.vehicle(prepared.cls_input)
     assert np.abs(p_onnx - p_torch).max() <= PROBABILITY_ATOL
-    assert float(p_onnx[0]) > 0.8  # ImageNet vehicle classes of the remapped Lite0
+    assert float(p_onnx[0]) > 0.8  # the trained presence head sees the bus
 
 
 ORIENTATION_INVERSE = {
@@ -231,3 +240,14 @@ def test_a_large_batch_equals_photos_one_by_one(onnx_predictor: Predictor, bus_j
         assert [(f.part, f.damage, f.area_px) for f in result.findings] == [
             (f.part, f.damage, f.area_px) for f in single.findings
         ]
+
+
+def test_input_size_override_resizes_to_the_asked_long_side(
+    tiny_version: Path, bus_jpg: Path
+) -> None:
+    own = Predictor.from_manifest(tiny_version, backend="onnx", threads=1)
+    wide = Predictor.from_manifest(tiny_version, backend="onnx", threads=1, input_size=96)
+    assert max(wide._prepare(bus_jpg).image.rgb.shape[:2]) == 96
+    assert max(own._prepare(bus_jpg).image.rgb.shape[:2]) == own.manifest.input_size != 96
+    with pytest.raises(ValueError, match="at least 32"):
+        Predictor.from_manifest(tiny_version, backend="onnx", input_size=8)

@@ -19,14 +19,17 @@ from inference.core.registry import (
 )
 
 
-def test_the_shipped_default_is_the_untrained_candidate() -> None:
+def test_the_shipped_default_is_the_trained_0_1_0() -> None:
     versions = [m.version for m in list_versions()]
-    assert "0.0.0-untrained" in versions
+    assert "0.1.0" in versions
     default = default_version()
-    assert default.version == "0.0.0-untrained"
+    assert default.version == "0.1.0"
     assert default.status == "candidate"
-    assert "UNTRAINED" in default.description
-    assert default.raw["provenance"]["trained"] is False
+    assert default.raw["provenance"]["trained"] is True
+    # the model card's validation figures travel with the weights
+    seg = default.metrics["segmentation_validation"]
+    assert 0.0 < seg["parts_miou"] < 1.0
+    assert 0.0 < seg["damage_miou"] < 1.0
     assert (default.architecture, default.encoder, default.joint) == (
         "deeplabv3plus",
         "timm-tf_efficientnet_lite0",
@@ -36,10 +39,10 @@ def test_the_shipped_default_is_the_untrained_candidate() -> None:
         "parts_reduced_dsmlr",
         "damage_categorical",
     )
-    assert default.input_size == 512
+    assert default.input_size == 320
     assert default.mean == (0.5, 0.5, 0.5)
     assert default.std == (0.5, 0.5, 0.5)
-    assert default.vehicle.head == "imagenet"
+    assert (default.vehicle.head, default.vehicle.input_size) == ("binary", 160)
     assert default.backends == ("onnx", "torch")
 
 
@@ -56,8 +59,9 @@ def test_shipped_weight_files_are_named_by_their_hash_and_small() -> None:
 def test_resolve_by_version_name_directory_or_default() -> None:
     default = default_version()
     assert resolve_model(None).directory == default.directory
-    assert resolve_model("0.0.0-untrained").directory == default.directory
-    assert resolve_model(default.directory / "manifest.json").version == "0.0.0-untrained"
+    assert resolve_model(default.version).directory == default.directory
+    assert resolve_model(default.directory).version == default.version
+    assert resolve_model(default.directory / "manifest.json").version == default.version
     with pytest.raises(ManifestError, match="unknown model 'nope'"):
         resolve_model("nope")
 

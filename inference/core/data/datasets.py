@@ -59,7 +59,8 @@ def coco_samples(
     """Samples of a COCO dataset for one head; label maps are rasterised once and cached."""
     lut = category_lookup(dataset, taxonomy, mapping, source)
     labels = cached_label_maps(dataset, taxonomy, lut, cache_dir)
-    name = source or dataset.annotation_file.parent.name
+    folder = dataset.annotation_file.parent
+    name = source or f"{folder.parent.name}/{folder.name}"  # e.g. damage-bilgi/train
     return [
         SegSample(
             image=im.path,

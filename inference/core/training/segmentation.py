@@ -60,7 +60,9 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _samples(cfg: TrainConfig, split: str, taxonomies: dict[str, Taxonomy]) -> list[SegSample]:
+def _samples(
+    cfg: TrainConfig, split: str, taxonomies: dict[str, Taxonomy], fraction: float = 1.0
+) -> list[SegSample]:
     out: list[SegSample] = []
     for src in cfg.sources(split):
         mapping = load_mapping(cfg.relative(src.mapping)) if src.mapping else None
@@ -75,6 +77,8 @@ def _samples(cfg: TrainConfig, split: str, taxonomies: dict[str, Taxonomy]) -> l
         )
         if src.limit is not None:
             samples = samples[: src.limit]
+        # the learning-curve share is taken per source, before repeating it
+        samples = take_fraction(samples, fraction, cfg.train.seed)
         out += samples * max(1, src.repeat)
     return out
 
@@ -84,9 +88,7 @@ def load_seg_data(cfg: TrainConfig) -> SegData:
         "parts": load_taxonomy(cfg.taxonomies.get("parts", "parts_reduced_dsmlr")),
         "damage": load_taxonomy(cfg.taxonomies.get("damage", "damage_categorical")),
     }
-    train = _samples(cfg, "train", taxonomies)
-    fraction = float(cfg.data.get("fraction", 1.0))
-    train = take_fraction(train, fraction, cfg.train.seed)
+    train = _samples(cfg, "train", taxonomies, float(cfg.data.get("fraction", 1.0)))
     val = _samples(cfg, "val", taxonomies)
     if not train:
         raise ValueError(f"{cfg.path}: data.train lists no images")
@@ -213,9 +215,10 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     if init and not resuming:
         # continue training from another run's weights (fresh optimiser and schedule)
         init_path = Path(init) if Path(init).is_absolute() else REPO_ROOT / init
-        model.load_state_dict(
-            torch.load(init_path, map_location="cpu", weights_only=False)["model"]
-        )
+        loaded = torch.load(init_path, map_location="cpu", weights_only=False)
+        # a training checkpoint ({"model": ...}) or a shipped version's fp16 state dict
+        weights = loaded["model"] if isinstance(loaded.get("model"), dict) else loaded
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
     if resuming:
         state = torch.load(out / LAST, map_location="cpu", weights_only=False)
         model.load_state_dict(state["model"])
