@@ -71,8 +71,56 @@ def make_jpeg() -> Callable[..., bytes]:
     return make
 
 
+@pytest.fixture(scope="session")
+def keen_versions_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder holding one version: the shipped default with +6 added to the
+    logits of every damage class, so that its (trained) damage head calls every part it
+    sees damaged. The platform tests need findings on the fixture bus, which is not damaged
+    and on which the shipped model rightly finds none; the parts head and the vehicle
+    classifier stay the real ones, so set-aside decisions are the shipped model's."""
+    import torch
+
+    from inference.core.export import save_model_version
+    from inference.core.registry import default_version
+    from inference.core.torch_backend import load_models
+
+    shipped = default_version()
+    segmentation, vehicle = load_models(shipped)
+    with torch.no_grad():
+        segmentation.damage_head.conv.bias[1:] += 6.0  # type: ignore[union-attr, index, operator]
+    root = tmp_path_factory.mktemp("keen")
+    save_model_version(
+        root / f"{shipped.version}-keen",
+        name=f"{shipped.name}-keen",
+        version=f"{shipped.version}-keen",
+        segmentation=segmentation,
+        vehicle=vehicle,
+        part_taxonomy=shipped.part_taxonomy,
+        damage_taxonomy=shipped.damage_taxonomy,
+        threshold=shipped.threshold,
+        description="test fixture: the shipped default with its damage head pushed to damage",
+        input_size=shipped.input_size,
+        mean=shipped.mean,
+        std=shipped.std,
+        vehicle_input_size=shipped.vehicle.input_size,
+        vehicle_threshold=shipped.vehicle.threshold,
+        settings=shipped.settings,
+    )
+    return root
+
+
 @pytest.fixture
-def active_model(db: None):  # type: ignore[no-untyped-def]
+def active_model(db: None, keen_versions_root: Path):  # type: ignore[no-untyped-def]
+    """The keen fixture version, registered and active (see `keen_versions_root`)."""
+    from inference.services import models_register_shipped
+
+    versions = models_register_shipped(root=keen_versions_root)
+    return next(v for v in versions if v.status == "active")
+
+
+@pytest.fixture
+def shipped_model(db: None):  # type: ignore[no-untyped-def]
+    """The versions a fresh clone ships, registered as `bin/run` does."""
     from inference.services import models_register_shipped
 
     versions = models_register_shipped()

@@ -26,7 +26,7 @@ def _login(page, base: str, username: str) -> None:  # type: ignore[no-untyped-d
 
 
 def test_customer_files_claim_and_sees_report(  # type: ignore[no-untyped-def]
-    browser, server_url, customer, active_model, celery_worker_thread, tmp_path: Path
+    browser, server_url, customer, shipped_model, celery_worker_thread, tmp_path: Path
 ) -> None:
     photos = []
     for name in ("front-left.jpg", "close-up.jpg"):
@@ -83,8 +83,11 @@ def test_customer_files_claim_and_sees_report(  # type: ignore[no-untyped-def]
     assert page.locator("form.add-photo input[name=photo]").count() == 1
     findings = Finding.objects.filter(case=case)
     rows = {(f.part, f.damage) for f in findings}
-    assert rows  # the shipped model finds regions on the bus photo
-    assert page.locator("#report-table tbody tr").count() == len(rows)
+    # The report states what the shipped model found, whatever that is on an undamaged bus.
+    if rows:
+        assert page.locator("#report-table tbody tr").count() == len(rows)
+    else:
+        assert "No damage was found" in page.inner_text("#no-damage")
     for photo in case.photos.filter(status=Photo.Status.DONE):
         assert f"DSI {photo.dsi:.1f}" in page.inner_text(f"#photo-{photo.pk} .caption")
     # The annotated image is served (session-checked) as a JPEG.
