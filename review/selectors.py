@@ -299,9 +299,12 @@ def case_latest_report(*, case: Case) -> ReviewedReport | None:
     )
 
 
-def taxonomy_classes(name: str) -> list[str]:
+def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
+    """Class names a person may choose; class 0 (no damage, or background = a part the
+    taxonomy does not label) only with `keep_first`."""
     try:
-        return list(load_taxonomy(name).classes[1:])
+        classes = load_taxonomy(name).classes
+        return list(classes) if keep_first else list(classes[1:])
     except TaxonomyError:
         return []
 

@@ -149,16 +149,19 @@ def _lock_for_decision(*, case: Case, user: Any) -> None:
         raise ApplicationError(_held_message(case.pk))
 
 
-def _classes(taxonomy: str) -> tuple[str, ...]:
+def _classes(taxonomy: str, keep_first: bool = False) -> tuple[str, ...]:
     try:
-        return load_taxonomy(taxonomy).classes[1:]  # class 0 is background / no damage
+        classes = load_taxonomy(taxonomy).classes
+        return tuple(classes) if keep_first else tuple(classes[1:])  # 0: background / no damage
     except TaxonomyError:
         return ()
 
 
 def _check_labels(*, version: ModelVersion, damage_type: str, part: str) -> None:
     damages = _classes(version.damage_taxonomy)
-    parts = _classes(version.part_taxonomy)
+    # Part class 0 (`background`) stays allowed: damage on a part the taxonomy does not
+    # label (a fender for parts_reduced_dsmlr) is reported on it, and may be kept there.
+    parts = _classes(version.part_taxonomy, keep_first=True)
     if damages and damage_type not in damages:
         raise ApplicationError(
             f"Unknown damage type {damage_type!r}; choose one of {', '.join(damages)}."

@@ -191,7 +191,9 @@ def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
     photos = list(case.photos.order_by("position"))
     context["photos"] = photos
     context["damage_types"] = selectors.taxonomy_classes(version.damage_taxonomy) if version else []
-    context["parts"] = selectors.taxonomy_classes(version.part_taxonomy) if version else []
+    context["parts"] = (
+        selectors.taxonomy_classes(version.part_taxonomy, keep_first=True) if version else []
+    )
     context["audit"] = case.audit_events.select_related("actor").order_by("created_at", "pk")
     context["page_data"] = {
         "case": case.reference,

@@ -131,7 +131,22 @@
     return true;
   }
 
+  // Keys come faster than the server answers. Each action that reads or moves the
+  // selection waits for the previous one to land, so "a r" accepts one finding and
+  // rejects the next instead of deciding the first one twice.
+  let turn = Promise.resolve();
+  function inTurn(fn) {
+    return (...args) => {
+      turn = turn.then(() => fn(...args)).catch((err) => say(String(err), true));
+      return turn;
+    };
+  }
+
   async function decide(action) {
+    if (editor) {
+      say("Save (Enter) or cancel (Esc) the edit first.", true);
+      return;
+    }
     const f = current();
     if (!f) return;
     if (!f.decide_url || (f.kind === "photo" && action !== "accept")) {
@@ -266,6 +281,7 @@
 
   // ----- mask editor --------------------------------------------------------------------
   function openEditor(kind) {
+    if (editor) return; // a second e or m queued while the first was opening
     const p = config.photos[photoIndex];
     const f = current();
     if (kind === "edit" && (!f || f.kind === "photo" || !f.mask)) {
@@ -297,7 +313,8 @@
     const damageSel = document.getElementById("editor-damage");
     const partSel = document.getElementById("editor-part");
     damageSel.value = kind === "edit" ? f.damage : config.damage_types[0];
-    partSel.value = kind === "edit" ? f.part : config.parts[0];
+    // parts[0] is background ("a part not listed"): a missed damage starts on a named part
+    partSel.value = kind === "edit" ? f.part : (config.parts[1] ?? config.parts[0]);
     toolbar.hidden = false;
     app.classList.add("editing");
     drawDamage();
@@ -415,20 +432,28 @@
     }
   }, 5000);
 
+  function decideInTurn(action) {
+    return inTurn(() => decide(action));
+  }
+
   function nextCase() {
+    if (editor) {
+      say("Save (Enter) or cancel (Esc) the edit first.", true);
+      return;
+    }
     if (findings.some((f) => f.state === "pending") && nextPending()) return;
     document.getElementById("next-case-form").submit();
   }
 
   // ----- page shortcuts -----------------------------------------------------------------
   shortcuts.push("page", [
-    { keys: ["a"], help: "accept the selected finding", run: () => decide("accept") },
-    { keys: ["r"], help: "reject the selected finding", run: () => decide("reject") },
-    { keys: ["e"], help: "edit the selected finding's mask, type or part", run: () => openEditor("edit") },
-    { keys: ["m"], help: "add a damage the model missed on this photo", run: () => openEditor("add") },
-    { keys: ["n"], help: "next: the next undecided finding, then the next case", run: nextCase },
-    { keys: ["j", "arrowdown"], label: "j / \u2193", help: "select the next finding", run: () => select(1) },
-    { keys: ["k", "arrowup"], label: "k / \u2191", help: "select the previous finding", run: () => select(-1) },
+    { keys: ["a"], help: "accept the selected finding (or confirm a set-aside photo)", run: decideInTurn("accept") },
+    { keys: ["r"], help: "reject the selected finding", run: decideInTurn("reject") },
+    { keys: ["e"], help: "edit the selected finding's mask, type or part", run: inTurn(() => openEditor("edit")) },
+    { keys: ["m"], help: "add a damage the model missed on this photo", run: inTurn(() => openEditor("add")) },
+    { keys: ["n"], help: "next: the next undecided finding, then the next case", run: inTurn(nextCase) },
+    { keys: ["j", "arrowdown"], label: "j / \u2193", help: "select the next finding", run: inTurn(() => select(1)) },
+    { keys: ["k", "arrowup"], label: "k / \u2191", help: "select the previous finding", run: inTurn(() => select(-1)) },
     { keys: ["1"], help: "show or hide the parts overlay", run: () => toggleLayer("toggle-parts") },
     { keys: ["2"], help: "show or hide the damage overlay", run: () => toggleLayer("toggle-damage") },
     { keys: ["-"], label: "- / +", help: "overlay opacity", run: () => nudgeOpacity(-10) },
@@ -445,16 +470,20 @@
   panel.addEventListener("click", (e) => {
     const button = e.target.closest("[data-action]");
     const row = e.target.closest("[data-finding-id]");
-    if (row) {
-      selected = row.dataset.findingId;
-      markSelected();
-      drawDamage();
-    }
-    if (!button) return;
-    e.preventDefault();
-    const action = button.dataset.action;
-    if (action === "accept" || action === "reject") decide(action);
-    else if (action === "edit") openEditor("edit");
+    if (!row && !button) return;
+    if (button) e.preventDefault();
+    const id = row ? row.dataset.findingId : null;
+    const action = button ? button.dataset.action : null;
+    inTurn(() => {
+      if (id && findings.some((f) => String(f.id) === id)) {
+        selected = id;
+        markSelected();
+        drawDamage();
+      }
+      if (action === "accept" || action === "reject") return decide(action);
+      if (action === "edit") openEditor("edit");
+      return undefined;
+    })();
   });
   document.getElementById("add-damage").addEventListener("click", () => openEditor("add"));
 

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import io
+import json
 import os
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db.models import Count
 from django.test import Client
 
+from claims.models import AuditEvent, Case
 from claims.roles import ADJUSTERS_GROUP
-from review import seed
-from review.models import MaskEdit, ReviewDecision
+from claims.services import Upload, case_submit
+from inference import tasks
+from inference.models import Finding, InferenceRun, ModelVersion
+from review import seed, services
+from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
+from review.selectors import QueueFilters, queue_cases
 from tests.conftest import CHROMIUM, UserFactory, chromium_available
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -160,3 +170,211 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     assert "trunk" in text
     assert "bumper" not in text
     _shot(cust, "3-customer")
+
+
+# A queue of real claims, cleared with the keyboard alone -------------------------------
+
+
+def _processed_claim(customer: Any, photo: bytes, policy: str) -> Case:
+    """A claim submitted and processed as the web and worker processes would do it."""
+    case = case_submit(
+        customer=customer,
+        policy_number=policy,
+        loss_date=dt.date(2026, 11, 1),
+        loss_place="Depot",
+        description="Scraped along a pillar",
+        uploads=[Upload(name="bus.jpg", stream=io.BytesIO(photo))],
+    )
+    for run in InferenceRun.objects.filter(photo__case=case):
+        tasks.photo_process_task(run.pk)
+    tasks.case_finalise_task(case.pk)
+    case.refresh_from_db()
+    return case
+
+
+def _decide_with_key(page: Any, key: str) -> str:
+    """Press `key` on the selected finding and wait until the server's answer shows."""
+    selected = page.locator(".finding.selected").get_attribute("data-finding-id")
+    page.keyboard.press(key)
+    state = {"a": "accepted", "r": "rejected"}[key]
+    page.locator(f'[data-finding-id="{selected}"][data-state="{state}"]').wait_for()
+    return selected
+
+
+@pytest.mark.slow
+def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
+    chromium, live_server, customer, adjuster, active_model, vehicle_jpeg
+) -> None:
+    # Every finding below the threshold, so that every one of them waits for a person.
+    active_model.threshold = 0.99
+    active_model.save(update_fields=["threshold"])
+    cases = [_processed_claim(customer, vehicle_jpeg, f"POL-{i}") for i in (1, 2)]
+    findings = {c.pk: list(Finding.objects.filter(case=c)) for c in cases}
+    for case in cases:
+        assert case.status == Case.Status.NEEDS_REVIEW
+        assert len(findings[case.pk]) > 2
+        assert all(f.c_refined < 0.99 for f in findings[case.pk])
+    assert len(queue_cases(filters=QueueFilters())) == 2
+    base = live_server.url
+
+    adj = _page_as(chromium, base, adjuster)
+    adj.goto(f"{base}/review/")
+    assert adj.locator(".queue-row").count() == 2
+    seen = []
+    for number in (1, 2):
+        adj.keyboard.press("n")  # from the queue page, then from the reviewed case
+        adj.wait_for_url(re.compile(r".*/review/cases/[0-9a-f-]+/$"))
+        adj.locator("#lease-state[data-mine]").wait_for()
+        public_id = adj.url.rstrip("/").rsplit("/", 1)[1]
+        case = Case.objects.get(public_id=public_id)
+        assert case.pk not in seen
+        seen.append(case.pk)
+        if number == 1:
+            adj.keyboard.press("?")
+            help_text = adj.locator("#help-overlay").inner_text()
+            assert "next: the next undecided finding, then the next case" in help_text
+            assert "accept the selected finding (or confirm a set-aside photo)" in help_text
+            adj.keyboard.press("?")
+            assert adj.locator("#help-overlay").is_hidden()
+            # Keys typed faster than the server answers go to successive findings.
+            first, second = (
+                adj.locator(".finding[data-state='pending']")
+                .nth(i)
+                .get_attribute("data-finding-id")
+                for i in (0, 1)
+            )
+            adj.keyboard.press("a")
+            adj.keyboard.press("r")
+            adj.locator(f'[data-finding-id="{first}"][data-state="accepted"]').wait_for()
+            adj.locator(f'[data-finding-id="{second}"][data-state="rejected"]').wait_for()
+        pressed = 0
+        while adj.locator("[data-case-reviewed]").count() == 0:
+            _decide_with_key(adj, "ar"[pressed % 2])
+            pressed += 1
+        _shot(adj, f"queue-{number}-reviewed")
+        assert "Press n for the next case" in adj.locator("[data-case-reviewed]").inner_text()
+
+    adj.keyboard.press("n")  # nothing left: back to the queue, which says so
+    adj.wait_for_url(re.compile(r".*/review/$"))
+    adj.locator("#queue-empty").wait_for()
+    assert "The queue is empty" in adj.locator("ul.messages").inner_text()
+    _shot(adj, "queue-3-empty")
+
+    assert sorted(seen) == sorted(c.pk for c in cases)
+    for case in cases:
+        case.refresh_from_db()
+        assert case.status == Case.Status.REVIEWED
+        decided = dict(
+            ReviewDecision.objects.filter(case=case)
+            .values("finding_id")
+            .annotate(n=Count("pk"))
+            .values_list("finding_id", "n")
+        )
+        assert decided == {f.pk: 1 for f in findings[case.pk]}  # each once, none twice
+        assert ReviewedReport.objects.filter(case=case).count() == 1
+    quick = {int(first[1:]): "accept", int(second[1:]): "reject"}
+    assert (
+        dict(
+            ReviewDecision.objects.filter(finding_id__in=quick).values_list("finding_id", "action")
+        )
+        == quick
+    )
+    assert len(queue_cases(filters=QueueFilters())) == 0
+
+
+# The admin's model-version page ---------------------------------------------------------
+
+
+def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
+    chromium, live_server, customer, adjuster, admin_user, settings
+) -> None:
+    version = seed.model_version_create(threshold=0.6)
+    case = seed.case_create(
+        customer=customer,
+        version=version,
+        findings=[
+            ("deformity", "hood", 0.2),
+            ("deformity", "door_shell", 0.4),
+            ("deformity", "bumper", 0.5),
+        ],
+    )
+    services.lease_claim(case=case, user=adjuster)
+    by_part = {f.part: f for f in Finding.objects.filter(case=case)}
+    services.finding_decide(finding=by_part["hood"], user=adjuster, action="reject")
+    services.finding_decide(finding=by_part["door_shell"], user=adjuster, action="accept")
+    services.finding_decide(finding=by_part["bumper"], user=adjuster, action="accept")
+    base = live_server.url
+
+    admin = _page_as(chromium, base, admin_user)
+    admin.goto(f"{base}/review/models/")
+    admin.get_by_role("link", name=version.name).click()
+    admin.wait_for_url(re.compile(rf".*/review/models/{version.pk}/$"))
+    # Metrics, the three plots and the suggested threshold.
+    assert "miou" in admin.locator("#metrics").inner_text()
+    captions = admin.locator(".plots figcaption").all_inner_texts()
+    assert captions == [
+        "Reliability of C_refined on reviewed findings",
+        "Per-class IoU",
+        "Confusion matrix",
+    ]
+    assert admin.locator(".plots svg").count() == 3
+    assert "Suggested threshold 0.400" in admin.locator("#suggestion").inner_text()
+    admin.locator("input[name=precision]").fill("0.5")
+    admin.get_by_role("button", name="Suggest").click()
+    admin.wait_for_url(re.compile(r".*\?precision=0\.5$"))
+    assert "Suggested threshold 0.200" in admin.locator("#suggestion").inner_text()
+    _shot(admin, "model-1-page")
+
+    admin.locator("#threshold").fill("0.45")
+    admin.get_by_role("button", name="Save threshold").click()
+    admin.locator("ul.messages").wait_for()
+    assert "set to 0.45" in admin.locator("ul.messages").inner_text()
+    assert admin.locator("#threshold").input_value() == "0.45"
+    assert (
+        "model.threshold_changed · dana · 0.6 → 0.45" in admin.locator("#model-audit").inner_text()
+    )
+    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.45
+    event = AuditEvent.objects.get(verb="model.threshold_changed")
+    assert (event.actor, event.data["from"], event.data["to"]) == (admin_user, 0.6, 0.45)
+
+    admin.get_by_role("button", name="Promote to active").click()
+    admin.locator("h1 small").filter(has_text="Active").wait_for()
+    assert ModelVersion.objects.get(pk=version.pk).status == ModelVersion.Status.ACTIVE
+    assert AuditEvent.objects.filter(verb="model.promoted", actor=admin_user).count() == 1
+
+    # An adjuster reviews with the threshold but may not change it.
+    adj = _page_as(chromium, base, adjuster)
+    response = adj.goto(f"{base}/review/models/{version.pk}/")
+    assert response.status == 403
+    assert "Only admins manage model versions" in adj.locator("#forbidden").inner_text()
+    assert adj.locator("#threshold").count() == 0
+    assert adj.goto(f"{base}/review/models/").status == 403
+
+    # The admin exports the reviewed labels from the model-versions page.
+    admin.locator("#nav-models").click()  # the top bar link, shown to admins only
+    admin.locator("input[name=version]").fill("browser-1")
+    admin.locator("#export-button").click()
+    admin.locator("ul.messages").wait_for()
+    assert (
+        "Exported snapshot browser-1: 1 photos, 2 labels"
+        in admin.locator("ul.messages").inner_text()
+    )
+    assert "browser-1" in admin.locator("#snapshots").inner_text()
+    _shot(admin, "model-2-exported")
+    root = Path(settings.REVIEW_EXPORT_ROOT) / "browser-1"
+    assert sorted(p.name for p in root.iterdir()) == [
+        "annotations.json",
+        "data.yaml",
+        "images",
+        "labels",
+        "manifest.json",
+        "masks",
+    ]
+    assert len(json.loads((root / "annotations.json").read_text())["annotations"]) == 2
+    snapshot = DatasetSnapshot.objects.get()
+    assert (snapshot.version, snapshot.created_by, snapshot.cases) == (
+        "browser-1",
+        admin_user,
+        [case.pk],
+    )
+    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.45  # the adjuster changed nothing

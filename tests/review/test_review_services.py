@@ -188,6 +188,19 @@ def test_edit_stores_a_full_resolution_mask(make_case, adjuster) -> None:
     assert Finding.objects.get(pk=finding.pk).damage == "deformity"
 
 
+def test_edit_may_keep_damage_on_a_part_the_taxonomy_does_not_label(make_case, adjuster) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_edit(
+        finding=_findings(case)["deformity"],
+        user=adjuster,
+        mask=_full_mask(case, 0, 0, 8, 8),
+        damage_type="deformity",
+        part="background",
+    )
+    assert MaskEdit.objects.get().part == "background"
+
+
 @pytest.mark.parametrize(
     ("mask", "damage", "part", "message"),
     [
@@ -206,6 +219,7 @@ def test_edit_stores_a_full_resolution_mask(make_case, adjuster) -> None:
         ),
         (None, "dent", "hood", "Unknown damage type 'dent'"),
         (None, "deformity", "roof", "Unknown part 'roof'"),
+        (None, "no_damage", "hood", "Unknown damage type 'no_damage'"),
     ],
 )
 def test_bad_edits_store_nothing(make_case, adjuster, mask, damage, part, message) -> None:

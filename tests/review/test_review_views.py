@@ -245,3 +245,15 @@ def test_customer_case_page_shows_the_reviewed_report(make_case, customer, adjus
     body = page.content.decode()
     assert 'id="reviewed-report"' in body
     assert "<td>hood</td><td>deformity</td><td>1</td>" in body
+
+
+@pytest.mark.parametrize(
+    ("role", "queue_link", "models_link"),
+    [("customer", False, False), ("adjuster", True, False), ("admin", True, True)],
+)
+def test_top_bar_links_to_the_pages_of_each_role(
+    world: dict[str, Any], login: Any, role: str, queue_link: bool, models_link: bool
+) -> None:
+    html = login(world["users"][role]).get(reverse("claims:case_list")).content.decode()
+    assert (f'href="{reverse("review:queue")}" id="nav-queue"' in html) is queue_link
+    assert (f'href="{reverse("review:model_versions")}" id="nav-models"' in html) is models_link

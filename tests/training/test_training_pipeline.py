@@ -123,6 +123,9 @@ def test_bad_configs_name_the_key(tmp_path: Path) -> None:
         load_config(path)
     with pytest.raises(ConfigError, match="no training config"):
         load_config(tmp_path / "missing.yaml")
+    path.write_text("task: segmentation\ntrain: {batch_size: 1}\n")
+    with pytest.raises(ConfigError, match="batch_size must be at least 2"):
+        load_config(path)
 
 
 def test_overrides_use_dotted_keys(tmp_path: Path) -> None:

@@ -125,6 +125,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{path}: train: {exc}") from None
     if settings.loss not in ("dice", "ce", "focal"):
         raise ConfigError(f"{path}: train.loss must be dice, ce or focal")
+    if task == "segmentation" and settings.batch_size < 2:
+        # DeepLabV3+'s image pooling (and PSPNet's) reduce a crop to one value per channel
+        # before a batch norm, which cannot train on a single value.
+        raise ConfigError(
+            f"{path}: train.batch_size must be at least 2 for segmentation "
+            f"(got {settings.batch_size}); repeat a tiny dataset with `repeat:` if it has one image"
+        )
     name = str(raw.get("name") or path.stem)
     out = Path(raw.get("out") or f"runs/{name}")
     if not out.is_absolute():
