@@ -86,6 +86,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 def queue_next(request: HttpRequest) -> HttpResponse:
     _reviewer(request)
     candidates = selectors.queue_cases(filters=_filters(request)).ids()[:200]
+    if not candidates:  # good news, not an error
+        messages.info(request, "The queue is empty: every case is reviewed. Well done.")
+        return redirect("review:queue")
     try:
         case = services.lease_claim_next(user=request.user, candidates=candidates)
     except ApplicationError as exc:

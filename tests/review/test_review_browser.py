@@ -257,7 +257,7 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
     adj.keyboard.press("n")  # nothing left: back to the queue, which says so
     adj.wait_for_url(re.compile(r".*/review/$"))
     adj.locator("#queue-empty").wait_for()
-    assert "The queue is empty" in adj.locator("ul.messages").inner_text()
+    assert "The queue is empty" in adj.locator("ul.messages li.info").inner_text()
     _shot(adj, "queue-3-empty")
 
     assert sorted(seen) == sorted(c.pk for c in cases)

@@ -257,3 +257,10 @@ def test_top_bar_links_to_the_pages_of_each_role(
     html = login(world["users"][role]).get(reverse("claims:case_list")).content.decode()
     assert (f'href="{reverse("review:queue")}" id="nav-queue"' in html) is queue_link
     assert (f'href="{reverse("review:model_versions")}" id="nav-models"' in html) is models_link
+
+
+def test_next_on_an_empty_queue_is_good_news_not_an_error(adjuster, login) -> None:
+    response = login(adjuster).post(reverse("review:queue_next"), follow=True)
+    assert response.redirect_chain[-1][0] == reverse("review:queue")
+    [message] = list(response.context["messages"])
+    assert (message.level_tag, "queue is empty" in message.message) == ("info", True)
