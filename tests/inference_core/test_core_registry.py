@@ -19,11 +19,11 @@ from inference.core.registry import (
 )
 
 
-def test_the_shipped_default_is_the_trained_0_1_0() -> None:
+def test_the_shipped_default_is_the_newest_trained_version() -> None:
     versions = [m.version for m in list_versions()]
-    assert "0.1.0" in versions
+    assert versions[-2:] == ["0.1.0", "0.2.0"]
     default = default_version()
-    assert default.version == "0.1.0"
+    assert default.version == "0.2.0"
     assert default.status == "candidate"
     assert default.raw["provenance"]["trained"] is True
     # the model card's validation figures travel with the weights

@@ -75,7 +75,7 @@ def test_exported_snapshot_trains_a_segmentation_model(
     customer, adjuster, active_model, vehicle_jpeg, settings, tmp_path, monkeypatch, torch_threads
 ) -> None:
     # Every finding below the threshold: the whole claim goes through a person.
-    active_model.threshold = 0.99
+    active_model.threshold = 1.0
     active_model.save(update_fields=["threshold"])
     case = _processed_claim(customer, vehicle_jpeg)
     assert case.status == Case.Status.NEEDS_REVIEW
