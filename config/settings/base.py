@@ -138,6 +138,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "control_folder": str(_broker_dir / "control"),
+        # kombu polls the folder once a second by default, which left a worker idle for
+        # ~0.9 s between photos that take ~0.1 s; a listdir every 0.1 s costs nothing.
+        "polling_interval": 0.1,
     }
 elif not CELERY_BROKER_URL.startswith(("redis://", "rediss://", "amqp://")):
     raise ImproperlyConfigured(
