@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import factory
 import pytest
@@ -129,3 +130,27 @@ def shipped_model(db: None):  # type: ignore[no-untyped-def]
 
 def chromium_available() -> bool:
     return Path(CHROMIUM).exists() and shutil.which(CHROMIUM) is not None
+
+
+def claim_processed(customer: User, photo: bytes, policy: str = "T-9") -> Any:
+    """A claim submitted and processed as the web and worker processes would do it: the
+    photo task and the case task run here, in this process, on the active model version."""
+    import datetime as dt
+
+    from claims.services import Upload, case_submit
+    from inference import tasks
+    from inference.models import InferenceRun
+
+    case = case_submit(
+        customer=customer,
+        policy_number=policy,
+        loss_date=dt.date(2026, 11, 1),
+        loss_place="Depot",
+        description="Scraped along a pillar",
+        uploads=[Upload(name="bus.jpg", stream=io.BytesIO(photo))],
+    )
+    for run in InferenceRun.objects.filter(photo__case=case):
+        tasks.photo_process_task(run.pk)
+    tasks.case_finalise_task(case.pk)
+    case.refresh_from_db()
+    return case

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import json
 import os
 import re
@@ -18,13 +16,11 @@ from django.test import Client
 
 from claims.models import AuditEvent, Case
 from claims.roles import ADJUSTERS_GROUP
-from claims.services import Upload, case_submit
-from inference import tasks
-from inference.models import Finding, InferenceRun, ModelVersion
+from inference.models import Finding, ModelVersion
 from review import seed, services
 from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
 from review.selectors import QueueFilters, queue_cases
-from tests.conftest import CHROMIUM, UserFactory, chromium_available
+from tests.conftest import CHROMIUM, UserFactory, chromium_available, claim_processed
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -175,23 +171,6 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
 # A queue of real claims, cleared with the keyboard alone -------------------------------
 
 
-def _processed_claim(customer: Any, photo: bytes, policy: str) -> Case:
-    """A claim submitted and processed as the web and worker processes would do it."""
-    case = case_submit(
-        customer=customer,
-        policy_number=policy,
-        loss_date=dt.date(2026, 11, 1),
-        loss_place="Depot",
-        description="Scraped along a pillar",
-        uploads=[Upload(name="bus.jpg", stream=io.BytesIO(photo))],
-    )
-    for run in InferenceRun.objects.filter(photo__case=case):
-        tasks.photo_process_task(run.pk)
-    tasks.case_finalise_task(case.pk)
-    case.refresh_from_db()
-    return case
-
-
 def _decide_with_key(page: Any, key: str) -> str:
     """Press `key` on the selected finding and wait until the server's answer shows."""
     selected = page.locator(".finding.selected").get_attribute("data-finding-id")
@@ -208,7 +187,7 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
     # Every finding below the threshold, so that every one of them waits for a person.
     active_model.threshold = 1.0  # C_refined stays below 1 here (asserted below)
     active_model.save(update_fields=["threshold"])
-    cases = [_processed_claim(customer, vehicle_jpeg, f"POL-{i}") for i in (1, 2)]
+    cases = [claim_processed(customer, vehicle_jpeg, f"POL-{i}") for i in (1, 2)]
     findings = {c.pk: list(Finding.objects.filter(case=c)) for c in cases}
     for case in cases:
         assert case.status == Case.Status.NEEDS_REVIEW

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,12 +14,12 @@ from django.core.management import call_command
 from PIL import Image
 
 from claims.models import Case
-from claims.services import Upload, case_submit
-from inference import cli, tasks
-from inference.models import Finding, InferenceRun
+from inference import cli
+from inference.models import Finding
 from review import rle as rle_codec
 from review import services
 from review.models import DatasetSnapshot, ReviewDecision
+from tests.conftest import claim_processed
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -32,22 +30,6 @@ def torch_threads() -> Iterator[None]:
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
-
-
-def _processed_claim(customer: Any, photo: bytes) -> Case:
-    case = case_submit(
-        customer=customer,
-        policy_number="T-9",
-        loss_date=dt.date(2026, 11, 1),
-        loss_place="Depot",
-        description="Scraped along a pillar",
-        uploads=[Upload(name="bus.jpg", stream=io.BytesIO(photo))],
-    )
-    for run in InferenceRun.objects.filter(photo__case=case):
-        tasks.photo_process_task(run.pk)
-    tasks.case_finalise_task(case.pk)
-    case.refresh_from_db()
-    return case
 
 
 def _review_everything(case: Case, adjuster: Any) -> dict[str, int]:
@@ -77,7 +59,7 @@ def test_exported_snapshot_trains_a_segmentation_model(
     # Every finding below the threshold: the whole claim goes through a person.
     active_model.threshold = 1.0
     active_model.save(update_fields=["threshold"])
-    case = _processed_claim(customer, vehicle_jpeg)
+    case = claim_processed(customer, vehicle_jpeg)
     assert case.status == Case.Status.NEEDS_REVIEW
     counts = _review_everything(case, adjuster)
     assert counts["findings"] > 2
