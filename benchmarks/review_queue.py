@@ -109,6 +109,7 @@ def seed(findings: int, per_case: int = 4) -> None:
                 share_of_part=0.2,
                 size_class="small",
                 c_base=conf,
+                confidence=conf,
                 k_agree=1.0,
                 c_refined=conf,
                 needs_review=conf < 0.6,

@@ -38,7 +38,7 @@ def case_report_pdf(*, case: Case, summary: list[dict[str, Any]], photos: list[P
             r["damage"],
             r["size_class"],
             f"{r['share_of_part']:.0%}",
-            f"{r['c_refined']:.0%}",
+            f"{r['confidence']:.0%}",
             ", ".join(str(p) for p in r["photos"]),
         ]
         for r in summary

@@ -36,13 +36,23 @@ def case_get(*, user: Any, public_id: Any) -> Case:
 
 # What the case page and the report show of a finding: masks and the runs' raw output (large
 # JSON) stay in the database.
-FINDING_LIST_FIELDS = ("id", "photo_id", "index", "part", "damage", "size_class", "c_refined")
+FINDING_LIST_FIELDS = (
+    "id",
+    "photo_id",
+    "index",
+    "part",
+    "damage",
+    "size_class",
+    "confidence",
+    "c_refined",
+)
 FINDING_SUMMARY_FIELDS = (
     "part",
     "damage",
     "photo__position",
     "size_class",
     "c_base",
+    "confidence",
     "k_agree",
     "c_refined",
     "share_of_part",
@@ -98,7 +108,8 @@ def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
 
 def case_summary(*, case: Case) -> list[dict[str, Any]]:
     """The report's rows: one per (part, damage), with the photos that show it and the
-    number of damaged regions behind it."""
+    number of damaged regions behind it. `confidence` is the highest calibrated confidence
+    of its regions (what people read), `c_refined` the highest confidence * K_agree."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for f in _summary_findings(case=case):
         row = rows.setdefault(
@@ -109,6 +120,7 @@ def case_summary(*, case: Case) -> list[dict[str, Any]]:
                 "photos": [],
                 "regions": 0,
                 "c_base": 0.0,
+                "confidence": 0.0,
                 "k_agree": f["k_agree"],
                 "c_refined": 0.0,
                 "share_of_part": 0.0,
@@ -122,6 +134,7 @@ def case_summary(*, case: Case) -> list[dict[str, Any]]:
             row["photos"].append(number)
         row["regions"] += 1
         row["c_base"] = max(row["c_base"], f["c_base"])
+        row["confidence"] = max(row["confidence"], f["confidence"])
         row["c_refined"] = max(row["c_refined"], f["c_refined"])
         if f["share_of_part"] >= row["share_of_part"]:
             row["share_of_part"] = f["share_of_part"]

@@ -5,7 +5,15 @@ from inference.models import Finding, InferenceRun, ModelVersion
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["name", "version", "status", "threshold", "created_at"]
+    list_display = [
+        "name",
+        "version",
+        "status",
+        "threshold",
+        "target_precision",
+        "calibrated",
+        "created_at",
+    ]
 
 
 @admin.register(InferenceRun)
@@ -16,7 +24,17 @@ class InferenceRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(Finding)
 class FindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["case", "photo", "part", "damage", "c_refined", "needs_review"]
+    list_display = [
+        "case",
+        "photo",
+        "part",
+        "damage",
+        "c_base",
+        "confidence",
+        "k_agree",
+        "c_refined",
+        "needs_review",
+    ]
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False

@@ -20,21 +20,40 @@ from typing import Any
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from inference.core.registry import ManifestError
-from inference.core.types import InferenceInputError, WeightsMismatchError
+from inference.core.types import InferenceInputError, PhotoResult, WeightsMismatchError
 
 PLUGIN_MODULES = ("inference.core.training.commands", "inference.core.evaluation.commands")
 
 
+def _photo_json(photo: PhotoResult, source: str, masks: bool) -> dict[str, Any]:
+    """`photo_to_dict`, with each finding's mask as COCO RLE on the photo when `masks`."""
+    from inference.core.masks import rle_at_size
+    from inference.core.serialize import photo_to_dict
+
+    data = photo_to_dict(photo, source)
+    if masks:
+        # The mask at the photo's own resolution after EXIF orientation (image_size is
+        # (width, height); findings live in the smaller processed grid).
+        for row, finding in zip(data["findings"], photo.findings, strict=True):
+            row["mask"] = rle_at_size(finding.mask, photo.image_size)
+    return data
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from inference.core.predictor import Predictor
-    from inference.core.serialize import case_to_dict, photo_to_dict
+    from inference.core.serialize import case_to_dict
 
+    if args.masks and not args.json:
+        print("error: --masks adds masks to the JSON output; add --json", file=sys.stderr)
+        return 2
     predictor = Predictor.from_manifest(args.model, backend=args.backend, threads=args.threads)
     photos = predictor.predict([Path(p) for p in args.photos])
     case = predictor.synthesise(photos, denominator=args.denominator)
     if args.json:
         payload = {
-            "photos": [photo_to_dict(p, src) for p, src in zip(photos, args.photos, strict=True)],
+            "photos": [
+                _photo_json(p, src, args.masks) for p, src in zip(photos, args.photos, strict=True)
+            ],
             "case": case_to_dict(case)
             | {"threshold": predictor.manifest.threshold, "model": predictor.manifest.version},
         }
@@ -169,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="run the pipeline on photos of one case")
     p.add_argument("photos", nargs="+", metavar="PHOTO")
     p.add_argument("--json", action="store_true", help="print JSON (keys photos, case)")
+    p.add_argument(
+        "--masks",
+        action="store_true",
+        help='with --json: each finding\'s mask as COCO RLE {"size": [h, w], "counts": ...} '
+        "at the photo's resolution after EXIF orientation",
+    )
     p.add_argument("--model", help="model version directory or shipped version (default: default)")
     p.add_argument("--backend", choices=("onnx", "torch"), default="onnx")
     p.add_argument("--threads", type=int, help="intra-op threads (default: all cores)")

@@ -25,6 +25,14 @@ class ModelVersion(models.Model):
     manifest_path = models.CharField(max_length=500)
     description = models.TextField(blank=True)
     metrics = models.JSONField(default=dict, blank=True)
+    # Findings at or above `threshold` are released without review; the threshold is chosen
+    # for this precision of released findings (Learn-then-Test, see `threshold_promise`).
+    target_precision = models.FloatField(default=0.9)
+    # True when the manifest names a calibrator; otherwise a finding's confidence is C_base.
+    calibrated = models.BooleanField(default=False)
+    # How the manifest's threshold was chosen: `ThresholdChoice.to_dict()` of
+    # `inference.core.risk_control`, empty when the manifest does not say.
+    threshold_promise = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -35,6 +43,10 @@ class ModelVersion(models.Model):
                 fields=["status"],
                 condition=models.Q(status="active"),
                 name="model_version_one_active",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(target_precision__gt=0.0, target_precision__lt=1.0),
+                name="model_version_target_precision_range",
             ),
         ]
 
@@ -91,9 +103,11 @@ class Finding(models.Model):
     size_class = models.CharField(max_length=10)
     area_cm2 = models.FloatField(null=True, blank=True)
     area_cm2_uncertainty = models.FloatField(null=True, blank=True)
-    c_base = models.FloatField()
+    c_base = models.FloatField()  # mean damage-class probability over the region (Ma et al.)
+    # Calibrated probability that the finding is correct; C_base for an uncalibrated version.
+    confidence = models.FloatField()
     k_agree = models.FloatField()
-    c_refined = models.FloatField(db_index=True)
+    c_refined = models.FloatField(db_index=True)  # confidence * k_agree; routes to review
     needs_review = models.BooleanField(db_index=True)
     dsi_area = models.FloatField()
     dsi_confidence = models.FloatField()

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pycocotools import mask as coco_mask
 
+from inference.core.masks import mask_to_rle, rle_to_mask
 from inference.core.serialize import photo_to_dict
 from inference.core.types import (
     DamagedPart,
@@ -20,20 +20,6 @@ from inference.core.types import (
     SeverityTerms,
     StageTimings,
 )
-
-
-def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
-    encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
-    counts = encoded["counts"]
-    return {
-        "size": [int(v) for v in encoded["size"]],
-        "counts": counts.decode("ascii") if isinstance(counts, bytes) else counts,
-    }
-
-
-def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
-    value = {"size": rle["size"], "counts": rle["counts"].encode("ascii")}
-    return coco_mask.decode(value).astype(bool)
 
 
 def photo_record(result: PhotoResult) -> dict[str, Any]:
@@ -62,6 +48,9 @@ def photo_from_record(record: dict[str, Any]) -> PhotoResult:
                 area_cm2=item["area_cm2"],
                 area_cm2_uncertainty=item["area_cm2_uncertainty"],
                 c_base=item["c_base"],
+                # Records written before calibrated confidences existed hold C_base only.
+                confidence=item.get("confidence", item["c_base"]),
+                fragments=item.get("fragments", 1),
                 severity=SeverityTerms(
                     area=sev["area"],
                     confidence=sev["confidence"],

@@ -37,7 +37,8 @@ def render_annotated(
         x0, y0, x1, y1 = finding.box
         colour = damage.colour(finding.damage)
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
-        label = f"{number} {finding.damage} / {finding.part} {finding.c_base:.0%}"
+        # The calibrated confidence (C_base for an uncalibrated version): what a person reads.
+        label = f"{number} {finding.damage} / {finding.part} {finding.confidence:.0%}"
         text_y = max(0, y0 - 12)
         draw.rectangle((x0, text_y, x0 + 6 * len(label) + 4, text_y + 12), fill=(0, 0, 0))
         draw.text((x0 + 2, text_y), label, fill=colour)

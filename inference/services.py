@@ -54,6 +54,9 @@ def model_version_register(*, manifest: Manifest) -> ModelVersion:
             "manifest_path": str(manifest.directory),
             "description": manifest.description,
             "metrics": dict(manifest.metrics),
+            "target_precision": manifest.target_precision,
+            "calibrated": manifest.calibrator is not None,
+            "threshold_promise": dict(manifest.threshold_promise),
         },
     )
     return version
@@ -305,7 +308,9 @@ def case_finalise(*, case_id: int) -> Case:
             stored = run.result["findings"]
             for index, (finding, item) in enumerate(zip(result.findings, stored, strict=True)):
                 row = ledger[(finding.part, finding.damage)]
-                c_refined = finding.c_base * row.k_agree
+                # The calibrated confidence (C_base for an uncalibrated version) times the
+                # agreement of the case's photos; routing and the queue order use it.
+                c_refined = finding.confidence * row.k_agree
                 rows.append(
                     Finding(
                         case=case,
@@ -324,6 +329,7 @@ def case_finalise(*, case_id: int) -> Case:
                         area_cm2=finding.area_cm2,
                         area_cm2_uncertainty=finding.area_cm2_uncertainty,
                         c_base=finding.c_base,
+                        confidence=finding.confidence,
                         k_agree=row.k_agree,
                         c_refined=c_refined,
                         needs_review=c_refined < version.threshold,

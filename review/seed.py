@@ -31,6 +31,9 @@ def model_version_create(
     version: str = "1",
     threshold: float = 0.6,
     status: str = ModelVersion.Status.CANDIDATE,
+    target_precision: float = 0.9,
+    calibrated: bool = False,
+    threshold_promise: dict[str, Any] | None = None,
 ) -> ModelVersion:
     return ModelVersion.objects.create(
         name=name,
@@ -40,6 +43,9 @@ def model_version_create(
         damage_taxonomy="damage_categorical",
         threshold=threshold,
         status=status,
+        target_precision=target_precision,
+        calibrated=calibrated,
+        threshold_promise=threshold_promise or {},
         manifest_path="",
         metrics={
             "miou": 0.41,
@@ -71,7 +77,9 @@ def case_create(
     image: bytes | None = None,
 ) -> Case:
     """A processed case with one photo holding `findings` as (damage, part, C_refined),
-    plus `set_aside` set-aside photos. Masks are rectangles in the processed grid."""
+    plus `set_aside` set-aside photos. Masks are rectangles in the processed grid. Each
+    finding is seen in every photo that could see it (K_agree = 1), so its calibrated
+    confidence equals its C_refined; C_base is set to the same value."""
     case = Case.objects.create(
         customer=customer,
         policy_number="P-1",
@@ -130,6 +138,7 @@ def case_create(
                 share_of_part=0.25,
                 size_class="small",
                 c_base=c_refined,
+                confidence=c_refined,
                 k_agree=1.0,
                 c_refined=c_refined,
                 needs_review=c_refined < version.threshold,

@@ -481,6 +481,34 @@ def model_version_set_threshold(
     return version
 
 
+def model_version_set_target_precision(
+    *, version: ModelVersion, user: Any, target_precision: float
+) -> ModelVersion:
+    """The precision this version's released findings should keep; the threshold suggested
+    from reviewed findings is chosen for it."""
+    require_admin(user)
+    if not 0.0 < target_precision < 1.0:
+        raise ApplicationError(
+            "The target precision is a share strictly between 0 and 1, such as 0.9."
+        )
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        before = locked.target_precision
+        ModelVersion.objects.filter(pk=version.pk).update(target_precision=target_precision)
+        audit_record(
+            verb="model.target_precision_changed",
+            actor=user,
+            data={
+                "model_version": version.pk,
+                "name": str(locked),
+                "from": before,
+                "to": target_precision,
+            },
+        )
+    version.refresh_from_db()
+    return version
+
+
 def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
     require_admin(user)
     if version.status == ModelVersion.Status.ACTIVE:

@@ -1,58 +1,66 @@
-"""Suggested threshold from human decisions. Never imports Django.
+"""Suggested threshold from human decisions, and the promise stored with a model version.
+Never imports Django.
 
-A finding at or above the threshold is released without a person, so the precision a
-threshold would have reached is the share of correct findings among the reviewed ones
-whose C_refined is at or above it. Accepted and edited findings count as correct (the
-damage is there), rejected ones as wrong.
+A finding whose C_refined is at or above the threshold is released without a person. A
+model version's threshold is chosen on calibration findings by Learn-then-Test
+(`inference.core.risk_control.precision_threshold`): the lowest threshold whose released
+findings keep the target precision with 90% confidence. The suggestion from reviewed
+findings uses the same method on the human decisions: accepted and edited findings count
+as correct (the damage is there), rejected ones as wrong, each scored by its C_refined
+when it was decided.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
 
+from inference.core.risk_control import METHOD, ThresholdChoice, precision_threshold
 
-@dataclass(frozen=True)
-class ThresholdSuggestion:
-    threshold: float
-    precision: float  # reached on the reviewed findings at or above the threshold
-    released: int  # reviewed findings at or above the threshold
-    correct_released: int
-    reviewed: int  # all reviewed findings considered
-    recall: float  # correct findings released / all correct reviewed findings
+CONFIDENCE_LEVEL = 0.9  # probability that the promised precision holds
 
 
 def suggest_threshold(
-    outcomes: Iterable[tuple[float, bool]], *, target_precision: float
-) -> ThresholdSuggestion | None:
-    """Lowest threshold whose released findings reach `target_precision`.
+    outcomes: Iterable[tuple[float, bool]],
+    *,
+    target_precision: float,
+    confidence_level: float = CONFIDENCE_LEVEL,
+) -> ThresholdChoice:
+    """The Learn-then-Test threshold on (C_refined, correct) pairs; its `threshold` is None
+    when no candidate keeps the promise (or nothing was reviewed)."""
+    pairs = list(outcomes)
+    return precision_threshold(
+        [score for score, _ in pairs],
+        [correct for _, correct in pairs],
+        target_precision=target_precision,
+        confidence_level=confidence_level,
+    )
 
-    `outcomes` are (C_refined, correct) pairs. Candidates are the observed C_refined
-    values; None when no candidate reaches the target (or nothing was reviewed).
-    """
-    if not 0.0 < target_precision <= 1.0:
-        raise ValueError("target precision must be in (0, 1]")
-    pairs = sorted(outcomes, key=lambda p: p[0], reverse=True)
-    total_correct = sum(1 for _, ok in pairs if ok)
-    best: ThresholdSuggestion | None = None
-    released = 0
-    correct = 0
-    i = 0
-    while i < len(pairs):
-        value = pairs[i][0]
-        # Ties share a threshold: take every finding with this exact confidence at once.
-        while i < len(pairs) and pairs[i][0] == value:
-            released += 1
-            correct += 1 if pairs[i][1] else 0
-            i += 1
-        precision = correct / released
-        if precision >= target_precision:
-            best = ThresholdSuggestion(
-                threshold=value,
-                precision=precision,
-                released=released,
-                correct_released=correct,
-                reviewed=len(pairs),
-                recall=correct / total_correct if total_correct else 0.0,
-            )
-    return best
+
+def stored_promise(data: Mapping[str, Any]) -> ThresholdChoice | None:
+    """The promise a manifest stored (`ThresholdChoice.to_dict()`); None when it holds none
+    or one that cannot be read."""
+    if not data:
+        return None
+    try:
+        threshold = data["threshold"]
+        precision = data.get("precision")
+        return ThresholdChoice(
+            threshold=None if threshold is None else float(threshold),
+            target_precision=float(data["target_precision"]),
+            confidence_level=float(data["confidence_level"]),
+            calibration_findings=int(data["calibration_findings"]),
+            released_share=float(data["released_share"]),
+            precision=None if precision is None else float(precision),
+            method=str(data.get("method", METHOD)),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def promise_applies(promise: ThresholdChoice, threshold: float) -> bool:
+    """Whether `promise` speaks for `threshold`: only for the threshold it chose."""
+    return promise.threshold is not None and math.isclose(
+        promise.threshold, threshold, rel_tol=0.0, abs_tol=1e-9
+    )

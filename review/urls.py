@@ -21,6 +21,11 @@ urlpatterns = [
     path(
         "models/<int:pk>/threshold/", views.model_version_threshold, name="model_version_threshold"
     ),
+    path(
+        "models/<int:pk>/target-precision/",
+        views.model_version_target_precision,
+        name="model_version_target_precision",
+    ),
     path("models/<int:pk>/<str:action>/", views.model_version_status, name="model_version_status"),
     path("exports/", views.snapshot_create, name="snapshot_create"),
     *api_urls.urlpatterns,

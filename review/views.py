@@ -21,8 +21,7 @@ from claims.errors import ApplicationError
 from claims.models import Case, Photo
 from claims.roles import Role, role_of
 from inference.models import Finding, ModelVersion
-from review import plots, selectors, services
-from review.thresholds import suggest_threshold
+from review import plots, selectors, services, thresholds
 
 QUEUE_PAGE_SIZE = 50
 
@@ -155,6 +154,8 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
             "label": item.label,
             "state": item.state,
             "c_refined": item.c_refined,
+            "confidence": item.finding.confidence if item.finding else None,
+            "c_base": item.finding.c_base if item.finding else None,
             "mask": item.finding.mask_rle if item.finding else None,
             "edit_mask": edit.as_coco() if edit else None,
         }
@@ -327,21 +328,13 @@ def model_versions(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _precision(request: HttpRequest) -> float:
-    try:
-        value = float(request.GET.get("precision", "0.9"))
-    except ValueError:
-        return 0.9
-    return min(1.0, max(0.01, value))
-
-
 @login_required
 @require_GET
 def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     _admin(request)
     version = get_object_or_404(ModelVersion, pk=pk)
     outcomes = selectors.model_version_outcomes(version=version)
-    precision = _precision(request)
+    promise = thresholds.stored_promise(version.threshold_promise)
     metrics = version.metrics or {}
     per_class = metrics.get("per_class_iou") if isinstance(metrics, dict) else None
     confusion = metrics.get("confusion_matrix") if isinstance(metrics, dict) else None
@@ -378,8 +371,14 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "counts": selectors.model_version_counts(version=version),
         "reviewed": len(outcomes),
         "kept": sum(1 for _, ok in outcomes if ok),
-        "precision": precision,
-        "suggestion": suggest_threshold(outcomes, target_precision=precision),
+        "promise": promise,
+        "promise_applies": promise is not None
+        and thresholds.promise_applies(promise, version.threshold),
+        "suggestion": thresholds.suggest_threshold(
+            outcomes, target_precision=version.target_precision
+        )
+        if outcomes
+        else None,
         "plots": plot_svgs,
         "metrics": scalar_metrics,
         "audit": selectors.model_version_audit(version=version),
@@ -402,6 +401,26 @@ def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:model_version", args=[pk]))
     messages.success(request, f"Threshold of {version} set to {value:g}.")
+    return redirect("review:model_version", pk=pk)
+
+
+@login_required
+@require_POST
+def model_version_target_precision(request: HttpRequest, pk: int) -> HttpResponse:
+    _admin(request)
+    version = get_object_or_404(ModelVersion, pk=pk)
+    try:
+        value = float(request.POST.get("target_precision", ""))
+    except ValueError:
+        messages.error(request, "The target precision is a number between 0 and 1, such as 0.9.")
+        return redirect("review:model_version", pk=pk)
+    try:
+        services.model_version_set_target_precision(
+            version=version, user=request.user, target_precision=value
+        )
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:model_version", args=[pk]))
+    messages.success(request, f"Target precision of {version} set to {value:g}.")
     return redirect("review:model_version", pk=pk)
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from claims.models import ApiClient, Case, Photo
+from inference.core.masks import rle_at_size, rle_to_mask
 from inference.models import Finding
 
 
@@ -19,9 +21,30 @@ class CaseCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
     photos = serializers.ListField(child=serializers.FileField(), allow_empty=False, max_length=30)
 
 
+class CocoRleSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A mask as COCO compressed RLE (decode it with pycocotools' `mask.decode`)."""
+
+    size = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=2,
+        max_length=2,
+        help_text="[height, width] of the mask, in pixels",
+    )
+    counts = serializers.CharField(help_text="COCO compressed run-length counts")
+
+
 class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     photo = serializers.IntegerField(source="photo_id")
     model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    confidence = serializers.FloatField(
+        read_only=True,
+        help_text="Calibrated probability that the finding is correct (C_base for a model "
+        "version without a calibrator)",
+    )
+    mask = serializers.SerializerMethodField(
+        help_text="The finding's mask at the photo's original resolution after EXIF "
+        "orientation, as COCO RLE; mask_rle is the same mask in the processed grid"
+    )
 
     class Meta:
         model = Finding
@@ -31,6 +54,7 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "part",
             "damage",
             "box",
+            "mask",
             "mask_size",
             "mask_rle",
             "area_px",
@@ -39,6 +63,7 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "area_cm2",
             "area_cm2_uncertainty",
             "c_base",
+            "confidence",
             "k_agree",
             "c_refined",
             "needs_review",
@@ -48,6 +73,13 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "dsi_score",
             "model_version",
         ]
+
+    @extend_schema_field(CocoRleSerializer)
+    def get_mask(self, finding: Finding) -> dict[str, Any]:
+        # The photo's stored size is the one the core saw (after EXIF orientation), so the
+        # processed-grid mask scales onto the photo the integrator sent.
+        photo = finding.photo
+        return rle_at_size(rle_to_mask(finding.mask_rle), (photo.width, photo.height))
 
 
 class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
@@ -109,14 +141,16 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "findings",
         ]
 
+    @extend_schema_field(PhotoSerializer(many=True))
     def get_photos(self, case: Case) -> list[dict[str, Any]]:
         photos = case.photos.order_by("position").select_related("case")
         return PhotoSerializer(photos, many=True, context=self.context).data  # type: ignore[return-value]
 
+    @extend_schema_field(FindingSerializer(many=True))
     def get_findings(self, case: Case) -> list[dict[str, Any]]:
         findings = (
             Finding.objects.filter(case=case, model_version=case.model_version)
-            .select_related("model_version")
+            .select_related("model_version", "photo")
             .order_by("photo__position", "index")
         )
         return FindingSerializer(findings, many=True).data  # type: ignore[return-value]

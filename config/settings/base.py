@@ -197,6 +197,11 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Cases and photos both have a `status`; name each choice set after its model.
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStatusEnum": "claims.models.Case.Status",
+        "PhotoStatusEnum": "claims.models.Photo.Status",
+    },
 }
 
 LOGGING = {

@@ -1,31 +1,39 @@
-"""From per-pixel part and damage predictions to damaged parts (SPEC steps 4-6, 9).
+"""From per-pixel part and damage predictions to findings (SPEC steps 4-6, 9).
 
-Step 4: `y_damaged_part(i, j) = (argmax parts, argmax damage)`; every connected region
-(scipy.ndimage.label, 8- or 4-connected) of pixels sharing one (part, damage) pair with a
-damage other than "no damage" is one damaged part D_k. Regions below `min_region_px`
-are dropped. Pixels whose part is background still form regions (part = the part
-taxonomy's background name): damage on a part the taxonomy does not label (e.g. a fender
-under `parts_reduced_dsmlr`) is kept, not lost.
+Step 4: a finding is one damage on one part. By default (`grouping="whole"`) the damage
+map is cleaned and its fragments merged into whole damages, each assigned to the part(s)
+it covers (`inference/core/grouping.py`). `grouping="paper"` keeps Ma et al.'s rule for
+comparison: `y_damaged_part(i, j) = (argmax parts, argmax damage)`, and every connected
+region (8- or 4-connected) of pixels sharing one (part, damage) pair is one D_k. Either
+way damage on background is never named "background": it is on "other_panel" (a panel
+the part taxonomy does not label), or dropped when it is off the vehicle ("whole").
 
 Step 5: the number of visible parts is the perspective proxy; the share of the part
 damaged gives a size class; a physical estimate in cm² comes from reference parts of
-known size (see `reference_scale`).
+known size, shown only when the reference looks whole and the damage fits its part
+(`inference/core/sizing.py`).
 
-Step 6: C_base,k = mean over the pixels of D_k of the probability of D_k's damage class.
+Step 6: C_base,k = mean over the pixels of D_k of the probability of D_k's damage class;
+`confidence` = the model version's calibrator applied to the finding's evidence
+(`inference/core/calibration.py`), C_base without a calibrator.
 
-Step 9: the DSI of the photo from the regions' areas, C_base and type weights.
+Step 9: the DSI of the photo from the findings' areas, confidences and type weights.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from inference.core.calibration import Calibrator
+from inference.core.grouping import OTHER, OTHER_PANEL, Region, whole_regions
 from inference.core.settings import PipelineSettings
 from inference.core.severity import dsi, severity_terms
+from inference.core.sizing import ScaleEstimate, physical_area, reference_scale
 from inference.core.taxonomy import Taxonomy
 from inference.core.types import DamagedPart, FloatMap, LabelMap
 
@@ -33,15 +41,6 @@ _STRUCTURES = {
     4: ndimage.generate_binary_structure(2, 1),
     8: ndimage.generate_binary_structure(2, 2),
 }
-
-
-@dataclass(frozen=True)
-class ScaleEstimate:
-    """Physical size of one pixel of the processed grid, from reference parts."""
-
-    cm2_per_px: float
-    rel_sd: float  # relative standard deviation of cm2_per_px, all sources included
-    references: tuple[str, ...]  # reference parts used
 
 
 @dataclass(frozen=True)
@@ -63,8 +62,8 @@ def softmax_maps(
     Returns `part_map`, `damage_map` (uint8) and `damage_prob` (float32): for every pixel the
     softmax probability of its predicted damage class, which is 1 / sum(exp(l - max l)).
     """
-    part_map, _ = _argmax(part_logits)
-    damage_map, top = _argmax(damage_logits)
+    part_map, _ = argmax_map(part_logits)
+    damage_map, top = argmax_map(damage_logits)
     denom = np.zeros(top.shape, dtype=np.float32)
     for channel in damage_logits:
         denom += np.exp(channel - top)
@@ -72,7 +71,7 @@ def softmax_maps(
     return part_map, damage_map, damage_prob
 
 
-def _argmax(
+def argmax_map(
     logits: npt.NDArray[np.floating],
 ) -> tuple[LabelMap, npt.NDArray[np.floating]]:
     """Per-pixel argmax (first maximum on ties, like np.argmax) and maximum over axis 0.
@@ -87,18 +86,6 @@ def _argmax(
         np.copyto(best, logits[c], where=better)
         index[better] = c
     return index, best
-
-
-def _class_probability(
-    damage_map: LabelMap, damage_prob: npt.NDArray[np.floating]
-) -> npt.NDArray[np.float64]:
-    """Per-pixel probability of the pixel's damage class, from (H, W) or (C, H, W) input."""
-    if damage_prob.ndim == 2:
-        return damage_prob.astype(np.float64)
-    if damage_prob.ndim == 3:
-        picked = np.take_along_axis(damage_prob, damage_map[None].astype(np.intp), axis=0)[0]
-        return picked.astype(np.float64)
-    raise ValueError(f"damage_prob must be (H, W) or (C, H, W), got shape {damage_prob.shape}")
 
 
 def part_pixel_counts(part_map: LabelMap, taxonomy: Taxonomy) -> npt.NDArray[np.int64]:
@@ -141,58 +128,89 @@ def size_class(share_of_part: float, settings: PipelineSettings) -> str:
     return "large"
 
 
-def reference_scale(
-    part_map: LabelMap, taxonomy: Taxonomy, settings: PipelineSettings
-) -> ScaleEstimate | None:
-    """cm² per pixel from parts of known physical size (the taxonomy's `reference_parts`).
+def damage_probabilities(damage_logits: npt.NDArray[np.floating]) -> FloatMap:
+    """(C, H, W) softmax probabilities of every damage class."""
+    top = damage_logits.max(axis=0)
+    exp = np.exp(damage_logits - top[None]).astype(np.float32)
+    probs: FloatMap = exp / exp.sum(axis=0, keepdims=True)
+    return probs
 
-    Method: every connected instance of a reference part (e.g. each wheel) with at least
-    `min_reference_px` pixels that does not touch the photo border (a cut part would look
-    smaller) gives `area_cm2 / pixels`; the median over the instances of one part type is
-    that type's estimate, and the types are combined by inverse-variance weighting.
 
-    Uncertainty (one relative standard deviation), from three sources:
-    - the spread of the reference size across car models (`sd_cm2 / area_cm2` in the YAML;
-      e.g. wheels of 58-68 cm diameter), combined across types as 1/sqrt(sum 1/r²);
-    - `depth_rel_sd`: damage and reference at different distances from the camera or at
-      different angles to it (the estimate assumes both lie roughly in one plane facing
-      the camera);
-    - not modelled: segmentation error of either region, lens distortion.
+def _full_probabilities(
+    damage_map: LabelMap, damage_prob: npt.NDArray[np.floating], num_classes: int
+) -> npt.NDArray[np.floating]:
+    """(C, H, W) probabilities; from an (H, W) map of the predicted class's probability,
+    the rest is shared evenly among the other classes."""
+    if damage_prob.ndim == 3:
+        if damage_prob.shape[0] != num_classes:
+            raise ValueError(
+                f"damage_prob has {damage_prob.shape[0]} classes, the taxonomy {num_classes}"
+            )
+        return damage_prob
+    if damage_prob.ndim != 2:
+        raise ValueError(f"damage_prob must be (H, W) or (C, H, W), got shape {damage_prob.shape}")
+    top = damage_prob.astype(np.float32)
+    rest = (1.0 - top) / max(1, num_classes - 1)
+    full = np.repeat(rest[None], num_classes, axis=0)
+    np.put_along_axis(full, damage_map[None].astype(np.intp), top[None], axis=0)
+    return full
 
-    Assumptions: a passenger car; the reference part is seen roughly face-on (a wheel seen
-    from the front or rear is foreshortened and inflates the estimate); a reference class
-    region is one physical part (two touching doors merge into one region and halve it).
-    Returns None when no usable reference part is visible.
-    """
-    if not taxonomy.reference_parts:
-        return None
-    _height, width = part_map.shape
-    estimates: list[tuple[float, float, str]] = []  # (cm2 per px, relative sd, part)
-    for name, ref in taxonomy.reference_parts.items():
-        labels, count = ndimage.label(
-            part_map == taxonomy.index(name), structure=_STRUCTURES[settings.connectivity]
-        )
-        if count == 0:
+
+def paper_regions(
+    part_map: LabelMap, damage_map: LabelMap, num_damage: int, settings: PipelineSettings
+) -> list[Region]:
+    """Ma et al.'s D_k: every connected region of one (part, damage) pair (not background
+    damage: it is named "other_panel"); regions below `min_region_px` are dropped."""
+    structure = _STRUCTURES[settings.connectivity]
+    # One pass per (part, damage) code, each labelled inside its bounding box only.
+    code_map = np.where(
+        damage_map > 0, part_map.astype(np.int32) * num_damage + damage_map + 1, 0
+    ).astype(np.int32)
+    regions: list[Region] = []
+    for code_plus_one, box in enumerate(ndimage.find_objects(code_map), start=1):
+        if box is None:
+            continue
+        labels, count = ndimage.label(code_map[box] == code_plus_one, structure=structure)
+        if not count:
             continue
         sizes = np.bincount(labels.ravel(), minlength=count + 1)
-        border = np.unique(
-            np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, width - 1]])
-        )
-        per_instance = [
-            ref.area_cm2 / float(sizes[k])
-            for k in range(1, count + 1)
-            if sizes[k] >= settings.min_reference_px and k not in border
-        ]
-        if per_instance:
-            estimates.append((float(np.median(per_instance)), ref.sd_cm2 / ref.area_cm2, name))
-    if not estimates:
-        return None
-    weights = np.array([1.0 / r**2 for _, r, _ in estimates])
-    values = np.array([s for s, _, _ in estimates])
-    scale = float((weights * values).sum() / weights.sum())
-    ref_rel = float(1.0 / np.sqrt(weights.sum()))
-    rel_sd = float(np.hypot(ref_rel, settings.depth_rel_sd))
-    return ScaleEstimate(scale, rel_sd, tuple(sorted(name for _, _, name in estimates)))
+        part_index, damage_index = divmod(code_plus_one - 1, num_damage)
+        for k, sl in enumerate(ndimage.find_objects(labels), start=1):
+            if sl is None or sizes[k] < settings.min_region_px:
+                continue
+            mask = np.zeros(part_map.shape, dtype=bool)
+            local = labels[sl] == k
+            full_sl = (
+                slice(box[0].start + sl[0].start, box[0].start + sl[0].stop),
+                slice(box[1].start + sl[1].start, box[1].start + sl[1].stop),
+            )
+            mask[full_sl] = local
+            regions.append(
+                Region(
+                    part=part_index if part_index > 0 else OTHER,
+                    damage=damage_index,
+                    mask=mask,
+                    box=(full_sl[1].start, full_sl[0].start, full_sl[1].stop, full_sl[0].stop),
+                    fragments=1,
+                    part_cover=1.0,
+                )
+            )
+    return regions
+
+
+def _part_certainty(
+    part_logits: npt.NDArray[np.floating] | None,
+    mask: npt.NDArray[np.bool_],
+    box: tuple[int, int, int, int],
+) -> float:
+    """Mean top part probability over the mask (1.0 without part logits)."""
+    if part_logits is None:
+        return 1.0
+    x0, y0, x1, y1 = box
+    logits = part_logits[:, y0:y1, x0:x1][:, mask[y0:y1, x0:x1]]
+    top = logits.max(axis=0)
+    p_top = 1.0 / np.exp(logits - top[None]).sum(axis=0)
+    return float(p_top.mean())
 
 
 def find_damaged_parts(
@@ -203,12 +221,17 @@ def find_damaged_parts(
     damage_taxonomy: Taxonomy,
     settings: PipelineSettings | None = None,
     scale: ScaleEstimate | None = None,
+    calibrator: Calibrator | None = None,
+    part_logits: npt.NDArray[np.floating] | None = None,
 ) -> list[DamagedPart]:
-    """Damaged parts D_k of one photo (SPEC steps 4-6 and the S_i of step 9).
+    """Findings D_k of one photo (SPEC steps 4-6 and the S_i of step 9).
 
     `part_map`, `damage_map`: (H, W) argmax class indices. `damage_prob`: (H, W)
     probability of each pixel's predicted damage class, or (C, H, W) probabilities of
-    all damage classes. Regions are sorted by (part index, damage index, top, left).
+    all damage classes. `settings.grouping` picks whole findings (`grouping.py`) or the
+    paper's regions. `calibrator`: the model version's; without one, `confidence` is
+    C_base. `part_logits` (P, H, W), when given, measure the part model's certainty.
+    Findings are sorted by (part index, damage index, top, left), "other_panel" last.
     """
     settings = settings or PipelineSettings()
     if part_map.shape != damage_map.shape or damage_prob.shape[-2:] != part_map.shape:
@@ -220,74 +243,89 @@ def find_damaged_parts(
         raise ValueError(f"part map has indices beyond taxonomy {part_taxonomy.name!r}")
     if int(damage_map.max(initial=0)) >= damage_taxonomy.num_classes:
         raise ValueError(f"damage map has indices beyond taxonomy {damage_taxonomy.name!r}")
-    probability = _class_probability(damage_map, damage_prob)
+    probs = _full_probabilities(damage_map, damage_prob, damage_taxonomy.num_classes)
     part_counts = part_pixel_counts(part_map, part_taxonomy)
+    if settings.grouping == "paper":
+        regions = paper_regions(part_map, damage_map, damage_taxonomy.num_classes, settings)
+    else:
+        regions = whole_regions(part_map, damage_map, probs, part_taxonomy.num_classes, settings)
     image_px = part_map.size
-    structure = _STRUCTURES[settings.connectivity]
+    num_visible = len(visible_parts(part_map, part_taxonomy, settings))
 
-    # One pass per (part, damage) code, each labelled inside its bounding box only; the
-    # labels are offset into one region image so that areas, probability sums and boxes
-    # of all regions come from a single bincount / find_objects.
-    n_damage = damage_taxonomy.num_classes
-    code_map = np.where(
-        damage_map > 0, part_map.astype(np.int32) * n_damage + damage_map + 1, 0
-    ).astype(np.int32)
-    regions = np.zeros(part_map.shape, dtype=np.int32)
-    region_codes: list[int] = []
-    for code_plus_one, box in enumerate(ndimage.find_objects(code_map), start=1):
-        if box is None:
-            continue
-        labels, count = ndimage.label(code_map[box] == code_plus_one, structure=structure)
-        if count:
-            offset = len(region_codes)
-            inside = labels > 0
-            regions[box][inside] = labels[inside] + offset
-            region_codes.extend([code_plus_one - 1] * count)
-    areas = np.bincount(regions.ravel(), minlength=len(region_codes) + 1)
-    sums = np.bincount(
-        regions.ravel(), weights=probability.ravel(), minlength=len(region_codes) + 1
-    )
-    boxes = ndimage.find_objects(regions, max_label=len(region_codes))
-
-    findings: list[DamagedPart] = []
-    for region, code in enumerate(region_codes, start=1):
-        area = int(areas[region])
-        if area < settings.min_region_px:
-            continue
-        part_index, damage_index = divmod(code, n_damage)
-        part = part_taxonomy.classes[part_index]
-        damage = damage_taxonomy.classes[damage_index]
-        sl = boxes[region - 1]
-        assert sl is not None
-        mask = np.zeros(part_map.shape, dtype=bool)
-        mask[sl] = regions[sl] == region
-        c_base = min(1.0, max(0.0, float(sums[region] / area)))
-        part_area = int(part_counts[part_index])
+    drafts: list[dict[str, Any]] = []
+    for region in regions:
+        mask = region.mask
+        x0, y0, x1, y1 = region.box
+        area = int(mask.sum())
+        local = mask[y0:y1, x0:x1]
+        class_p = probs[region.damage, y0:y1, x0:x1][local].astype(np.float64)
+        ordered = np.sort(probs[:, y0:y1, x0:x1][:, local], axis=0)
+        c_base = min(1.0, max(0.0, float(class_p.mean())))
+        other = region.part == OTHER
+        part = OTHER_PANEL if other else part_taxonomy.classes[region.part]
+        damage = damage_taxonomy.classes[region.damage]
+        # An unlabelled panel's extent is unknown: measure against the unlabelled pixels.
+        part_area = max(area, int(part_counts[0 if other else region.part]))
         share = area / part_area
-        area_cm2 = None if scale is None else area * scale.cm2_per_px
-        findings.append(
-            DamagedPart(
+        area_cm2, area_cm2_sd = physical_area(area, part, scale, part_taxonomy)
+        evidence = {
+            "c_base": c_base,
+            "q90": float(np.quantile(class_p, 0.9)),
+            "margin": float((ordered[-1] - ordered[-2]).mean()),
+            "log_area": float(np.log10(area / image_px)),
+            "share_of_part": share,
+            "part_certainty": _part_certainty(part_logits, mask, region.box),
+            "part_cover": region.part_cover,
+            "fill": area / float((x1 - x0) * (y1 - y0)),
+            "fragments": float(np.log2(1 + region.fragments)),
+            "other_panel": 1.0 if other else 0.0,
+            "visible_parts": num_visible / 10.0,
+            "peak": float(class_p.max()),
+            "damage_mass": float(1.0 - probs[0, y0:y1, x0:x1][local].mean()),
+            "border": float(
+                x0 == 0 or y0 == 0 or x1 == part_map.shape[1] or y1 == part_map.shape[0]
+            ),
+        }
+        drafts.append(
+            dict(
                 part=part,
                 damage=damage,
                 mask=mask,
-                box=(sl[1].start, sl[0].start, sl[1].stop, sl[0].stop),
+                box=region.box,
                 area_px=area,
                 part_area_px=part_area,
                 share_of_part=share,
                 size_class=size_class(share, settings),
                 area_cm2=area_cm2,
-                area_cm2_uncertainty=(
-                    None if scale is None or area_cm2 is None else area_cm2 * scale.rel_sd
-                ),
+                area_cm2_uncertainty=area_cm2_sd,
                 c_base=c_base,
+                fragments=region.fragments,
+                evidence=evidence,
+            )
+        )
+    # Photo-level evidence: how a finding compares with the photo's other findings.
+    largest = max((d["area_px"] for d in drafts), default=1)
+    findings: list[DamagedPart] = []
+    for d in drafts:
+        evidence = d["evidence"]
+        evidence["relative_area"] = d["area_px"] / largest
+        evidence["photo_findings"] = float(np.log2(len(drafts)))
+        c_base = d["c_base"]
+        confidence = c_base if calibrator is None else calibrator.confidence(evidence, d["damage"])
+        if calibrator is not None and confidence < settings.report_floor:
+            continue  # so unlikely to be right that it is noise, not a finding
+        findings.append(
+            DamagedPart(
+                **d,
                 severity=severity_terms(
-                    area / image_px, c_base, damage_taxonomy.dsi_weight(damage)
+                    d["area_px"] / image_px, confidence, damage_taxonomy.dsi_weight(d["damage"])
                 ),
+                confidence=confidence,
             )
         )
     findings.sort(
         key=lambda f: (
-            part_taxonomy.index(f.part),
+            part_taxonomy.num_classes if f.part == OTHER_PANEL else part_taxonomy.index(f.part),
             damage_taxonomy.index(f.damage),
             f.box[1],
             f.box[0],
@@ -303,13 +341,23 @@ def analyse_photo(
     part_taxonomy: Taxonomy,
     damage_taxonomy: Taxonomy,
     settings: PipelineSettings | None = None,
+    calibrator: Calibrator | None = None,
+    part_logits: npt.NDArray[np.floating] | None = None,
 ) -> PhotoAnalysis:
-    """Visible parts, perspective, damaged parts with sizes and C_base, and the photo's DSI."""
+    """Visible parts, perspective, findings with sizes and confidences, and the photo's DSI."""
     settings = settings or PipelineSettings()
     visible = visible_parts(part_map, part_taxonomy, settings)
     scale = reference_scale(part_map, part_taxonomy, settings)
     findings = find_damaged_parts(
-        part_map, damage_map, damage_prob, part_taxonomy, damage_taxonomy, settings, scale
+        part_map,
+        damage_map,
+        damage_prob,
+        part_taxonomy,
+        damage_taxonomy,
+        settings,
+        scale,
+        calibrator,
+        part_logits,
     )
     return PhotoAnalysis(
         visible_parts=visible,

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from inference.core.backends import Backend, OnnxBackend
+from inference.core.calibration import Calibrator, load_calibrator
 from inference.core.images import (
     ImageInput,
     LoadedImage,
@@ -30,7 +31,7 @@ from inference.core.images import (
     load_image,
     normalise,
 )
-from inference.core.postprocess import analyse_photo, softmax_maps
+from inference.core.postprocess import analyse_photo, argmax_map, damage_probabilities
 from inference.core.registry import Backend as BackendName
 from inference.core.registry import Manifest, resolve_model
 from inference.core.settings import Denominator, PipelineSettings
@@ -44,6 +45,7 @@ from inference.core.types import (
     PhotoQuality,
     PhotoResult,
     StageTimings,
+    WeightsMismatchError,
 )
 
 # Photos of one shape run through the segmentation network together, at most this many
@@ -90,6 +92,17 @@ class Predictor:
         self.settings = settings or PipelineSettings().with_overrides(manifest.settings)
         self.part_taxonomy = load_taxonomy(manifest.part_taxonomy)
         self.damage_taxonomy = load_taxonomy(manifest.damage_taxonomy)
+        calibrator_path = manifest.calibrator_path()
+        self.calibrator: Calibrator | None = (
+            None if calibrator_path is None else load_calibrator(calibrator_path)
+        )
+        if self.calibrator is not None:
+            unknown = sorted(set(self.calibrator.classes) - set(self.damage_taxonomy.classes))
+            if unknown:
+                raise WeightsMismatchError(
+                    f"the calibrator of {manifest.version} names damage classes {unknown} "
+                    f"that taxonomy {manifest.damage_taxonomy!r} does not have"
+                )
         self.model_info = ModelInfo(
             name=manifest.name,
             version=manifest.version,
@@ -97,6 +110,7 @@ class Predictor:
             part_taxonomy=manifest.part_taxonomy,
             damage_taxonomy=manifest.damage_taxonomy,
             backend=backend.name,
+            calibrated=self.calibrator is not None,
         )
 
     @classmethod
@@ -234,16 +248,19 @@ class Predictor:
             findings: tuple[DamagedPart, ...] = ()
             perspective, photo_dsi = "none", 0.0
         else:
-            part_map, damage_map, damage_prob = softmax_maps(
-                logits[0][:, :h, :w], logits[1][:, :h, :w]
-            )
+            part_logits = logits[0][:, :h, :w]
+            damage_logits = logits[1][:, :h, :w]
+            part_map, _ = argmax_map(part_logits)
+            damage_map, _ = argmax_map(damage_logits)
             analysis = analyse_photo(
                 part_map,
                 damage_map,
-                damage_prob,
+                damage_probabilities(damage_logits),
                 self.part_taxonomy,
                 self.damage_taxonomy,
                 self.settings,
+                self.calibrator,
+                part_logits,
             )
             visible, perspective = analysis.visible_parts, analysis.perspective
             findings, photo_dsi = analysis.findings, analysis.dsi

@@ -15,6 +15,9 @@ manifest.json (format 1)::
       "input_size": 512,                           "pad_multiple": 32,
       "normalisation": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
       "threshold": 0.5,                            # C_refined below it goes to review
+      "target_precision": 0.9,                     # what the threshold promises (optional)
+      "threshold_promise": {...},                  # how the threshold was chosen (optional)
+      "calibrator": {"file": "calibrator-<sha256>.json", "sha256": "<sha256>"},  # optional
       "metrics": {},
       "vehicle": {"arch": "lite0", "head": "imagenet", "input_size": 224, "threshold": 0.5},
       "weights": {
@@ -26,6 +29,7 @@ manifest.json (format 1)::
       "provenance": {...}                          # how the weights were made (free form)
     }
 
+A version without a calibrator reports `confidence = C_base` (marked uncalibrated).
 `.pt` files are state dicts (fp16 on disk, loaded with `weights_only=True`); `.onnx`
 files hold fp16 initializers behind Cast nodes that ONNX Runtime folds at load time.
 """
@@ -93,6 +97,9 @@ class Manifest:
     settings: dict[str, Any] = field(default_factory=dict)
     model_kwargs: dict[str, Any] = field(default_factory=dict)  # extra smp arguments
     description: str = ""
+    calibrator: WeightFile | None = None  # finding-confidence calibrator (JSON), optional
+    target_precision: float = 0.9  # precision the threshold is chosen to keep
+    threshold_promise: dict[str, Any] = field(default_factory=dict)  # how it was chosen
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def weight_file(self, role: str, backend: Backend) -> WeightFile:
@@ -120,6 +127,20 @@ class Manifest:
                     f"{entry.sha256[:12]}...: the file is corrupted or was replaced; restore "
                     "it or register the new weights as a new version"
                 )
+        return path
+
+    def calibrator_path(self, verify: bool = True) -> Path | None:
+        """Path of the calibrator file (sha256 checked with `verify`); None without one."""
+        if self.calibrator is None:
+            return None
+        path = self.directory / self.calibrator.file
+        if not path.is_file():
+            raise ManifestError(f"{path} is listed in the manifest but missing")
+        if verify and file_sha256(path) != self.calibrator.sha256:
+            raise WeightsMismatchError(
+                f"{path.name} does not match its sha256 in the manifest: the calibrator is "
+                "corrupted or was replaced; restore it or register a new version"
+            )
         return path
 
     def weights_sha256(self, backend: Backend) -> str:
@@ -163,6 +184,7 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
             for role, files in data["weights"].items()
         }
         vehicle = VehicleSpec(**data.get("vehicle", {}))
+        calibrator = data.get("calibrator")
         manifest = Manifest(
             directory=directory,
             name=str(data["name"]),
@@ -184,12 +206,21 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
             settings=dict(data.get("settings", {})),
             model_kwargs=dict(data.get("model_kwargs", {})),
             description=str(data.get("description", "")),
+            calibrator=(
+                None
+                if calibrator is None
+                else WeightFile(file=str(calibrator["file"]), sha256=str(calibrator["sha256"]))
+            ),
+            target_precision=float(data.get("target_precision", 0.9)),
+            threshold_promise=dict(data.get("threshold_promise", {})),
             raw=data,
         )
     except (KeyError, TypeError) as exc:
         raise ManifestError(
             f"{directory}/{MANIFEST} is missing or has a malformed field: {exc}"
         ) from None
+    if not 0.0 < manifest.target_precision < 1.0:
+        raise ManifestError(f"target_precision must lie in (0, 1), got {manifest.target_precision}")
     if manifest.status not in STATUSES:
         raise ManifestError(f"status must be one of {STATUSES}, got {manifest.status!r}")
     missing = [r for r in ROLES if r not in manifest.weights]

@@ -24,6 +24,8 @@ def finding_to_dict(finding: DamagedPart) -> dict[str, Any]:
         "area_cm2": _round(finding.area_cm2, 1),
         "area_cm2_uncertainty": _round(finding.area_cm2_uncertainty, 1),
         "c_base": _round(finding.c_base),
+        "confidence": _round(finding.confidence),
+        "fragments": finding.fragments,
         "severity": {k: _round(v) for k, v in asdict(finding.severity).items()},
     }
 
@@ -61,6 +63,7 @@ def case_finding_to_dict(row: CaseFinding) -> dict[str, Any]:
         "damage": row.damage,
         "photo_indices": list(row.photo_indices),
         "c_base": _round(row.c_base),
+        "confidence": _round(row.confidence),
         "k_agree": _round(row.k_agree),
         "c_refined": _round(row.c_refined),
         "needs_review": row.needs_review,

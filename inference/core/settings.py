@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any, Literal
 
 Denominator = Literal["visible", "all"]
+Grouping = Literal["whole", "paper"]
 
 
 @dataclass(frozen=True)
@@ -20,9 +21,22 @@ class PipelineSettings:
     dark_threshold: float = 0.12  # mean grey level in [0, 1] below which a photo is too dark
     bright_threshold: float = 0.92  # mean grey level above which a photo is overexposed
 
-    # Damaged parts (step 4).
-    connectivity: Literal[4, 8] = 8  # neighbourhood of a connected region
-    min_region_px: int = 50  # regions smaller than this are dropped (noise)
+    # Damaged parts (step 4). "whole": cleaned damages assigned to the parts they cover
+    # (inference/core/grouping.py); "paper": every connected (part, damage) region (Ma et al.).
+    grouping: Grouping = "whole"
+    connectivity: Literal[4, 8] = 8  # neighbourhood of a connected region ("paper")
+    min_region_px: int = 50  # "paper": regions smaller than this are dropped (noise)
+    # "whole" (shares of the photo's pixels or of its long side, so they scale with it):
+    speck_share: float = 0.0005  # damage fragments below this share of the photo: noise
+    merge_gap_share: float = 0.015  # gaps up to this share of the long side are bridged
+    min_damage_share: float = 0.002  # merged damages below this share of the photo: dropped
+    damage_pixels: Literal["argmax", "any_damage"] = "argmax"  # which pixels are damage
+    merge_classes: bool = False  # merge touching damages of different classes into one
+    part_cover_min: float = 0.3  # a part covering this share of a damage gets a finding
+    # Calibrated versions only: findings less likely than this to be right are not reported.
+    report_floor: float = 0.0
+    vehicle_reach_share: float = 0.05  # background damage this near a part is on the car
+    close_up_part_share: float = 0.1  # parts cover less of the frame: no vehicle evidence
 
     # Perspective and size (step 5).
     min_part_share: float = 0.002  # a part is "visible" above this share of the photo
@@ -39,6 +53,19 @@ class PipelineSettings:
     def __post_init__(self) -> None:
         if self.connectivity not in (4, 8):
             raise ValueError("connectivity must be 4 or 8")
+        if self.grouping not in ("whole", "paper"):
+            raise ValueError("grouping must be 'whole' or 'paper'")
+        for name in (
+            "speck_share",
+            "merge_gap_share",
+            "min_damage_share",
+            "part_cover_min",
+            "vehicle_reach_share",
+            "close_up_part_share",
+            "report_floor",
+        ):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.denominator not in ("visible", "all"):
             raise ValueError("denominator must be 'visible' or 'all'")
         if not 0 < self.small_below <= self.large_from <= 1:

@@ -7,13 +7,15 @@ to positions in the input sequence.
 - Close-ups: a photo whose (non-empty) visible parts are a proper subset of another's is
   its close-up; it maps to the smallest such superset (ties: the lowest index).
 - Ledger: one row per (part, damage type) seen in any usable photo.
-  `C_base` of a row = the highest C_base of its regions.
+  `C_base` of a row = the highest C_base of its regions; its `confidence` the highest
+  (calibrated) confidence.
   `K_agree` = photos showing it / photos that could see it, where "could see" is
   `denominator="visible"`: usable photos where the part is visible (plus those showing
   the finding, so that K_agree <= 1 even when a tiny part fell under the visibility
-  cut-off; the background "part" is visible everywhere), or
+  cut-off; "other_panel" (and background) is visible everywhere), or
   `denominator="all"`: all usable photos (Ma et al. divide by all submitted photos).
-  `C_refined = C_base * K_agree`; a row needs review when C_refined < threshold.
+  `C_refined = confidence * K_agree` (Ma et al. use C_base, which is `confidence` for a
+  version without a calibrator); a row needs review when C_refined < threshold.
 - Severity: a row's score is the mean S_i of its regions; the case DSI is the mean over
   rows (0 when there are none), so one damage photographed five times counts once.
 - Routing: the case needs review when any row does, or when no photo is usable (there is
@@ -25,6 +27,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
+from inference.core.grouping import OTHER_PANEL
 from inference.core.settings import Denominator
 from inference.core.types import CaseFinding, CaseResult, PhotoResult
 
@@ -69,6 +72,7 @@ def synthesise_case(
 
     shown_in: dict[tuple[str, str], set[int]] = defaultdict(set)
     best_c_base: dict[tuple[str, str], float] = defaultdict(float)
+    best_confidence: dict[tuple[str, str], float] = defaultdict(float)
     scores: dict[tuple[str, str], list[float]] = defaultdict(list)
     order: dict[tuple[str, str], tuple[int, int]] = {}
     for i, photo in usable:
@@ -76,6 +80,7 @@ def synthesise_case(
             key = (finding.part, finding.damage)
             shown_in[key].add(i)
             best_c_base[key] = max(best_c_base[key], finding.c_base)
+            best_confidence[key] = max(best_confidence[key], finding.confidence)
             scores[key].append(finding.severity.score)
             order.setdefault(key, (i, position))
 
@@ -87,11 +92,14 @@ def synthesise_case(
             could_see = {i for i, _ in usable}
         else:
             could_see = {
-                i for i, p in usable if part == background_part or part in p.visible_parts
+                i
+                for i, p in usable
+                if part in (background_part, OTHER_PANEL) or part in p.visible_parts
             } | agreeing
         k_agree = len(agreeing) / len(could_see)
         c_base = best_c_base[key]
-        c_refined = c_base * k_agree
+        confidence = best_confidence[key]
+        c_refined = confidence * k_agree
         rows.append(
             CaseFinding(
                 part=part,
@@ -102,6 +110,7 @@ def synthesise_case(
                 c_refined=c_refined,
                 needs_review=c_refined < threshold,
                 severity_score=sum(scores[key]) / len(scores[key]),
+                confidence=confidence,
             )
         )
     case_dsi = sum(r.severity_score for r in rows) / len(rows) if rows else 0.0

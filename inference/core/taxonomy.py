@@ -22,12 +22,21 @@ File format (one taxonomy per file, the file stem equals `name`)::
     merge_maps:                        # source taxonomy or dataset -> {source class: class}
       damage-bilgi: {cizik: surface_damage, ...}
     reference_parts:                   # parts only, optional: known physical sizes
-      wheel: {area_cm2: 2800.0, sd_cm2: 600.0, note: ...}
+      wheel: {area_cm2: 2800.0, sd_cm2: 600.0, shape: round, note: ...}
+    max_areas:                         # parts only, optional: largest visible area, cm^2
+      bumper: {area_cm2: 12000.0, note: ...}
+
+`shape` (optional: `round` or `panel`) names the plausibility rules an instance of a
+reference part must pass before it gives a scale (`inference.core.sizing`). A maximum
+area bounds any damage on that part: an estimate above it is not shown. Reference and
+maximum sizes must be positive, finite numbers, and a reference part may not be larger
+than its own maximum.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +51,8 @@ TAXONOMY_DIR = Path(__file__).resolve().parent / "taxonomies"
 
 Kind = Literal["parts", "damage"]
 RGB = tuple[int, int, int]
+Shape = Literal["round", "panel"]
+SHAPES: tuple[Shape, ...] = ("round", "panel")
 
 
 class TaxonomyError(ValueError):
@@ -54,6 +65,15 @@ class ReferencePart:
 
     area_cm2: float  # visible area of the whole part, photographed roughly face-on
     sd_cm2: float  # one standard deviation across passenger car models
+    note: str = ""
+    shape: Shape | None = None  # plausibility rules of `inference.core.sizing`; None: none
+
+
+@dataclass(frozen=True)
+class MaxArea:
+    """The largest visible area a part has on a passenger car: no damage on it is larger."""
+
+    area_cm2: float
     note: str = ""
 
 
@@ -70,6 +90,7 @@ class Taxonomy:
     nearest_cardd: Mapping[str, str] = field(default_factory=dict)
     reference_parts: Mapping[str, ReferencePart] = field(default_factory=dict)
     description: str = ""
+    max_areas: Mapping[str, MaxArea] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.classes) < 2:
@@ -96,6 +117,41 @@ class Taxonomy:
         unknown_refs = sorted(set(self.reference_parts) - set(self.classes))
         if unknown_refs:
             raise TaxonomyError(f"taxonomy {self.name!r}: unknown reference parts {unknown_refs}")
+        self._check_sizes()
+
+    def _check_sizes(self) -> None:
+        """Reference and maximum sizes: parts taxonomies only, known parts, sane numbers."""
+        if self.kind != "parts" and (self.reference_parts or self.max_areas):
+            raise TaxonomyError(
+                f"taxonomy {self.name!r}: reference_parts and max_areas are for parts "
+                "taxonomies only"
+            )
+        unknown = sorted(set(self.max_areas) - set(self.classes))
+        if unknown:
+            raise TaxonomyError(
+                f"taxonomy {self.name!r}: max_areas names unknown classes {unknown}; "
+                f"classes: {self.classes}"
+            )
+        if self.background in self.max_areas or self.background in self.reference_parts:
+            raise TaxonomyError(
+                f"taxonomy {self.name!r}: {self.background!r} is not a part; it has no size"
+            )
+        for name, limit in self.max_areas.items():
+            _check_positive(limit.area_cm2, f"taxonomy {self.name!r} max_areas.{name}.area_cm2")
+        for name, ref in self.reference_parts.items():
+            where = f"taxonomy {self.name!r} reference_parts.{name}"
+            _check_positive(ref.area_cm2, f"{where}.area_cm2")
+            _check_positive(ref.sd_cm2, f"{where}.sd_cm2")
+            if ref.shape is not None and ref.shape not in SHAPES:
+                raise TaxonomyError(
+                    f"{where}: shape must be one of {list(SHAPES)}, got {ref.shape!r}"
+                )
+            most = self.max_areas.get(name)
+            if most is not None and ref.area_cm2 > most.area_cm2:
+                raise TaxonomyError(
+                    f"{where}: area_cm2 {ref.area_cm2:g} exceeds the part's maximum "
+                    f"(max_areas.{name}: {most.area_cm2:g}); one of the two is wrong"
+                )
 
     @property
     def num_classes(self) -> int:
@@ -115,6 +171,17 @@ class Taxonomy:
             raise TaxonomyError(
                 f"{name!r} is not a class of taxonomy {self.name!r}; classes: {self.classes}"
             ) from None
+
+    def max_area_cm2(self, name: str) -> float | None:
+        """Largest visible area of part `name` in cm^2, or None when the YAML gives none."""
+        self.index(name)
+        limit = self.max_areas.get(name)
+        return None if limit is None else limit.area_cm2
+
+    @property
+    def largest_max_area_cm2(self) -> float | None:
+        """The largest of the parts' maximum areas (None when no part has one)."""
+        return max((m.area_cm2 for m in self.max_areas.values()), default=None)
 
     def colour(self, name: str) -> RGB:
         return self.colours[self.index(name)]
@@ -166,6 +233,38 @@ class Taxonomy:
         return lut[label_map]
 
 
+def _check_positive(value: float, where: str) -> None:
+    if not (math.isfinite(value) and value > 0):
+        raise TaxonomyError(f"{where} must be a finite number of cm^2 above 0, got {value!r}")
+
+
+def _number(entry: Mapping[str, Any], key: str, where: str) -> float:
+    if key not in entry:
+        raise TaxonomyError(f"{where}: {key} is required (a number of cm^2)")
+    value = entry[key]
+    # bool is an int in Python; `true` in YAML is surely a typo, not a size.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TaxonomyError(f"{where}: {key} must be a number of cm^2, got {value!r}")
+    return float(value)
+
+
+def _entries(data: Mapping[str, Any], section: str, keys: set[str], where: str) -> dict[str, Any]:
+    """The `section` mapping of a taxonomy file: part name -> mapping with only `keys`."""
+    raw = data.get(section) or {}
+    if not isinstance(raw, Mapping):
+        raise TaxonomyError(f"{where}: {section} must map part names to entries, got {raw!r}")
+    entries: dict[str, Any] = {}
+    for part, entry in raw.items():
+        at = f"{where} {section}.{part}"
+        if not isinstance(entry, Mapping):
+            raise TaxonomyError(f"{at}: expected a mapping like {{area_cm2: ...}}, got {entry!r}")
+        extra = sorted(set(entry) - keys)
+        if extra:
+            raise TaxonomyError(f"{at}: unknown keys {extra}; allowed: {sorted(keys)}")
+        entries[str(part)] = entry
+    return entries
+
+
 def _parse_colour(value: Any, where: str) -> RGB:
     if isinstance(value, str) and value.startswith("#") and len(value) == 7:
         return (int(value[1:3], 16), int(value[3:5], 16), int(value[5:7], 16))
@@ -201,13 +300,25 @@ def taxonomy_from_dict(data: Mapping[str, Any], where: str = "<dict>") -> Taxono
         str(src): MappingProxyType({str(k): str(v) for k, v in (m or {}).items()})
         for src, m in (data.get("merge_maps") or {}).items()
     }
-    refs = {
-        str(part): ReferencePart(
-            area_cm2=float(ref["area_cm2"]),
-            sd_cm2=float(ref["sd_cm2"]),
+    refs: dict[str, ReferencePart] = {}
+    ref_keys = {"area_cm2", "sd_cm2", "note", "shape"}
+    for part, ref in _entries(data, "reference_parts", ref_keys, where).items():
+        at = f"{where} reference_parts.{part}"
+        shape = ref.get("shape")
+        if shape is not None and shape not in SHAPES:
+            raise TaxonomyError(f"{at}: shape must be one of {list(SHAPES)}, got {shape!r}")
+        refs[part] = ReferencePart(
+            area_cm2=_number(ref, "area_cm2", at),
+            sd_cm2=_number(ref, "sd_cm2", at),
             note=str(ref.get("note", "")),
+            shape=shape,
         )
-        for part, ref in (data.get("reference_parts") or {}).items()
+    max_areas = {
+        part: MaxArea(
+            area_cm2=_number(entry, "area_cm2", f"{where} max_areas.{part}"),
+            note=str(entry.get("note", "")),
+        )
+        for part, entry in _entries(data, "max_areas", {"area_cm2", "note"}, where).items()
     }
     return Taxonomy(
         name=name,
@@ -219,6 +330,7 @@ def taxonomy_from_dict(data: Mapping[str, Any], where: str = "<dict>") -> Taxono
         nearest_cardd=MappingProxyType(nearest),
         reference_parts=MappingProxyType(refs),
         description=str(data.get("description", "")),
+        max_areas=MappingProxyType(max_areas),
     )
 
 

@@ -8,6 +8,7 @@ size keeping the aspect ratio), whose size is `PhotoResult.processed_size`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +37,7 @@ class ModelInfo:
     part_taxonomy: str
     damage_taxonomy: str
     backend: str  # "torch" or "onnx"
+    calibrated: bool = False  # True when `DamagedPart.confidence` comes from a calibrator
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,12 @@ class BoxDamage:
 
 @dataclass(frozen=True)
 class DamagedPart:
-    """One connected region of pixels sharing one (part, damage type) pair: D_k."""
+    """One finding D_k: one damage on one part.
+
+    With `grouping="whole"` (the default) a cleaned damage region assigned to the part it
+    covers; with `grouping="paper"` one connected region of pixels sharing one (part,
+    damage type) pair, as in Ma et al. 2023.
+    """
 
     part: str
     damage: str
@@ -94,6 +101,12 @@ class DamagedPart:
     area_cm2_uncertainty: float | None  # one standard deviation, cm^2
     c_base: float  # mean damage-class probability over the region, in [0, 1]
     severity: SeverityTerms
+    # Calibrated probability that the finding is correct (the model version's calibrator);
+    # equal to c_base for a version without a calibrator.
+    confidence: float
+    fragments: int = 1  # damage fragments merged into this finding
+    # What the confidence was computed from (inference/core/calibration.py EVIDENCE).
+    evidence: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -124,9 +137,10 @@ class CaseFinding:
     photo_indices: tuple[int, ...]  # photos (by position in the input) that show it
     c_base: float  # highest C_base among the photos that show it
     k_agree: float  # agreeing photos / photos that could see the part (or all photos)
-    c_refined: float  # c_base * k_agree
+    c_refined: float  # confidence * k_agree
     needs_review: bool  # c_refined below the threshold
     severity_score: float  # mean S_i of the regions behind this row
+    confidence: float  # highest `DamagedPart.confidence` among the photos that show it
 
 
 @dataclass(frozen=True)

@@ -6,15 +6,18 @@ import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
+from pycocotools import mask as coco_mask
 from rest_framework.authtoken.models import Token
 
 from claims.models import ApiClient, Case, Photo
 from inference import services
-from inference.models import InferenceRun
+from inference.models import Finding, InferenceRun
+from review import seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -72,10 +75,64 @@ def test_findings_and_urls_after_processing(api, active_model, vehicle_jpeg) -> 
     assert detail["photos"][0]["annotated_url"].endswith(
         f"/photos/{detail['photos'][0]['id']}/annotated.jpg"
     )
-    assert len(detail["findings"]) == len(run.__class__.objects.get(pk=run.pk).result["findings"])
+    result = InferenceRun.objects.get(pk=run.pk).result
+    assert len(detail["findings"]) == len(result["findings"])
+    photo = case.photos.get()
+    # The core's image size (after EXIF orientation) is the photo's stored size.
+    assert result["image_size"] == [photo.width, photo.height]
+    for item, stored in zip(detail["findings"], result["findings"], strict=True):
+        assert item["confidence"] == pytest.approx(stored["confidence"])
+        assert item["mask"]["size"] == [photo.height, photo.width]
+        decoded = _decode(item["mask"])
+        assert decoded.shape == (photo.height, photo.width)
+        assert decoded.any()
     image = api.get(detail["photos"][0]["annotated_url"])
     assert image.status_code == 200
     assert b"".join(image.streaming_content)[:2] == b"\xff\xd8"
+
+
+def _decode(rle: dict[str, Any]) -> np.ndarray:
+    return coco_mask.decode({"size": rle["size"], "counts": rle["counts"].encode()}).astype(bool)
+
+
+def test_findings_offer_confidence_and_the_mask_at_the_photo_size(
+    api, customer, other_customer
+) -> None:  # type: ignore[no-untyped-def]
+    version = seed.model_version_create()
+    # Photo 128 x 96, findings in a processed grid 4 times smaller (32 x 24).
+    case = seed.case_create(
+        customer=customer,
+        version=version,
+        findings=[("deformity", "hood", 0.3), ("surface_damage", "bumper", 0.8)],
+        photo_size=(128, 96),
+        grid=(32, 24),
+    )
+    # A calibrated confidence that differs from C_base: the API reads the confidence.
+    Finding.objects.filter(case=case, index=1).update(confidence=0.65)
+    body = api.get(f"/api/cases/{case.public_id}/").json()
+    first, second = body["findings"]
+    assert (first["c_base"], first["confidence"]) == (0.3, 0.3)
+    assert (second["c_base"], second["confidence"]) == (0.8, 0.65)
+    for item, x0 in ((first, 0), (second, 5)):
+        # The seed's mask: rows 2-9 and columns x0 to x0+4 of the 32 x 24 grid.
+        grid = _decode(item["mask_rle"])
+        assert (grid.shape, item["mask_size"]) == ((24, 32), [32, 24])
+        assert np.argwhere(grid).min(axis=0).tolist() == [2, x0]
+        assert np.argwhere(grid).max(axis=0).tolist() == [9, x0 + 4]
+        # At the photo's size each grid pixel is a 4 x 4 block.
+        assert item["mask"]["size"] == [96, 128]
+        expected = np.zeros((96, 128), dtype=bool)
+        expected[8:40, 4 * x0 : 4 * x0 + 20] = True
+        assert np.array_equal(_decode(item["mask"]), expected)
+        assert np.array_equal(_decode(item["mask"]), np.kron(grid, np.ones((4, 4), dtype=bool)))
+
+    # Another customer still sees nothing of it.
+    cache.clear()
+    token, _ = Token.objects.get_or_create(user=other_customer)
+    other = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    response = other.get(f"/api/cases/{case.public_id}/")
+    assert response.status_code == 404
+    assert b"counts" not in response.content
 
 
 def test_upload_throttling(api, active_model, make_jpeg) -> None:  # type: ignore[no-untyped-def]
@@ -92,6 +149,24 @@ def test_openapi_schema_is_valid() -> None:
     schema = json.loads(out.getvalue())
     assert {"/api/cases/", "/api/cases/{public_id}/", "/api/webhook/"} <= set(schema["paths"])
     assert "multipart/form-data" in schema["paths"]["/api/cases/"]["post"]["requestBody"]["content"]
+    components = schema["components"]["schemas"]
+    assert components["Case"]["properties"]["findings"] == {
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Finding"},
+        "readOnly": True,
+    }
+    finding = components["Finding"]["properties"]
+    assert finding["confidence"]["type"] == "number"
+    assert finding["confidence"]["readOnly"] is True
+    assert finding["mask"]["allOf"] == [{"$ref": "#/components/schemas/CocoRle"}]
+    assert finding["mask"]["readOnly"] is True
+    assert components["CocoRle"]["properties"]["size"]["items"]["type"] == "integer"
+    assert (
+        components["CocoRle"]["properties"]["size"]["minItems"],
+        components["CocoRle"]["properties"]["size"]["maxItems"],
+    ) == (2, 2)
+    assert components["CocoRle"]["properties"]["counts"]["type"] == "string"
+    assert components["CocoRle"]["required"] == ["counts", "size"]
 
 
 class _Receiver(BaseHTTPRequestHandler):

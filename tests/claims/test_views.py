@@ -69,6 +69,8 @@ def test_summary_rows_name_each_photo_once(processed_case) -> None:  # type: ign
         assert set(row["photos"]) <= {1, 2}  # photo 3 was set aside
         same = findings.filter(part=row["part"], damage=row["damage"])
         assert row["c_refined"] == pytest.approx(max(f.c_refined for f in same))
+        assert row["confidence"] == pytest.approx(max(f.confidence for f in same))
+        assert row["c_base"] == pytest.approx(max(f.c_base for f in same))
 
 
 def test_case_page_shows_report_dsi_and_set_aside(processed_case, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -24,7 +24,7 @@ from inference.core.taxonomy import load_taxonomy, taxonomy_from_dict
 
 PARTS = load_taxonomy("parts_reduced_dsmlr")  # 1 bumper, 2 lamps, ..., 7 wheel
 DAMAGE = load_taxonomy("damage_categorical")  # 1 surface_damage (55), 2 deformity (70)
-EXACT = PipelineSettings(min_region_px=1)
+EXACT = PipelineSettings(min_region_px=1, grouping="paper")  # the paper's D_k rule
 
 
 def two_blobs() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,24 +91,34 @@ def test_connectivity_and_minimum_area() -> None:
     prob = np.ones((6, 6), dtype=np.float32)
     eight = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, EXACT)
     four = find_damaged_parts(
-        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=1, connectivity=4)
+        parts,
+        damage,
+        prob,
+        PARTS,
+        DAMAGE,
+        PipelineSettings(min_region_px=1, connectivity=4, grouping="paper"),
     )
     assert [f.area_px for f in eight] == [3, 4]
     assert [f.area_px for f in four] == [1, 1, 1, 4]
     filtered = find_damaged_parts(
-        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=4)
+        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=4, grouping="paper")
     )
     assert [f.area_px for f in filtered] == [4]
 
 
-def test_damage_off_every_part_is_kept_on_background() -> None:
+def test_damage_off_every_part_is_on_other_panel_never_background() -> None:
     parts = np.zeros((4, 4), dtype=np.uint8)
     damage = np.zeros((4, 4), dtype=np.uint8)
     damage[0:2, 0:2] = 3
-    findings = find_damaged_parts(parts, damage, np.ones((4, 4), np.float32), PARTS, DAMAGE, EXACT)
-    assert [(f.part, f.damage, f.area_px, f.part_area_px) for f in findings] == [
-        ("background", "body_damage", 4, 16)
-    ]
+    for settings_ in (EXACT, PipelineSettings(min_damage_share=0.0, speck_share=0.0)):
+        findings = find_damaged_parts(
+            parts, damage, np.ones((4, 4), np.float32), PARTS, DAMAGE, settings_
+        )
+        # No part pixel anywhere: the part map is no evidence, so the damage is kept on a
+        # panel the part model does not label; its "part" is the unlabelled area.
+        assert [(f.part, f.damage, f.area_px, f.part_area_px) for f in findings] == [
+            ("other_panel", "body_damage", 4, 16)
+        ]
 
 
 def test_softmax_maps_by_hand() -> None:
@@ -217,27 +227,35 @@ def test_findings_never_overlap_nor_exceed_their_part(
     case: tuple[np.ndarray, np.ndarray, np.ndarray, int],
 ) -> None:
     parts, damage, prob, min_px = case
-    findings = find_damaged_parts(
-        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=min_px)
-    )
+    paper = PipelineSettings(min_region_px=min_px, grouping="paper")
+    findings = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, paper)
     cover = np.zeros(parts.shape, dtype=np.int32)
     for f in findings:
         cover += f.mask
         assert f.area_px == int(f.mask.sum()) >= min_px
-        assert f.area_px <= f.part_area_px == int((parts == PARTS.index(f.part)).sum())
+        index = 0 if f.part == "other_panel" else PARTS.index(f.part)
+        assert f.area_px <= f.part_area_px == int((parts == index).sum())
         assert 0.0 <= f.share_of_part <= 1.0
         assert 0.0 <= f.c_base <= 1.0
+        assert f.confidence == f.c_base  # no calibrator
         assert 0.0 <= f.severity.score <= 100.0
-        assert bool((parts[f.mask] == PARTS.index(f.part)).all())
+        assert bool((parts[f.mask] == index).all())
         assert bool((damage[f.mask] == DAMAGE.index(f.damage)).all())
     assert int(cover.max(initial=0)) <= 1
     # every damaged pixel not in a finding belongs to a region below the minimum area
     if min_px == 1:
         assert int(cover.sum()) == int((damage > 0).sum())
-    analysis = analyse_photo(
-        parts, damage, prob, PARTS, DAMAGE, PipelineSettings(min_region_px=min_px)
-    )
+    analysis = analyse_photo(parts, damage, prob, PARTS, DAMAGE, paper)
     assert 0.0 <= analysis.dsi <= 100.0
+    # Whole findings on the same maps: never overlapping, each inside the damage.
+    whole = find_damaged_parts(parts, damage, prob, PARTS, DAMAGE, PipelineSettings())
+    cover = np.zeros(parts.shape, dtype=np.int32)
+    for f in whole:
+        cover += f.mask
+        assert f.area_px == int(f.mask.sum()) <= f.part_area_px
+        assert bool((damage[f.mask] == DAMAGE.index(f.damage)).all())
+        assert f.part != "background"
+    assert int(cover.max(initial=0)) <= 1
 
 
 @settings(max_examples=40, deadline=None)

@@ -35,6 +35,7 @@ def finding(part: str, damage: str, c_base: float, score: float = 50.0) -> Damag
         area_cm2_uncertainty=None,
         c_base=c_base,
         severity=SeverityTerms(area=0.0, confidence=c_base * 100, type_weight=0.0, score=score),
+        confidence=c_base,
     )
 
 

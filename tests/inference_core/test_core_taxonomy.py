@@ -59,6 +59,7 @@ def test_shipped_taxonomies_and_their_sizes() -> None:
         "parts_original": 22,
         "parts_reduced": 13,
         "parts_reduced_dsmlr": 9,
+        "parts_dsmlr": 18,
         "damage_original": 7,
         "damage_reduced": 5,
         "damage_categorical": 3,
@@ -67,6 +68,7 @@ def test_shipped_taxonomies_and_their_sizes() -> None:
         "damage_bilgi": 8,
     }
     assert available_taxonomies("parts") == [
+        "parts_dsmlr",
         "parts_original",
         "parts_reduced",
         "parts_reduced_dsmlr",

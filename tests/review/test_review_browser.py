@@ -297,17 +297,29 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
         "Confusion matrix",
     ]
     assert admin.locator(".plots svg").count() == 3
-    assert "Suggested threshold 0.400" in admin.locator("#suggestion").inner_text()
-    admin.locator("input[name=precision]").fill("0.5")
-    admin.get_by_role("button", name="Suggest").click()
-    admin.wait_for_url(re.compile(r".*\?precision=0\.5$"))
-    assert "Suggested threshold 0.200" in admin.locator("#suggestion").inner_text()
+    assert "Uncalibrated (confidence = C_base, the mean pixel probability)" in (
+        admin.locator("#calibration").inner_text()
+    )
+    # Three decisions are too few for Learn-then-Test to promise anything.
+    assert (
+        "No threshold keeps precision 0.90 with 90% confidence on 3 calibration findings"
+        in admin.locator("#suggestion").inner_text()
+    )
+    admin.locator("#target-precision").fill("0.5")
+    admin.get_by_role("button", name="Save target precision").click()
+    admin.locator("ul.messages").filter(has_text="Target precision").wait_for()
+    assert "Target precision of seed 1 set to 0.5." in admin.locator("ul.messages").inner_text()
+    assert ModelVersion.objects.get(pk=version.pk).target_precision == 0.5
+    assert (
+        "No threshold keeps precision 0.50 with 90% confidence on 3 calibration findings"
+        in admin.locator("#suggestion").inner_text()
+    )
     _shot(admin, "model-1-page")
 
     admin.locator("#threshold").fill("0.45")
     admin.get_by_role("button", name="Save threshold").click()
-    admin.locator("ul.messages").wait_for()
-    assert "set to 0.45" in admin.locator("ul.messages").inner_text()
+    admin.locator("ul.messages").filter(has_text="set to 0.45").wait_for()
+    assert "Threshold of seed 1 set to 0.45." in admin.locator("ul.messages").inner_text()
     assert admin.locator("#threshold").input_value() == "0.45"
     assert (
         "model.threshold_changed · dana · 0.6 → 0.45" in admin.locator("#model-audit").inner_text()

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from django.urls import reverse
 
-from claims.models import Case
+from claims.models import AuditEvent, Case
+from inference.core.risk_control import precision_threshold
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import seed, services
@@ -63,6 +64,12 @@ def _endpoints(world: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any
             {"threshold": "0.5"},
         ),
         (
+            "target_precision",
+            "post",
+            reverse("review:model_version_target_precision", args=[version.pk]),
+            {"target_precision": "0.8"},
+        ),
+        (
             "promote",
             "post",
             reverse("review:model_version_status", args=[version.pk, "promote"]),
@@ -73,7 +80,7 @@ def _endpoints(world: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any
     ]
 
 
-ADMIN_ONLY = {"models", "model", "threshold", "promote", "retire", "export"}
+ADMIN_ONLY = {"models", "model", "threshold", "target_precision", "promote", "retire", "export"}
 API = {"api_queue", "api_decide"}
 
 
@@ -93,7 +100,8 @@ def test_every_endpoint_for_every_role(world, login, role) -> None:
             assert response.status_code in (200, 201, 302, 409), (role, name, response.status_code)
     if role in ("anonymous", "customer"):
         assert not ReviewDecision.objects.exists()
-        assert ModelVersion.objects.get(pk=world["case"].model_version.pk).threshold == 0.6
+        unchanged = ModelVersion.objects.get(pk=world["case"].model_version.pk)
+        assert (unchanged.threshold, unchanged.target_precision) == (0.6, 0.9)
 
 
 def test_customer_sees_403_on_the_queue_with_a_reason(world, login) -> None:
@@ -206,24 +214,179 @@ def test_decide_and_edit_return_the_findings_fragment(make_case, adjuster, login
     assert b"must be JSON" in bad.content
 
 
+def test_review_page_shows_confidence_c_base_and_agreement(make_case, adjuster, login) -> None:
+    case = make_case([("deformity", "hood", 0.3)])
+    Finding.objects.filter(case=case).update(c_base=0.92, k_agree=0.5)
+    body = login(adjuster).get(reverse("review:case", args=[case.public_id])).content.decode()
+    assert (
+        'C_refined <span class="conf low">0.30</span> <span class="muted">confidence 0.30 · '
+        "C_base 0.92 · K_agree 0.50</span>"
+    ) in body
+
+
 def test_model_version_page_shows_suggestion_and_plots(
     make_case, adjuster, admin_user, login
 ) -> None:
-    case = make_case(
-        [("deformity", "hood", 0.2), ("deformity", "door_shell", 0.4), ("deformity", "bumper", 0.5)]
+    # 50 sure findings kept; at 0.8, 10 kept and 2 rejected; at 0.7, 5 kept and 2
+    # rejected: the 0.7 findings reach precision 65/69 >= 0.9 on their own, but too few to
+    # promise it with 90% confidence (tests/review/test_review_thresholds.py).
+    decisions = (
+        [(0.995, "accept")] * 50
+        + [(0.8, "accept")] * 10
+        + [(0.8, "reject")] * 2
+        + [(0.7, "accept")] * 5
+        + [(0.7, "reject")] * 2
     )
+    case = make_case([("deformity", "hood", c) for c, _ in decisions])
     services.lease_claim(case=case, user=adjuster)
-    f = {x.part: x for x in Finding.objects.filter(case=case)}
-    services.finding_decide(finding=f["hood"], user=adjuster, action="reject")
-    services.finding_decide(finding=f["door_shell"], user=adjuster, action="accept")
-    services.finding_decide(finding=f["bumper"], user=adjuster, action="accept")
-    page = login(admin_user).get(
-        reverse("review:model_version", args=[case.model_version.pk]), {"precision": "0.9"}
+    findings = Finding.objects.filter(case=case).order_by("index")
+    ReviewDecision.objects.bulk_create(
+        ReviewDecision(
+            case=case,
+            finding=f,
+            photo_id=f.photo_id,
+            action=action,
+            damage_type=f.damage,
+            part=f.part,
+            c_refined=f.c_refined,
+            reviewer=adjuster,
+        )
+        for f, (_, action) in zip(findings, decisions, strict=True)
     )
+    expected = precision_threshold(
+        [c for c, _ in decisions],
+        [a == "accept" for _, a in decisions],
+        target_precision=0.9,
+        confidence_level=0.9,
+    )
+    assert expected.threshold == 0.71
+    page = login(admin_user).get(reverse("review:model_version", args=[case.model_version.pk]))
     body = page.content.decode()
-    assert "Suggested threshold <strong>0.400</strong>" in body
-    assert "precision 1.000 (2 of 2 kept by reviewers; recall 1.00)" in body
+    suggestion = body[body.index('<div id="suggestion">') :]
+    assert "From the 69 findings people decided (65 kept)" in suggestion
+    assert "suggested threshold <strong>0.71</strong>." in suggestion
+    assert (
+        "Findings at or above 0.71 are released without review; on 69 calibration findings "
+        "their precision is at least 0.90 with 90% confidence; about 90% of findings are "
+        "released."
+    ) in suggestion
+    assert '<input type="hidden" name="threshold" value="0.71">' in suggestion
     assert body.count("<svg") == 3
+
+
+def test_model_version_page_without_decisions_suggests_nothing(version, admin_user, login) -> None:
+    body = login(admin_user).get(reverse("review:model_version", args=[version.pk])).content
+    assert b"No finding of this version has been reviewed yet" in body
+
+
+PROMISE = {
+    "threshold": 0.6,
+    "target_precision": 0.9,
+    "confidence_level": 0.9,
+    "calibration_findings": 412,
+    "released_share": 0.384,
+    "precision": 0.951,
+    "method": "Learn-then-Test, Hoeffding-Bentkus p-values, fixed-sequence testing (MAPIE 1.6)",
+}
+PROMISE_TEXT = (
+    "Findings at or above 0.60 are released without review; on 412 calibration findings "
+    "their precision is at least 0.90 with 90% confidence; about 38% of findings are released."
+)
+
+
+def test_model_page_shows_the_promise_of_a_calibrated_version(admin_user, login) -> None:
+    version = seed.model_version_create(
+        name="calibrated", threshold=0.6, calibrated=True, threshold_promise=PROMISE
+    )
+    client = login(admin_user)
+    body = client.get(reverse("review:model_version", args=[version.pk])).content.decode()
+    promise = body[body.index('<div id="promise">') : body.index('<div id="suggestion">')]
+    assert PROMISE_TEXT in promise
+    assert "does not apply" not in promise
+    assert "Calibrated: a finding's confidence is the probability that it is correct" in body
+    assert "uncalibrated" not in body.lower()
+
+    # Set by hand to another value: the promise stays on the page, marked as not applying.
+    client.post(reverse("review:model_version_threshold", args=[version.pk]), {"threshold": "0.5"})
+    body = client.get(reverse("review:model_version", args=[version.pk])).content.decode()
+    promise = body[body.index('<div id="promise">') : body.index('<div id="suggestion">')]
+    assert PROMISE_TEXT in promise
+    assert (
+        "The threshold in use, 0.5, differs from the promised one (0.60): the promise does "
+        "not apply to it."
+    ) in promise
+
+
+def test_model_pages_mark_an_uncalibrated_version(version, admin_user, login) -> None:
+    client = login(admin_user)
+    listing = client.get(reverse("review:model_versions")).content.decode()
+    assert (
+        '<span class="uncalibrated">uncalibrated (confidence = C_base, the mean pixel '
+        "probability)</span>"
+    ) in listing
+    calibrated = seed.model_version_create(name="calibrated", calibrated=True)
+    listing = client.get(reverse("review:model_versions")).content.decode()
+    assert listing.count("uncalibrated (confidence = C_base") == 1
+    assert f'<a href="{reverse("review:model_version", args=[calibrated.pk])}">' in listing
+    body = client.get(reverse("review:model_version", args=[version.pk])).content.decode()
+    assert (
+        '<p id="calibration" class="uncalibrated">Uncalibrated (confidence = C_base, the mean '
+        "pixel probability); C_refined = C_base &times; K_agree.</p>"
+    ) in body
+    assert (
+        "This version's manifest holds no threshold promise: nothing is known about the "
+        "precision of the findings that threshold 0.6 releases."
+    ) in body
+
+
+def test_target_precision_form_changes_audits_and_drives_the_suggestion(
+    make_case, adjuster, admin_user, login
+) -> None:
+    case = make_case([("deformity", "hood", 0.2)])
+    version = case.model_version
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_decide(finding=Finding.objects.get(case=case), user=adjuster, action="accept")
+    client = login(admin_user)
+    response = client.post(
+        reverse("review:model_version_target_precision", args=[version.pk]),
+        {"target_precision": "0.8"},
+    )
+    assert response.status_code == 302
+    assert ModelVersion.objects.get(pk=version.pk).target_precision == 0.8
+    body = client.get(reverse("review:model_version", args=[version.pk])).content.decode()
+    assert "model.target_precision_changed · dana · 0.9 &rarr; 0.8" in body
+    assert "target precision 0.80):" in body
+    assert (
+        "No threshold keeps precision 0.80 with 90% confidence on 1 calibration findings: "
+        "every finding goes to review."
+    ) in body
+
+
+OUT_OF_RANGE = "The target precision is a share strictly between 0 and 1, such as 0.9."
+NOT_A_NUMBER = "The target precision is a number between 0 and 1, such as 0.9."
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1", OUT_OF_RANGE),
+        ("0", OUT_OF_RANGE),
+        ("1.5", OUT_OF_RANGE),
+        ("-0.2", OUT_OF_RANGE),
+        ("high", NOT_A_NUMBER),
+    ],
+)
+def test_target_precision_outside_zero_one_is_refused(
+    version, admin_user, login, value, message
+) -> None:
+    response = login(admin_user).post(
+        reverse("review:model_version_target_precision", args=[version.pk]),
+        {"target_precision": value},
+        follow=True,
+    )
+    assert message in response.content.decode()
+    assert ModelVersion.objects.get(pk=version.pk).target_precision == 0.9
+    assert not AuditEvent.objects.filter(verb="model.target_precision_changed").exists()
 
 
 def test_threshold_form_changes_and_audits(version, admin_user, login) -> None:

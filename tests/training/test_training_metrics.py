@@ -15,6 +15,7 @@ from inference.core.evaluation.metrics import (
     confusion_matrix,
     count_accuracy,
     mean_iou,
+    merge_confusion,
     miou_by_group,
     per_class_iou,
     pixel_accuracy,
@@ -177,3 +178,18 @@ def test_f1_is_zero_when_nothing_is_found() -> None:
     assert math.isnan(s.precision)
     assert s.recall == 0.0
     assert s.f1 == 0.0
+
+
+def test_merged_confusion_sums_the_fine_classes_on_both_axes() -> None:
+    # fine classes: 0 background, 1 left door, 2 right door -> merged 0 background, 1 door
+    cm = np.array([[50, 2, 3], [4, 20, 6], [1, 5, 30]])
+    merged = merge_confusion(cm, [0, 1, 1], 2)
+    # doors: truth rows 1-2 summed, prediction columns 1-2 summed; left-right mix-ups
+    # (6 and 5 pixels) become correct door pixels
+    assert merged.tolist() == [[50, 5], [5, 61]]
+    assert merged.sum() == cm.sum()
+    assert mean_iou(merged) == pytest.approx((50 / 60 + 61 / 71) / 2)
+    with pytest.raises(ValueError, match="mapping has 2 entries"):
+        merge_confusion(cm, [0, 1], 2)
+    with pytest.raises(ValueError, match=r"merged classes must lie in \[0, 2\)"):
+        merge_confusion(cm, [0, 1, 2], 2)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-TASKS = ("parts", "damage", "vehicle", "damaged-parts", "detector")
+TASKS = ("parts", "damage", "vehicle", "damaged-parts", "detector", "findings")
 
 
 def _print(report: dict[str, Any]) -> None:
@@ -27,7 +27,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     images = Path(args.images) if args.images else None
     out = Path(args.out) if args.out else None
     include = read_list(Path(args.include)) if args.include else None
-    if args.task in ("parts", "damage"):
+    if args.task == "findings":
+        if coco is None:
+            raise SystemExit("--task findings needs --coco ANNOTATIONS.json")
+        from inference.core.evaluation.findings import run_findings_task
+
+        report = run_findings_task(
+            weights=args.weights,
+            coco=coco,
+            images=images,
+            mapping=Path(args.mapping) if args.mapping else None,
+            include=include,
+            limit=args.limit,
+            settings=json.loads(args.settings) if args.settings else None,
+            out=out,
+            record=args.record,
+        )
+    elif args.task in ("parts", "damage"):
         if coco is None:
             raise SystemExit(f"--task {args.task} needs --coco ANNOTATIONS.json")
         report = ev.evaluate_segmentation(
@@ -80,6 +96,27 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from inference.core.evaluation.calibrate import calibrate_version
+    from inference.core.training.config import read_list
+
+    summary = calibrate_version(
+        weights=args.weights,
+        coco=Path(args.coco),
+        images=Path(args.images) if args.images else None,
+        fit_photos=read_list(Path(args.fit)),
+        threshold_photos=read_list(Path(args.threshold_photos)),
+        out=Path(args.out),
+        version=args.version,
+        settings=json.loads(args.settings) if args.settings else None,
+        target_precision=args.target_precision,
+        confidence_level=args.confidence_level,
+        mapping=Path(args.mapping) if args.mapping else None,
+    )
+    _print(summary)
+    return 0
+
+
 def add_commands(subparsers: Any) -> None:
     """Add `evaluate` and `compare` to the `python -m inference` command line."""
     p = subparsers.add_parser(
@@ -113,9 +150,41 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--threshold", type=float, default=0.5, help="vehicle: probability threshold")
     p.add_argument("--limit", type=int, help="only the first N images (quick checks)")
     p.add_argument(
+        "--settings",
+        help='findings: pipeline setting overrides as JSON, e.g. \'{"grouping": "paper"}\'',
+    )
+    p.add_argument(
+        "--record",
+        metavar="NAME",
+        help="findings: also store the report in the model version's manifest metrics "
+        "under NAME (e.g. findings_evaluation)",
+    )
+    p.add_argument(
         "--out", help="write the JSON report here (+ .confusion.png and .npz for segmentation)"
     )
     p.set_defaults(func=_cmd_evaluate)
+
+    p = subparsers.add_parser(
+        "calibrate",
+        help="a new model version with a calibrated finding confidence and a threshold "
+        "chosen for a target precision (Learn-then-Test)",
+    )
+    p.add_argument("--weights", help="model version to start from (default: shipped default)")
+    p.add_argument("--coco", required=True, help="COCO annotations of labelled damage")
+    p.add_argument("--images", help="image folder (default: beside the COCO file)")
+    p.add_argument("--mapping", help="YAML 'dataset category: taxonomy class'")
+    p.add_argument("--fit", required=True, help="file names the calibrator is fitted on")
+    p.add_argument(
+        "--threshold-photos",
+        required=True,
+        help="file names the threshold is chosen on (disjoint from --fit)",
+    )
+    p.add_argument("--out", required=True, help="directory of the new model version")
+    p.add_argument("--version", required=True, help="name of the new version, e.g. 0.2.1")
+    p.add_argument("--settings", help="pipeline setting overrides as JSON")
+    p.add_argument("--target-precision", type=float, default=0.9)
+    p.add_argument("--confidence-level", type=float, default=0.9)
+    p.set_defaults(func=_cmd_calibrate)
 
     p = subparsers.add_parser(
         "compare", help="bootstrap CI of the mIoU difference of two evaluate reports"

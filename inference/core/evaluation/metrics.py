@@ -56,6 +56,22 @@ def mean_iou(cm: IntArray) -> float:
     return float(np.nanmean(iou)) if np.isfinite(iou).any() else float("nan")
 
 
+def merge_confusion(cm: IntArray, mapping: Sequence[int], num_merged: int) -> IntArray:
+    """A confusion matrix over merged classes: fine class i counts as merged class
+    `mapping[i]`, for truth and prediction alike (how a model trained on a fine taxonomy
+    is scored on a merged one, paper 1 Table III)."""
+    cm = np.asarray(cm, dtype=np.int64)
+    index = np.asarray(mapping, dtype=np.int64)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or index.shape != (cm.shape[0],):
+        raise ValueError(f"mapping has {index.size} entries for a {cm.shape} confusion matrix")
+    if index.size and (index.min() < 0 or index.max() >= num_merged):
+        raise ValueError(f"merged classes must lie in [0, {num_merged})")
+    onehot = np.zeros((cm.shape[0], num_merged), dtype=np.int64)
+    onehot[np.arange(cm.shape[0]), index] = 1
+    merged: IntArray = onehot.T @ cm @ onehot
+    return merged
+
+
 def pixel_accuracy(cm: IntArray) -> float:
     total = cm.sum()
     return float(np.trace(cm) / total) if total else float("nan")

@@ -1,0 +1,108 @@
+"""`python -m inference calibrate`: a model version with a calibrated finding confidence
+and a threshold that keeps a precision promise (a new version directory).
+
+1. Run the version's pipeline (without a calibrator) on the **fit** photos and fit the
+   calibrator on their findings' evidence and outcomes (`calibration.fit_calibrator`).
+2. Run it with the calibrator on the **threshold** photos and choose the threshold by
+   Learn-then-Test for the target precision (`risk_control.precision_threshold`).
+3. Write the new version: the same weight files, the calibrator JSON (named by its
+   sha256), the threshold, its promise, and the pipeline settings it was fitted with.
+
+The fit and threshold photos together are the calibration half; the evaluation half is
+never read here (evaluate it afterwards with `evaluate --task findings --record`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from inference.core.calibration import EVIDENCE, fit_calibrator, write_calibrator
+from inference.core.evaluation.findings import evaluate_findings, summarise
+from inference.core.predictor import Predictor
+from inference.core.registry import MANIFEST, load_manifest, write_manifest
+from inference.core.risk_control import precision_threshold
+
+
+def calibrate_version(
+    *,
+    weights: str | None,
+    coco: Path,
+    images: Path | None,
+    fit_photos: Sequence[str],
+    threshold_photos: Sequence[str],
+    out: Path,
+    version: str,
+    settings: dict[str, Any] | None = None,
+    target_precision: float = 0.9,
+    confidence_level: float = 0.9,
+    features: Sequence[str] = EVIDENCE,
+    regularisation: float = 0.03,
+    method: str = "sigmoid",
+    mapping: Path | None = None,
+    threads: int | None = None,
+) -> dict[str, Any]:
+    """Fit, choose, write; returns a summary (the new manifest's promise and figures)."""
+    if set(fit_photos) & set(threshold_photos):
+        raise ValueError("the fit and threshold photo lists overlap; they must be disjoint")
+    if out.exists():
+        raise FileExistsError(f"{out} exists; choose a new directory for the new version")
+    predictor = Predictor.from_manifest(weights, threads=threads)
+    predictor.calibrator = None  # fit on the uncalibrated pipeline's findings
+    overrides = dict(predictor.manifest.settings) | dict(settings or {})
+    predictor.settings = predictor.settings.with_overrides(overrides)
+
+    fitted = evaluate_findings(predictor, coco, images, mapping, fit_photos)
+    calibrator = fit_calibrator(
+        [(f.evidence, f.damage) for f in fitted.findings],
+        [f.correct for f in fitted.findings],
+        features=features,
+        classes=[c for c in predictor.damage_taxonomy.classes[1:]],
+        regularisation=regularisation,
+        method=method,
+        meta={"photos": len(fitted.photos), "rule": "strict (same class, >= 50% of the mask)"},
+    )
+    predictor.calibrator = calibrator
+    held = evaluate_findings(predictor, coco, images, mapping, threshold_photos)
+    choice = precision_threshold(
+        [f.confidence for f in held.findings],
+        [f.correct for f in held.findings],
+        target_precision=target_precision,
+        confidence_level=confidence_level,
+    )
+
+    source = predictor.manifest
+    out.mkdir(parents=True)
+    try:
+        for role in source.weights.values():
+            for entry in role.values():
+                shutil.copy2(source.directory / entry.file, out / entry.file)
+        name, digest = write_calibrator(calibrator, out)
+        data = json.loads((source.directory / MANIFEST).read_text(encoding="utf-8"))
+        data["version"] = version
+        data["status"] = "candidate"
+        data["calibrator"] = {"file": name, "sha256": digest}
+        data["threshold"] = 1.0 if choice.threshold is None else choice.threshold
+        data["target_precision"] = target_precision
+        data["threshold_promise"] = choice.to_dict()
+        data["settings"] = overrides
+        data.setdefault("provenance", {})["calibrated_from"] = source.version
+        data.setdefault("metrics", {})["findings_threshold_split"] = summarise(
+            held, data["threshold"]
+        )
+        write_manifest(data, out)
+    except BaseException:
+        shutil.rmtree(out, ignore_errors=True)
+        raise
+    load_manifest(out).calibrator_path()  # the written version loads and verifies
+    return {
+        "version": version,
+        "directory": str(out),
+        "fit_findings": len(fitted.findings),
+        "threshold_findings": len(held.findings),
+        "threshold": data["threshold"],
+        "promise": choice.promise(),
+    }
