@@ -19,6 +19,7 @@ from typing import Any
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
+from inference.core.calibration import CalibratorError
 from inference.core.registry import ManifestError
 from inference.core.types import InferenceInputError, PhotoResult, WeightsMismatchError
 
@@ -246,7 +247,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         code: Any = args.func(args)
-    except (InferenceInputError, WeightsMismatchError, ManifestError, FileExistsError) as exc:
+    except (
+        InferenceInputError,
+        WeightsMismatchError,
+        ManifestError,
+        CalibratorError,
+        FileExistsError,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return int(code or 0)

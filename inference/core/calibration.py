@@ -221,6 +221,12 @@ def fit_calibrator(
     iso_x = getattr(mapping, "X_thresholds_", np.zeros(0))
     iso_y = getattr(mapping, "y_thresholds_", np.zeros(0))
     platt = (float(getattr(mapping, "a_", 0.0)), float(getattr(mapping, "b_", 0.0)))
+    if method == "sigmoid" and platt[0] >= 0:
+        raise ValueError(
+            f"on these {y.size} findings the evidence does not separate right from wrong ones "
+            "(the fitted Platt map runs backwards); label more photos, or use "
+            "method='isotonic'"
+        )
     scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
     return Calibrator(
         features=tuple(features),

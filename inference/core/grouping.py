@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
@@ -90,15 +91,22 @@ def _box(mask: npt.NDArray[np.bool_], offset: tuple[int, int]) -> tuple[int, int
 
 def _merge(fg: npt.NDArray[np.bool_], radius: int) -> tuple[npt.NDArray[np.int32], int]:
     """Components of `fg` after a closing with a disc of `radius`, labelled on `fg`'s own
-    pixels only (padding keeps the closing exact at the borders)."""
+    pixels only. The closing runs on `fg`'s bounding box padded by the radius plus one
+    (zero padding keeps it exact at the photo's borders), with OpenCV (scipy's binary
+    closing costs about 30 times as much)."""
     if not fg.any():
         return np.zeros(fg.shape, dtype=np.int32), 0
+    closed = fg
     if radius > 0:
-        padded = np.pad(fg, radius + 1)
-        closed = ndimage.binary_closing(padded, structure=_disc(radius))
-        closed = closed[radius + 1 : -radius - 1, radius + 1 : -radius - 1] | fg
-    else:
-        closed = fg
+        rows = np.flatnonzero(fg.any(axis=1))
+        cols = np.flatnonzero(fg.any(axis=0))
+        y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+        pad = radius + 1
+        padded = np.pad(fg[y0:y1, x0:x1].astype(np.uint8), pad)
+        kernel = _disc(radius).astype(np.uint8)
+        bridged = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, kernel, borderValue=0)
+        closed = fg.copy()
+        closed[y0:y1, x0:x1] |= bridged[pad:-pad, pad:-pad].astype(bool)
     groups, count = ndimage.label(closed, structure=_EIGHT)
     groups[~fg] = 0
     return groups.astype(np.int32), int(count)
@@ -179,6 +187,7 @@ def whole_regions(
     car_share = float(car.mean())
     vehicle_known = car_share >= settings.close_up_part_share
     distance: npt.NDArray[np.float64] | None = None
+    step = 1
     between: npt.NDArray[np.bool_] | None = None
 
     regions: list[Region] = []
@@ -200,12 +209,19 @@ def whole_regions(
         if not kept:
             if vehicle_known:
                 if distance is None:
-                    distance = ndimage.distance_transform_edt(~car)
-                    between = _between(car)
+                    # On a grid of about 80 px: a reach of a few percent of the photo
+                    # needs no finer distances, and the transform then costs ~0.2 ms.
+                    step = max(1, long_side // 80)
+                    coarse = car[::step, ::step]
+                    distance = ndimage.distance_transform_edt(~coarse) * step
+                    between = _between(coarse)
                 assert between is not None
-                reach = float(np.median(distance[sl][local]))
+                ys, xs = np.nonzero(local)
+                ys = (ys + sl[0].start) // step
+                xs = (xs + sl[1].start) // step
+                reach = float(np.median(distance[ys, xs]))
                 on_vehicle = reach <= settings.vehicle_reach_share * long_side or (
-                    float(between[sl][local].mean()) >= 0.5
+                    float(between[ys, xs].mean()) >= 0.5
                 )
                 if not on_vehicle:
                     continue  # off the vehicle

@@ -73,6 +73,35 @@ def _as_arrays(
     return s, y
 
 
+def _candidates(
+    scores: npt.NDArray[np.float64], target_precision: float, confidence_level: float
+) -> npt.NDArray[np.float64]:
+    """The grid, highest threshold first, cut to where fixed-sequence testing can start.
+
+    A candidate that releases nothing has no precision (MAPIE gives a NaN p-value, which
+    stops the sequence), and one that releases fewer than `n_min` findings cannot pass
+    even when every one of them is right (MAPIE's own Hoeffding-Bentkus p-value of "n out
+    of n correct" is above 1 - confidence_level). Starting the sequence there wastes it on
+    a test that must fail. The cut depends on the scores only, never on whether a finding
+    was right, so the outcomes meet the tests as they would on a fixed grid.
+    """
+    from mapie.risk_control.methods import compute_hoeffding_bentkus_p_value
+
+    delta = 1.0 - confidence_level
+    counts = np.arange(1, scores.size + 1, dtype=np.float64)
+    p_all_right = compute_hoeffding_bentkus_p_value(
+        np.zeros(counts.size), counts, 1.0 - target_precision, binary=True
+    )[:, 0]
+    passable = np.flatnonzero(p_all_right <= delta)
+    if passable.size == 0:
+        return CANDIDATES[:0]
+    n_min = int(counts[passable[0]])
+    released = (scores[None, :] >= CANDIDATES[:, None]).sum(axis=1)
+    # Highest threshold first: the order fixed-sequence testing walks.
+    keep: npt.NDArray[np.float64] = CANDIDATES[released >= n_min][::-1]
+    return keep
+
+
 def precision_threshold(
     scores: Sequence[float] | npt.NDArray[np.floating],
     correct: Sequence[bool] | npt.NDArray[np.bool_],
@@ -87,7 +116,8 @@ def precision_threshold(
         raise ValueError(f"confidence level must lie in (0, 1), got {confidence_level}")
     s, y = _as_arrays(scores, correct)
     threshold: float | None = None
-    if s.size:
+    candidates = _candidates(s, target_precision, confidence_level) if s.size else CANDIDATES[:0]
+    if candidates.size:
         # Imported here: MAPIE pulls in scikit-learn, which callers that only read a
         # stored threshold never need.
         from mapie.risk_control import BinaryClassificationController
@@ -96,9 +126,6 @@ def precision_threshold(
             p = np.asarray(x, dtype=np.float64).reshape(-1)
             return np.column_stack([1.0 - p, p])
 
-        # A candidate above every score releases nothing: its precision is undefined and
-        # MAPIE's NaN p-value would stop the fixed sequence before it starts.
-        candidates = CANDIDATES[s.max() >= CANDIDATES]
         controller = BinaryClassificationController(
             predict_function=predict_proba,
             risk="precision",

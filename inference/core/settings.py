@@ -13,6 +13,25 @@ Denominator = Literal["visible", "all"]
 Grouping = Literal["whole", "paper"]
 
 
+# The settings that shape findings (what a calibrator is fitted on); a calibrated version
+# pins them in its manifest.
+FINDING_SETTINGS = (
+    "grouping",
+    "connectivity",
+    "min_region_px",
+    "speck_share",
+    "merge_gap_share",
+    "min_damage_share",
+    "damage_pixels",
+    "merge_classes",
+    "part_cover_min",
+    "report_floor",
+    "vehicle_reach_share",
+    "close_up_part_share",
+    "min_part_share",
+)
+
+
 @dataclass(frozen=True)
 class PipelineSettings:
     # Photo quality and vehicle presence (step 1).
@@ -29,13 +48,13 @@ class PipelineSettings:
     # "whole" (shares of the photo's pixels or of its long side, so they scale with it):
     speck_share: float = 0.0005  # damage fragments below this share of the photo: noise
     merge_gap_share: float = 0.015  # gaps up to this share of the long side are bridged
-    min_damage_share: float = 0.002  # merged damages below this share of the photo: dropped
+    min_damage_share: float = 0.001  # merged damages below this share of the photo: dropped
     damage_pixels: Literal["argmax", "any_damage"] = "argmax"  # which pixels are damage
     merge_classes: bool = False  # merge touching damages of different classes into one
     part_cover_min: float = 0.3  # a part covering this share of a damage gets a finding
     # Calibrated versions only: findings less likely than this to be right are not reported.
     report_floor: float = 0.0
-    vehicle_reach_share: float = 0.05  # background damage this near a part is on the car
+    vehicle_reach_share: float = 0.3  # background damage this near a part is on the car
     close_up_part_share: float = 0.1  # parts cover less of the frame: no vehicle evidence
 
     # Perspective and size (step 5).
@@ -55,6 +74,10 @@ class PipelineSettings:
             raise ValueError("connectivity must be 4 or 8")
         if self.grouping not in ("whole", "paper"):
             raise ValueError("grouping must be 'whole' or 'paper'")
+        if self.damage_pixels not in ("argmax", "any_damage"):
+            raise ValueError("damage_pixels must be 'argmax' or 'any_damage'")
+        if not isinstance(self.merge_classes, bool):
+            raise ValueError("merge_classes must be true or false")
         for name in (
             "speck_share",
             "merge_gap_share",

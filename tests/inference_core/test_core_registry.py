@@ -21,9 +21,9 @@ from inference.core.registry import (
 
 def test_the_shipped_default_is_the_newest_trained_version() -> None:
     versions = [m.version for m in list_versions()]
-    assert versions[-2:] == ["0.1.0", "0.2.0"]
+    assert versions[-2:] == ["0.1.0", "0.2.1"]
     default = default_version()
-    assert default.version == "0.2.0"
+    assert default.version == "0.2.1"
     assert default.status == "candidate"
     assert default.raw["provenance"]["trained"] is True
     # the model card's validation figures travel with the weights

@@ -17,14 +17,21 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from inference.core.calibration import EVIDENCE, fit_calibrator, write_calibrator
+from inference.core.calibration import (
+    EVIDENCE,
+    fit_calibrator,
+    load_calibrator,
+    write_calibrator,
+)
 from inference.core.evaluation.findings import evaluate_findings, summarise
 from inference.core.predictor import Predictor
 from inference.core.registry import MANIFEST, load_manifest, write_manifest
 from inference.core.risk_control import precision_threshold
+from inference.core.settings import FINDING_SETTINGS
 
 
 def calibrate_version(
@@ -88,16 +95,21 @@ def calibrate_version(
         data["threshold"] = 1.0 if choice.threshold is None else choice.threshold
         data["target_precision"] = target_precision
         data["threshold_promise"] = choice.to_dict()
-        data["settings"] = overrides
+        # The calibrator learned from findings made with these settings: pin them, so
+        # that a later change of the defaults cannot change what its confidence means.
+        current = asdict(predictor.settings)
+        data["settings"] = overrides | {name: current[name] for name in FINDING_SETTINGS}
         data.setdefault("provenance", {})["calibrated_from"] = source.version
         data.setdefault("metrics", {})["findings_threshold_split"] = summarise(
             held, data["threshold"]
         )
         write_manifest(data, out)
+        written = load_manifest(out).calibrator_path()  # hash checked
+        assert written is not None
+        load_calibrator(written)  # and it parses
     except BaseException:
         shutil.rmtree(out, ignore_errors=True)
         raise
-    load_manifest(out).calibrator_path()  # the written version loads and verifies
     return {
         "version": version,
         "directory": str(out),

@@ -300,6 +300,7 @@ def run_findings_task(
     report["settings_overrides"] = dict(settings or {})
     report["photo_list"] = None if include is None else f"{len(include)} listed photos"
     if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
         stem = out.with_suffix("")
         version = predictor.manifest.version
         plot_reliability(report, Path(f"{stem}.reliability.png"), f"{version}: reliability")
