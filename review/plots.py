@@ -47,6 +47,26 @@ def reliability_bins(
     return out
 
 
+def stored_reliability_bins(bins: Iterable[Mapping[str, object]]) -> list[ReliabilityBin]:
+    """Bins of a stored findings report (`calibration.bins`: low, high, count, confidence,
+    accuracy); empty bins omitted. Raises KeyError / TypeError / ValueError when malformed."""
+    out = []
+    for b in bins:
+        count = int(str(b["count"]))
+        if count <= 0:
+            continue
+        out.append(
+            ReliabilityBin(
+                lower=float(str(b["low"])),
+                upper=float(str(b["high"])),
+                count=count,
+                mean_confidence=float(str(b["confidence"])),
+                accuracy=float(str(b["accuracy"])),
+            )
+        )
+    return out
+
+
 def _frame(title: str, body: str) -> str:
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
@@ -54,7 +74,13 @@ def _frame(title: str, body: str) -> str:
     )
 
 
-def reliability_svg(bins: Sequence[ReliabilityBin]) -> str:
+def reliability_svg(
+    bins: Sequence[ReliabilityBin],
+    *,
+    title: str = "Reliability diagram of reviewed findings",
+    x_label: str = "C_refined",
+    y_label: str = "kept by reviewers",
+) -> str:
     plot_w = WIDTH - 2 * PAD
     plot_h = HEIGHT - 2 * PAD
 
@@ -68,10 +94,19 @@ def reliability_svg(bins: Sequence[ReliabilityBin]) -> str:
         f'<rect x="{PAD}" y="{PAD}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#999"/>',
         f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#bbb" stroke-dasharray="4 3"/>',
         f'<text x="{WIDTH / 2}" y="{HEIGHT - 6}" font-size="11" text-anchor="middle">'
-        "C_refined</text>",
+        f"{escape(x_label)}</text>",
         f'<text x="10" y="{HEIGHT / 2}" font-size="11" text-anchor="middle" '
-        f'transform="rotate(-90 10 {HEIGHT / 2})">kept by reviewers</text>',
+        f'transform="rotate(-90 10 {HEIGHT / 2})">{escape(y_label)}</text>',
     ]
+    for tick in (0.0, 0.5, 1.0):
+        parts.append(
+            f'<text x="{x(tick):.1f}" y="{HEIGHT - PAD + 12}" font-size="9" '
+            f'text-anchor="middle">{tick:g}</text>'
+        )
+        parts.append(
+            f'<text x="{PAD - 4}" y="{y(tick) + 3:.1f}" font-size="9" '
+            f'text-anchor="end">{tick:g}</text>'
+        )
     for b in bins:
         bar_w = (b.upper - b.lower) * plot_w - 2
         parts.append(
@@ -82,7 +117,7 @@ def reliability_svg(bins: Sequence[ReliabilityBin]) -> str:
         parts.append(
             f'<circle cx="{x(b.mean_confidence):.1f}" cy="{y(b.accuracy):.1f}" r="3" fill="#1565c0"/>'
         )
-    return _frame("Reliability diagram of reviewed findings", "".join(parts))
+    return _frame(title, "".join(parts))
 
 
 def bars_svg(title: str, values: Mapping[str, float]) -> str:

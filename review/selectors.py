@@ -21,6 +21,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from claims.models import AuditEvent, Case, Photo
+from inference.core.grouping import OTHER_PANEL
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
@@ -300,11 +301,15 @@ def case_latest_report(*, case: Case) -> ReviewedReport | None:
 
 
 def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
-    """Class names a person may choose; class 0 (no damage, or background = a part the
-    taxonomy does not label) only with `keep_first`."""
+    """Class names a person may choose; with `keep_first`, first the class for "none of
+    these" (parts: "other_panel", a part the taxonomy does not label; damage: no damage)."""
     try:
-        classes = load_taxonomy(name).classes
-        return list(classes) if keep_first else list(classes[1:])
+        taxonomy = load_taxonomy(name)
+        classes = taxonomy.classes
+        if not keep_first:
+            return list(classes[1:])
+        first = OTHER_PANEL if taxonomy.kind == "parts" else classes[0]
+        return [first, *classes[1:]]
     except TaxonomyError:
         return []
 
@@ -401,3 +406,37 @@ def model_version_audit(*, version: ModelVersion) -> QuerySet[AuditEvent]:
         .select_related("actor")
         .order_by("-created_at", "-pk")
     )
+
+
+def finding_figures(report: object) -> list[tuple[str, str]]:
+    """The headline figures of a stored findings evaluation (`metrics.findings_evaluation`
+    of a manifest, written by `python -m inference evaluate --task findings --record`), as
+    (label, value) rows for the model page; empty when there is none or it is malformed."""
+    if not isinstance(report, dict):
+        return []
+
+    def number(value: object, digits: int = 3) -> str:
+        return "not measured" if not isinstance(value, int | float) else f"{value:.{digits}f}"
+
+    try:
+        per_photo = report["findings_per_photo"]
+        coverage = report["precision_coverage"]["coverage_at_precision"]
+        return [
+            ("labelled photos", str(report["photos"])),
+            ("labelled damage instances", str(report["instances"])),
+            ("findings", str(report["findings"])),
+            (
+                "findings per photo, median / p90",
+                f"{number(per_photo['median'], 1)} / {number(per_photo['p90'], 1)}",
+            ),
+            (
+                "precision (at least half on labelled damage of its class)",
+                number(report["precision"]),
+            ),
+            ("recall of labelled instances", number(report["recall"])),
+            ("AUROC of the confidence for correctness", number(report["auroc"])),
+            ("expected calibration error (10 bins)", number(report["calibration"]["ece"])),
+            ("coverage at precision 0.90", number(coverage.get("0.90"))),
+        ]
+    except (KeyError, TypeError, AttributeError):
+        return []

@@ -19,6 +19,7 @@ from claims.errors import ApplicationError
 from claims.models import Case, Photo
 from claims.roles import Role, role_of
 from claims.services import audit_record
+from inference.core.grouping import OTHER_PANEL
 from inference.core.severity import dsi as dsi_mean
 from inference.core.severity import severity_terms
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
@@ -159,9 +160,11 @@ def _classes(taxonomy: str, keep_first: bool = False) -> tuple[str, ...]:
 
 def _check_labels(*, version: ModelVersion, damage_type: str, part: str) -> None:
     damages = _classes(version.damage_taxonomy)
-    # Part class 0 (`background`) stays allowed: damage on a part the taxonomy does not
-    # label (a fender for parts_reduced_dsmlr) is reported on it, and may be kept there.
+    # Damage on a part the taxonomy does not label (a fender for parts_reduced_dsmlr) is
+    # on "other_panel", and may be kept there; class 0 (`background`) stays allowed for
+    # findings of versions that still named it so.
     parts = _classes(version.part_taxonomy, keep_first=True)
+    parts = (OTHER_PANEL, *parts) if parts else parts
     if damages and damage_type not in damages:
         raise ApplicationError(
             f"Unknown damage type {damage_type!r}; choose one of {', '.join(damages)}."

@@ -60,7 +60,8 @@ def stored_promise(data: Mapping[str, Any]) -> ThresholdChoice | None:
 
 
 def promise_applies(promise: ThresholdChoice, threshold: float) -> bool:
-    """Whether `promise` speaks for `threshold`: only for the threshold it chose."""
-    return promise.threshold is not None and math.isclose(
-        promise.threshold, threshold, rel_tol=0.0, abs_tol=1e-9
-    )
+    """Whether `promise` speaks for `threshold`: only for the threshold it chose (and, when
+    no threshold kept the promise, for a threshold that releases nothing)."""
+    if promise.threshold is None:
+        return threshold > 1.0 or math.isclose(threshold, 1.0, rel_tol=0.0, abs_tol=1e-9)
+    return math.isclose(promise.threshold, threshold, rel_tol=0.0, abs_tol=1e-9)

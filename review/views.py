@@ -338,12 +338,29 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     metrics = version.metrics or {}
     per_class = metrics.get("per_class_iou") if isinstance(metrics, dict) else None
     confusion = metrics.get("confusion_matrix") if isinstance(metrics, dict) else None
-    plot_svgs: list[tuple[str, str]] = [
-        (
-            "Reliability of C_refined on reviewed findings",
-            plots.reliability_svg(plots.reliability_bins(outcomes)),
+    plot_svgs: list[tuple[str, str]] = []
+    if outcomes:
+        plot_svgs.append(
+            (
+                "Reliability of C_refined on reviewed findings",
+                plots.reliability_svg(plots.reliability_bins(outcomes)),
+            )
         )
-    ]
+    findings_report = metrics.get("findings_evaluation") if isinstance(metrics, dict) else None
+    finding_figures = selectors.finding_figures(findings_report)
+    if finding_figures and isinstance(findings_report, dict):
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            plot_svgs.append(
+                (
+                    "Reliability of the confidence on labelled photos (evaluation split)",
+                    plots.reliability_svg(
+                        plots.stored_reliability_bins(findings_report["calibration"]["bins"]),
+                        title="Reliability of the finding confidence on labelled photos",
+                        x_label="confidence",
+                        y_label="share of findings correct",
+                    ),
+                )
+            )
     if isinstance(per_class, dict) and per_class:
         plot_svgs.append(
             (
@@ -380,6 +397,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if outcomes
         else None,
         "plots": plot_svgs,
+        "finding_figures": finding_figures,
         "metrics": scalar_metrics,
         "audit": selectors.model_version_audit(version=version),
     }

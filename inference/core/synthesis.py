@@ -12,7 +12,7 @@ to positions in the input sequence.
   `K_agree` = photos showing it / photos that could see it, where "could see" is
   `denominator="visible"`: usable photos where the part is visible (plus those showing
   the finding, so that K_agree <= 1 even when a tiny part fell under the visibility
-  cut-off; "other_panel" (and background) is visible everywhere), or
+  cut-off; background is visible everywhere, "other_panel" only where it is shown), or
   `denominator="all"`: all usable photos (Ma et al. divide by all submitted photos).
   `C_refined = confidence * K_agree` (Ma et al. use C_base, which is `confidence` for a
   version without a calibrator); a row needs review when C_refined < threshold.
@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from inference.core.grouping import OTHER_PANEL
 from inference.core.settings import Denominator
 from inference.core.types import CaseFinding, CaseResult, PhotoResult
 
@@ -91,10 +90,11 @@ def synthesise_case(
         if denominator == "all":
             could_see = {i for i, _ in usable}
         else:
+            # Which photos could see a panel the part model does not label is unknown:
+            # only those that show the damage count. Background (versions that named it)
+            # is visible from every photo, as before.
             could_see = {
-                i
-                for i, p in usable
-                if part in (background_part, OTHER_PANEL) or part in p.visible_parts
+                i for i, p in usable if part == background_part or part in p.visible_parts
             } | agreeing
         k_agree = len(agreeing) / len(could_see)
         c_base = best_c_base[key]

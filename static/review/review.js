@@ -313,7 +313,7 @@
     const damageSel = document.getElementById("editor-damage");
     const partSel = document.getElementById("editor-part");
     damageSel.value = kind === "edit" ? f.damage : config.damage_types[0];
-    // parts[0] is background ("a part not listed"): a missed damage starts on a named part
+    // parts[0] is "other_panel" (a part not listed): a missed damage starts on a named part
     partSel.value = kind === "edit" ? f.part : (config.parts[1] ?? config.parts[0]);
     toolbar.hidden = false;
     app.classList.add("editing");

@@ -21,7 +21,9 @@ MODEL = ModelInfo("m", "1", "0" * 64, "parts_reduced_dsmlr", "damage_categorical
 PARTS = ["bumper", "lamps", "windshield", "window", "door_shell", "hood", "wheel", "mirror"]
 
 
-def finding(part: str, damage: str, c_base: float, score: float = 50.0) -> DamagedPart:
+def finding(
+    part: str, damage: str, c_base: float, score: float = 50.0, confidence: float | None = None
+) -> DamagedPart:
     return DamagedPart(
         part=part,
         damage=damage,
@@ -35,7 +37,7 @@ def finding(part: str, damage: str, c_base: float, score: float = 50.0) -> Damag
         area_cm2_uncertainty=None,
         c_base=c_base,
         severity=SeverityTerms(area=0.0, confidence=c_base * 100, type_weight=0.0, score=score),
-        confidence=c_base,
+        confidence=c_base if confidence is None else confidence,
     )
 
 
@@ -69,6 +71,41 @@ def a_case() -> list[PhotoResult]:
         photo({"door_shell", "wheel"}, []),  # 4: another side, cannot see the bumper
         photo(set(), [], set_aside="no vehicle"),  # 5: set aside, ignored
     ]
+
+
+def test_c_refined_is_the_calibrated_confidence_times_agreement() -> None:
+    wide = {"bumper", "lamps"}
+    photos = [
+        photo(wide, [finding("bumper", "deformity", 0.9, confidence=0.4)]),
+        photo(wide, [finding("bumper", "deformity", 0.95, confidence=0.3)]),
+        photo(wide, []),
+        photo(wide, []),
+    ]
+    (row,) = synthesise_case(photos, threshold=0.25).findings
+    assert (row.c_base, row.confidence, row.k_agree) == (0.95, 0.4, 0.5)
+    assert row.c_refined == 0.2  # confidence x K_agree; C_base x K_agree would be 0.475
+    assert row.needs_review
+
+
+def test_other_panel_agrees_only_with_the_photos_that_show_it() -> None:
+    # Which photos could see a panel the part model does not know is unknown: a finding
+    # on "other_panel" is not marked down by photos that do not show it.
+    photos = [
+        photo({"bumper"}, [finding("other_panel", "surface_damage", 0.8)]),
+        photo({"bumper", "hood"}, []),
+        photo({"door_shell"}, []),
+    ]
+    (row,) = synthesise_case(photos, threshold=0.5).findings
+    assert (row.part, row.photo_indices, row.k_agree, row.c_refined) == (
+        "other_panel",
+        (0,),
+        1.0,
+        0.8,
+    )
+    # Background (versions that named it) is visible from every photo, as before.
+    photos[0] = photo({"bumper"}, [finding("background", "surface_damage", 0.8)])
+    (row,) = synthesise_case(photos, threshold=0.5).findings
+    assert row.k_agree == pytest.approx(1 / 3)
 
 
 def test_views_and_close_ups() -> None:

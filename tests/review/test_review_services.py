@@ -196,9 +196,21 @@ def test_edit_may_keep_damage_on_a_part_the_taxonomy_does_not_label(make_case, a
         user=adjuster,
         mask=_full_mask(case, 0, 0, 8, 8),
         damage_type="deformity",
+        part="other_panel",
+    )
+    assert MaskEdit.objects.get().part == "other_panel"
+    # "background", what older versions named such a part, is still accepted.
+    services.finding_edit(
+        finding=_findings(case)["deformity"],
+        user=adjuster,
+        mask=_full_mask(case, 0, 0, 8, 8),
+        damage_type="deformity",
         part="background",
     )
-    assert MaskEdit.objects.get().part == "background"
+    assert list(MaskEdit.objects.order_by("pk").values_list("part", flat=True)) == [
+        "other_panel",
+        "background",
+    ]
 
 
 @pytest.mark.parametrize(

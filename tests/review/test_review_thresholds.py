@@ -133,6 +133,8 @@ def test_stored_promise_without_threshold_applies_to_none() -> None:
     assert promise is not None
     assert promise.threshold is None
     assert not promise_applies(promise, 0.73)
+    # "Every finding goes to review" is what a threshold of 1 (or above) does.
+    assert promise_applies(promise, 1.0)
 
 
 @pytest.mark.parametrize(

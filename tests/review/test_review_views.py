@@ -427,3 +427,50 @@ def test_next_on_an_empty_queue_is_good_news_not_an_error(adjuster, login) -> No
     assert response.redirect_chain[-1][0] == reverse("review:queue")
     [message] = list(response.context["messages"])
     assert (message.level_tag, "queue is empty" in message.message) == ("info", True)
+
+
+def test_model_page_shows_the_stored_findings_evaluation_and_a_kept_no_threshold_promise(
+    admin_user, login
+) -> None:
+    none_kept = {**PROMISE, "threshold": None, "precision": None, "released_share": 0.0}
+    version = seed.model_version_create(
+        name="weak", threshold=1.0, calibrated=True, threshold_promise=none_kept
+    )
+    version.metrics = {
+        "findings_evaluation": {
+            "photos": 246,
+            "instances": 590,
+            "findings": 639,
+            "findings_per_photo": {"median": 2.0, "p90": 5.0, "mean": 2.6},
+            "precision": 0.327074,
+            "recall": 0.60339,
+            "auroc": 0.711072,
+            "calibration": {
+                "ece": 0.057097,
+                "bins": [
+                    {"low": 0.1, "high": 0.2, "count": 137, "confidence": 0.16, "accuracy": 0.15},
+                    {"low": 0.2, "high": 0.3, "count": 0, "confidence": None, "accuracy": None},
+                ],
+            },
+            "precision_coverage": {"coverage_at_precision": {"0.90": 0.001565, "0.95": 0.0}},
+        }
+    }
+    version.save()
+    body = login(admin_user).get(reverse("review:model_version", args=[version.pk]))
+    text = body.content.decode()
+    table = text[text.index('<table id="finding-figures">') :]
+    table = table[: table.index("</table>")]
+    for label, value in [
+        ("findings per photo, median / p90", "2.0 / 5.0"),
+        ("precision (at least half on labelled damage of its class)", "0.327"),
+        ("recall of labelled instances", "0.603"),
+        ("AUROC of the confidence for correctness", "0.711"),
+        ("expected calibration error (10 bins)", "0.057"),
+        ("coverage at precision 0.90", "0.002"),
+    ]:
+        assert f"<tr><th>{label}</th><td>{value}</td></tr>" in table
+    assert "Reliability of the finding confidence on labelled photos" in text
+    assert "137" in text  # the one non-empty bin is drawn (its tooltip names its count)
+    promise = text[text.index('<div id="promise">') : text.index('<div id="suggestion">')]
+    assert "every finding goes to review" in promise
+    assert "does not apply" not in promise
