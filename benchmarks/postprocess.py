@@ -1,6 +1,6 @@
 """What whole findings and the calibrated confidence cost a photo, against the paper's rule.
 
-    .venv/bin/python benchmarks/postprocess.py [--model 0.2.1] [--repeats 30] [PHOTO ...]
+    .venv/bin/python benchmarks/postprocess.py [--model 0.2.1] [--repeats 30] [--size 512] [PHOTO ...]
 
 Runs the network once per photo (the default: Ultralytics' bus.jpg and the first damage
 photos of `../shared/data/damage-bilgi/valid` when present), then times only the
@@ -51,9 +51,12 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="model version (default: the default)")
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--size", type=int, help="long side photos are resized to (default: the version's own)"
+    )
     args = parser.parse_args()
 
-    predictor = Predictor.from_manifest(args.model, threads=args.threads)
+    predictor = Predictor.from_manifest(args.model, threads=args.threads, input_size=args.size)
     after_settings, calibrator = predictor.settings, predictor.calibrator
     before_settings = after_settings.with_overrides({"grouping": "paper"})
     rows: list[dict[str, Any]] = []

@@ -115,12 +115,19 @@ def perspective_class(num_visible_parts: int, settings: PipelineSettings) -> str
     return "none"
 
 
-def size_class(share_of_part: float, settings: PipelineSettings) -> str:
-    """small | medium | large from the damaged share of the part.
+def size_class(
+    share_of_part: float, settings: PipelineSettings, area_cm2: float | None = None
+) -> str:
+    """small | medium | large: from the physical size when it is known (`small_below_cm2`,
+    `large_from_cm2`), else from the damaged share of the part.
 
     The share is scale free, so it means the same in a full view and a close-up as long as
     the whole part is in the frame; in a close-up that cuts the part, it overstates.
     """
+    if area_cm2 is not None:
+        if area_cm2 < settings.small_below_cm2:
+            return "small"
+        return "medium" if area_cm2 < settings.large_from_cm2 else "large"
     if share_of_part < settings.small_below:
         return "small"
     if share_of_part < settings.large_from:
@@ -295,7 +302,7 @@ def find_damaged_parts(
                 area_px=area,
                 part_area_px=part_area,
                 share_of_part=share,
-                size_class=size_class(share, settings),
+                size_class=size_class(share, settings, area_cm2),
                 area_cm2=area_cm2,
                 area_cm2_uncertainty=area_cm2_sd,
                 c_base=c_base,

@@ -63,6 +63,10 @@ class PipelineSettings:
     partial_view_min_parts: int = 3  # this many: a partial view; 1 or 2: a close-up
     small_below: float = 0.10  # share of the part: below -> "small"
     large_from: float = 0.30  # share of the part: from here -> "large", else "medium"
+    # When a physical size is known it decides the class instead (a "small" damage of
+    # 2 m² on a panel the part model does not know would read as nonsense).
+    small_below_cm2: float = 400.0  # about 20 x 20 cm
+    large_from_cm2: float = 2500.0  # about 50 x 50 cm
     min_reference_px: int = 400  # a reference part instance needs this many pixels
     depth_rel_sd: float = 0.25  # relative error from damage and reference at unlike depth
 
@@ -93,6 +97,8 @@ class PipelineSettings:
             raise ValueError("denominator must be 'visible' or 'all'")
         if not 0 < self.small_below <= self.large_from <= 1:
             raise ValueError("need 0 < small_below <= large_from <= 1")
+        if not 0 < self.small_below_cm2 <= self.large_from_cm2:
+            raise ValueError("need 0 < small_below_cm2 <= large_from_cm2")
         if self.partial_view_min_parts > self.full_view_min_parts:
             raise ValueError("partial_view_min_parts must not exceed full_view_min_parts")
 

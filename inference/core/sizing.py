@@ -67,6 +67,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
+from inference.core.grouping import OTHER_PANEL
 from inference.core.settings import PipelineSettings
 from inference.core.taxonomy import Shape, Taxonomy
 from inference.core.types import LabelMap
@@ -83,6 +84,10 @@ Problem = Literal[
 # The largest single panel of a passenger car is the roof of a large SUV or van, about
 # 2.0 m x 1.4 m; no damage on one part is larger. Used when a taxonomy has no max_areas.
 NO_PART_LARGER_CM2 = 30_000.0
+# A damage on a panel the part model does not label (a fender, a quarter panel, a sill):
+# the largest such panel, a quarter panel, is about 1.4 m x 0.7 m. A roof is larger but is
+# rarely photographed whole in a claim; its damage then gets no cm² rather than a wrong one.
+OTHER_PANEL_MAX_CM2 = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -256,7 +261,8 @@ def physical_area(
     """(cm², one-sd uncertainty in cm²) of a damage of `area_px` pixels on `part`.
 
     (None, None) when there is no scale, or when the estimate exceeds the largest area
-    the part can have (`taxonomy.max_areas`; for a part without one, such as background
+    the part can have (`taxonomy.max_areas`; `OTHER_PANEL_MAX_CM2` for "other_panel";
+    for a part without one, such as background
     or a part the taxonomy does not know, the largest maximum of the taxonomy, and
     `NO_PART_LARGER_CM2` for a taxonomy without maxima): the scale is then wrong for
     this damage, and no size is better than an impossible one.
@@ -269,6 +275,8 @@ def physical_area(
     limit = taxonomy.max_areas.get(part)
     if limit is not None:
         bound = limit.area_cm2
+    elif part == OTHER_PANEL:
+        bound = OTHER_PANEL_MAX_CM2
     else:
         bound = taxonomy.largest_max_area_cm2 or NO_PART_LARGER_CM2
     if area > bound:

@@ -148,6 +148,22 @@ def test_visible_parts_and_perspective() -> None:
     ]
 
 
+def test_a_known_physical_size_decides_the_size_class() -> None:
+    s = PipelineSettings(small_below_cm2=400.0, large_from_cm2=2500.0)
+    # A 2 m² damage on a huge unlabelled area is not "small" whatever its share.
+    assert [size_class(0.01, s, a) for a in (0.0, 399.9, 400.0, 2499.9, 2500.0, 20000.0)] == [
+        "small",
+        "small",
+        "medium",
+        "medium",
+        "large",
+        "large",
+    ]
+    assert size_class(0.5, s, None) == "large"  # no scale: the share decides
+    with pytest.raises(ValueError, match="small_below_cm2"):
+        PipelineSettings(small_below_cm2=3000.0, large_from_cm2=2500.0)
+
+
 def test_size_classes_at_their_edges() -> None:
     s = PipelineSettings(small_below=0.1, large_from=0.3)
     assert [size_class(v, s) for v in (0.0, 0.0999, 0.1, 0.2999, 0.3, 1.0)] == [

@@ -226,7 +226,9 @@ def test_a_part_without_maximum_is_bounded_by_the_largest_one() -> None:
     assert largest == 22000.0  # the hood
     assert physical_area(11000, "background", SCALE, PARTS) == (22000.0, 6600.0)
     assert physical_area(11001, "background", SCALE, PARTS) == (None, None)
-    assert physical_area(11001, "other_panel", SCALE, PARTS) == (None, None)
+    # "other_panel" (a panel the part model does not label) has its own bound, 1 m²:
+    assert physical_area(5000, "other_panel", SCALE, PARTS) == (10000.0, 3000.0)
+    assert physical_area(5001, "other_panel", SCALE, PARTS) == (None, None)
     bare = taxonomy_from_dict(parts_dict(classes=[{"name": "background"}, {"name": "hood"}]))
     assert bare.largest_max_area_cm2 is None
     assert physical_area(15000, "hood", SCALE, bare) == (NO_PART_LARGER_CM2, 9000.0)
