@@ -460,28 +460,36 @@ def _complete_if_done(*, case: Case, user: Any) -> ReviewedReport | None:
 # Model versions -------------------------------------------------------------------------
 
 
+def _model_version_set(
+    *, version: ModelVersion, user: Any, field: str, value: float, verb: str
+) -> ModelVersion:
+    """Set one number of a model version under a row lock, with its audit record."""
+    with transaction.atomic():
+        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        before = getattr(locked, field)
+        ModelVersion.objects.filter(pk=version.pk).update(**{field: value})
+        audit_record(
+            verb=verb,
+            actor=user,
+            data={"model_version": version.pk, "name": str(locked), "from": before, "to": value},
+        )
+    version.refresh_from_db()
+    return version
+
+
 def model_version_set_threshold(
     *, version: ModelVersion, user: Any, threshold: float
 ) -> ModelVersion:
     require_admin(user)
     if not 0.0 <= threshold <= 1.0:
         raise ApplicationError("The threshold is a confidence between 0 and 1.")
-    with transaction.atomic():
-        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        before = locked.threshold
-        ModelVersion.objects.filter(pk=version.pk).update(threshold=threshold)
-        audit_record(
-            verb="model.threshold_changed",
-            actor=user,
-            data={
-                "model_version": version.pk,
-                "name": str(locked),
-                "from": before,
-                "to": threshold,
-            },
-        )
-    version.refresh_from_db()
-    return version
+    return _model_version_set(
+        version=version,
+        user=user,
+        field="threshold",
+        value=threshold,
+        verb="model.threshold_changed",
+    )
 
 
 def model_version_set_target_precision(
@@ -494,22 +502,13 @@ def model_version_set_target_precision(
         raise ApplicationError(
             "The target precision is a share strictly between 0 and 1, such as 0.9."
         )
-    with transaction.atomic():
-        locked = ModelVersion.objects.select_for_update().get(pk=version.pk)
-        before = locked.target_precision
-        ModelVersion.objects.filter(pk=version.pk).update(target_precision=target_precision)
-        audit_record(
-            verb="model.target_precision_changed",
-            actor=user,
-            data={
-                "model_version": version.pk,
-                "name": str(locked),
-                "from": before,
-                "to": target_precision,
-            },
-        )
-    version.refresh_from_db()
-    return version
+    return _model_version_set(
+        version=version,
+        user=user,
+        field="target_precision",
+        value=target_precision,
+        verb="model.target_precision_changed",
+    )
 
 
 def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:

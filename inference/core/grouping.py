@@ -89,6 +89,23 @@ def _box(mask: npt.NDArray[np.bool_], offset: tuple[int, int]) -> tuple[int, int
     )
 
 
+def _region(
+    part: int,
+    damage: int,
+    local: npt.NDArray[np.bool_],
+    sl: tuple[slice, slice],
+    shape: tuple[int, int],
+    fragments: int,
+    cover: float,
+) -> Region:
+    """A region from its mask inside the bounding slice `sl` of a (h, w) photo."""
+    mask = np.zeros(shape, dtype=bool)
+    mask[sl] = local
+    return Region(
+        part, damage, mask, _box(local, (sl[0].start, sl[1].start)), fragments, float(cover)
+    )
+
+
 def _merge(fg: npt.NDArray[np.bool_], radius: int) -> tuple[npt.NDArray[np.int32], int]:
     """Components of `fg` after a closing with a disc of `radius`, labelled on `fg`'s own
     pixels only. The closing runs on `fg`'s bounding box padded by the radius plus one
@@ -225,32 +242,10 @@ def whole_regions(
                 )
                 if not on_vehicle:
                     continue  # off the vehicle
-            mask = np.zeros((h, w), dtype=bool)
-            mask[sl] = local
-            regions.append(
-                Region(
-                    OTHER,
-                    damage,
-                    mask,
-                    _box(local, (sl[0].start, sl[1].start)),
-                    n_frag,
-                    float(shares[0]),
-                )
-            )
+            regions.append(_region(OTHER, damage, local, sl, (h, w), n_frag, shares[0]))
             continue
         if len(kept) == 1:
-            mask = np.zeros((h, w), dtype=bool)
-            mask[sl] = local
-            regions.append(
-                Region(
-                    kept[0],
-                    damage,
-                    mask,
-                    _box(local, (sl[0].start, sl[1].start)),
-                    n_frag,
-                    float(shares[kept[0]]),
-                )
-            )
+            regions.append(_region(kept[0], damage, local, sl, (h, w), n_frag, shares[kept[0]]))
             continue
         # Several parts: each pixel of the damage goes to the nearest pixel of a kept part.
         local_parts = part_map[sl]
@@ -261,16 +256,5 @@ def whole_regions(
             piece = local & (owner == p)
             if not piece.any():
                 continue
-            mask = np.zeros((h, w), dtype=bool)
-            mask[sl] = piece
-            regions.append(
-                Region(
-                    p,
-                    damage,
-                    mask,
-                    _box(piece, (sl[0].start, sl[1].start)),
-                    n_frag,
-                    float(shares[p]),
-                )
-            )
+            regions.append(_region(p, damage, piece, sl, (h, w), n_frag, shares[p]))
     return regions
