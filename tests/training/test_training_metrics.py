@@ -154,8 +154,20 @@ def test_joint_loss_weights_the_heads() -> None:
     ce = SegmentationLoss("ce", damage_weight=0.25)
     expected = 0.75 * math.log(2) + 0.25 * math.log(3)
     assert float(ce(parts, damage, tp, td)) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="dice, ce or focal"):
+    with pytest.raises(ValueError, match="dice, ce, focal, dice_ce"):
         SegmentationLoss("l2")  # type: ignore[arg-type]
+
+
+def test_dice_ce_is_the_sum_of_both_on_each_head() -> None:
+    torch.manual_seed(1)
+    parts, damage = torch.randn(2, 3, 4, 4), torch.randn(2, 4, 4, 4)
+    tp, td = torch.randint(0, 3, (2, 4, 4)), torch.randint(0, 4, (2, 4, 4))
+    td[1] = 255  # a damage-free item: ignored pixels
+    loss = SegmentationLoss("dice_ce", damage_weight=0.5)(parts, damage, tp, td)
+    expected = 0.5 * (float(dice_loss(parts, tp)) + float(ce_loss(parts, tp))) + 0.5 * (
+        float(dice_loss(damage, td)) + float(ce_loss(damage, td))
+    )
+    assert float(loss) == pytest.approx(expected)
 
 
 def test_warmup_then_cosine() -> None:

@@ -36,6 +36,8 @@ import yaml
 
 from inference.core.data.paths import REPO_ROOT
 
+LOSSES = ("dice", "ce", "focal", "dice_ce")  # segmentation losses (training/losses.py)
+
 
 class ConfigError(ValueError):
     """A training configuration is invalid; the message names the key."""
@@ -123,8 +125,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         settings = TrainSettings(**(raw.get("train") or {}))
     except TypeError as exc:
         raise ConfigError(f"{path}: train: {exc}") from None
-    if settings.loss not in ("dice", "ce", "focal"):
-        raise ConfigError(f"{path}: train.loss must be dice, ce or focal")
+    if settings.loss not in LOSSES:
+        raise ConfigError(f"{path}: train.loss must be one of {', '.join(LOSSES)}")
     if task == "segmentation" and settings.batch_size < 2:
         # DeepLabV3+'s image pooling (and PSPNet's) reduce a crop to one value per channel
         # before a batch norm, which cannot train on a single value.

@@ -1,4 +1,5 @@
-"""Segmentation losses (dice by default, cross entropy, focal) that honour the ignore label.
+"""Segmentation losses (dice by default, cross entropy, focal, dice + cross entropy) that
+honour the ignore label.
 
 A head whose targets in a batch are all `IGNORE_INDEX` (a damage-only batch for the parts
 head) contributes a zero loss that still keeps the graph connected.
@@ -13,8 +14,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from inference.core.data.coco import IGNORE_INDEX
+from inference.core.training.config import LOSSES
 
-LossName = Literal["dice", "ce", "focal"]
+LossName = Literal["dice", "ce", "focal", "dice_ce"]
 
 
 def dice_loss(
@@ -66,8 +68,8 @@ class SegmentationLoss(nn.Module):
 
     def __init__(self, name: LossName = "dice", damage_weight: float = 0.5) -> None:
         super().__init__()
-        if name not in ("dice", "ce", "focal"):
-            raise ValueError(f"loss must be dice, ce or focal, got {name!r}")
+        if name not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {name!r}")
         if not 0.0 <= damage_weight <= 1.0:
             raise ValueError("damage_weight (lambda) must lie in [0, 1]")
         self.name = name
@@ -78,6 +80,10 @@ class SegmentationLoss(nn.Module):
             return dice_loss(logits, target)
         if self.name == "focal":
             return focal_loss(logits, target)
+        if self.name == "dice_ce":
+            # Dice weighs every class present alike (thin damage counts); cross entropy
+            # gives every pixel a gradient and keeps the probabilities honest.
+            return dice_loss(logits, target) + ce_loss(logits, target)
         return ce_loss(logits, target)
 
     def forward(
