@@ -1,6 +1,6 @@
 """What whole findings and the calibrated confidence cost a photo, against the paper's rule.
 
-    .venv/bin/python benchmarks/postprocess.py [--model 0.2.1] [--repeats 30] [--size 512] [PHOTO ...]
+    .venv/bin/python benchmarks/postprocess.py [--model 0.3.0] [--repeats 30] [--size 512] [PHOTO ...]
 
 Runs the network once per photo (the default: Ultralytics' bus.jpg and the first damage
 photos of `../shared/data/damage-bilgi/valid` when present), then times only the

@@ -102,7 +102,7 @@ def test_predict_reports_bad_input_as_an_error(
 def test_versions_lists_the_default(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["versions", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["version"] for r in rows if r["default"]] == ["0.2.1"]
+    assert [r["version"] for r in rows if r["default"]] == ["0.3.0"]
 
 
 def test_plugin_modules_add_subcommands(monkeypatch: pytest.MonkeyPatch) -> None:

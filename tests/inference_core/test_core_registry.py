@@ -21,9 +21,9 @@ from inference.core.registry import (
 
 def test_the_shipped_default_is_the_newest_trained_version() -> None:
     versions = [m.version for m in list_versions()]
-    assert versions == ["0.2.1"]
+    assert versions == ["0.3.0"]
     default = default_version()
-    assert default.version == "0.2.1"
+    assert default.version == "0.3.0"
     assert default.status == "candidate"
     assert default.raw["provenance"]["trained"] is True
     # the model card's validation figures travel with the weights
@@ -39,7 +39,7 @@ def test_the_shipped_default_is_the_newest_trained_version() -> None:
         "parts_reduced_dsmlr",
         "damage_categorical",
     )
-    assert default.input_size == 320
+    assert default.input_size == 512
     assert default.mean == (0.5, 0.5, 0.5)
     assert default.std == (0.5, 0.5, 0.5)
     assert (default.vehicle.head, default.vehicle.input_size) == ("binary", 160)

@@ -180,7 +180,7 @@ def add_commands(subparsers: Any) -> None:
         help="file names the threshold is chosen on (disjoint from --fit)",
     )
     p.add_argument("--out", required=True, help="directory of the new model version")
-    p.add_argument("--version", required=True, help="name of the new version, e.g. 0.2.1")
+    p.add_argument("--version", required=True, help="name of the new version, e.g. 0.3.1")
     p.add_argument("--settings", help="pipeline setting overrides as JSON")
     p.add_argument("--target-precision", type=float, default=0.9)
     p.add_argument("--confidence-level", type=float, default=0.9)
