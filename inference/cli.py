@@ -78,7 +78,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             )
             print(
                 f"    {f.part:>14} {f.damage:<15} {f.area_px:>7} px ({f.share_of_part:.0%} of "
-                f"part, {f.size_class}{cm2}) C_base {f.c_base:.2f}"
+                f"part, {f.size_class}{cm2}) confidence {f.confidence:.2f} (C_base {f.c_base:.2f})"
             )
         if len(photo.findings) > args.limit:
             print(f"    ... {len(photo.findings) - args.limit} more (--limit, or --json)")
