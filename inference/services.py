@@ -63,10 +63,27 @@ def model_version_register(*, manifest: Manifest) -> ModelVersion:
 
 
 def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
-    """Register every shipped version; the newest becomes active when none is."""
+    """Register every shipped version; the newest becomes active when none is.
+
+    An active version whose files left the tree (an upgrade that ships a newer version and
+    drops the superseded one) can process nothing: it is retired, with an audit record,
+    and the newest shipped version becomes active. Its findings stay as they are.
+    """
     manifests = list_versions(root) if root is not None else list_versions()
     registered = [model_version_register(manifest=m) for m in manifests]
     with transaction.atomic():
+        for gone in ModelVersion.objects.select_for_update().filter(
+            status=ModelVersion.Status.ACTIVE
+        ):
+            if registered and not Path(gone.manifest_path).exists():
+                ModelVersion.objects.filter(pk=gone.pk).update(status=ModelVersion.Status.RETIRED)
+                audit_record(
+                    verb="model_version.retired",
+                    data={
+                        "model_version": str(gone),
+                        "reason": f"its files are gone ({gone.manifest_path})",
+                    },
+                )
         if (
             registered
             and not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()

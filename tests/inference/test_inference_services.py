@@ -182,3 +182,25 @@ def test_c_refined_is_the_calibrated_confidence_times_k_agree(customer) -> None:
     ]
     case.refresh_from_db()
     assert case.status == Case.Status.NEEDS_REVIEW
+
+
+def test_an_active_version_whose_files_are_gone_is_retired_on_registration(tmp_path) -> None:
+    # An upgrade shipped 0.3.0 and dropped the files of the version that was active.
+    gone = seed.model_version_create(name="deeplabv3plus-lite0-joint", version="0.2.1")
+    ModelVersion.objects.filter(pk=gone.pk).update(
+        status=ModelVersion.Status.ACTIVE, manifest_path=str(tmp_path / "0.2.1" / "manifest.json")
+    )
+    registered = services.models_register_shipped()
+    gone.refresh_from_db()
+    assert gone.status == ModelVersion.Status.RETIRED
+    active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    assert active.pk == registered[-1].pk
+    assert active.version == default_version().version
+    from claims.models import AuditEvent
+
+    retired = AuditEvent.objects.get(verb="model_version.retired")
+    assert retired.data["model_version"] == str(gone)
+    # An active version whose files are there is left alone on the next registration.
+    services.models_register_shipped()
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == active.pk
+    assert AuditEvent.objects.filter(verb="model_version.retired").count() == 1
