@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -404,42 +405,55 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "review/model_version.html", context)
 
 
-@login_required
-@require_POST
-def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
+def _set_version_number(
+    request: HttpRequest,
+    pk: int,
+    *,
+    field: str,
+    what: str,
+    example: str,
+    setter: Callable[..., ModelVersion],
+) -> HttpResponse:
+    """Parse one number of the model-version page's forms and hand it to its service."""
     _admin(request)
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
-        value = float(request.POST.get("threshold", ""))
+        value = float(request.POST.get(field, ""))
     except ValueError:
-        messages.error(request, "The threshold is a number between 0 and 1, such as 0.6.")
+        messages.error(request, f"The {what} is a number between 0 and 1, such as {example}.")
         return redirect("review:model_version", pk=pk)
     try:
-        services.model_version_set_threshold(version=version, user=request.user, threshold=value)
+        setter(version=version, user=request.user, **{field: value})
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:model_version", args=[pk]))
-    messages.success(request, f"Threshold of {version} set to {value:g}.")
+    messages.success(request, f"{what.capitalize()} of {version} set to {value:g}.")
     return redirect("review:model_version", pk=pk)
+
+
+@login_required
+@require_POST
+def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
+    return _set_version_number(
+        request,
+        pk,
+        field="threshold",
+        what="threshold",
+        example="0.6",
+        setter=services.model_version_set_threshold,
+    )
 
 
 @login_required
 @require_POST
 def model_version_target_precision(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin(request)
-    version = get_object_or_404(ModelVersion, pk=pk)
-    try:
-        value = float(request.POST.get("target_precision", ""))
-    except ValueError:
-        messages.error(request, "The target precision is a number between 0 and 1, such as 0.9.")
-        return redirect("review:model_version", pk=pk)
-    try:
-        services.model_version_set_target_precision(
-            version=version, user=request.user, target_precision=value
-        )
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:model_version", args=[pk]))
-    messages.success(request, f"Target precision of {version} set to {value:g}.")
-    return redirect("review:model_version", pk=pk)
+    return _set_version_number(
+        request,
+        pk,
+        field="target_precision",
+        what="target precision",
+        example="0.9",
+        setter=services.model_version_set_target_precision,
+    )
 
 
 @login_required
