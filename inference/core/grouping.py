@@ -43,7 +43,12 @@ from inference.core.types import BoolMask, LabelMap
 OTHER_PANEL = "other_panel"  # a part the part model does not label (never "background")
 OTHER = -1  # part index of OTHER_PANEL in `Region.part`
 
-_EIGHT = ndimage.generate_binary_structure(2, 2)
+# Neighbourhoods of a connected region, by `settings.connectivity`.
+STRUCTURES = {
+    4: ndimage.generate_binary_structure(2, 1),
+    8: ndimage.generate_binary_structure(2, 2),
+}
+_EIGHT = STRUCTURES[8]
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def _box(mask: npt.NDArray[np.bool_], offset: tuple[int, int]) -> tuple[int, int
     )
 
 
-def _region(
+def region_from_slice(
     part: int,
     damage: int,
     local: npt.NDArray[np.bool_],
@@ -98,7 +103,7 @@ def _region(
     fragments: int,
     cover: float,
 ) -> Region:
-    """A region from its mask inside the bounding slice `sl` of a (h, w) photo."""
+    """A region from its mask `local` inside the slice `sl` of a (h, w) photo."""
     mask = np.zeros(shape, dtype=bool)
     mask[sl] = local
     return Region(
@@ -242,10 +247,12 @@ def whole_regions(
                 )
                 if not on_vehicle:
                     continue  # off the vehicle
-            regions.append(_region(OTHER, damage, local, sl, (h, w), n_frag, shares[0]))
+            regions.append(region_from_slice(OTHER, damage, local, sl, (h, w), n_frag, shares[0]))
             continue
         if len(kept) == 1:
-            regions.append(_region(kept[0], damage, local, sl, (h, w), n_frag, shares[kept[0]]))
+            regions.append(
+                region_from_slice(kept[0], damage, local, sl, (h, w), n_frag, shares[kept[0]])
+            )
             continue
         # Several parts: each pixel of the damage goes to the nearest pixel of a kept part.
         local_parts = part_map[sl]
@@ -256,5 +263,5 @@ def whole_regions(
             piece = local & (owner == p)
             if not piece.any():
                 continue
-            regions.append(_region(p, damage, piece, sl, (h, w), n_frag, shares[p]))
+            regions.append(region_from_slice(p, damage, piece, sl, (h, w), n_frag, shares[p]))
     return regions

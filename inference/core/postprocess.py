@@ -30,17 +30,19 @@ import numpy.typing as npt
 from scipy import ndimage
 
 from inference.core.calibration import Calibrator
-from inference.core.grouping import OTHER, OTHER_PANEL, Region, whole_regions
+from inference.core.grouping import (
+    OTHER,
+    OTHER_PANEL,
+    STRUCTURES,
+    Region,
+    region_from_slice,
+    whole_regions,
+)
 from inference.core.settings import PipelineSettings
 from inference.core.severity import dsi, severity_terms
 from inference.core.sizing import ScaleEstimate, physical_area, reference_scale
 from inference.core.taxonomy import Taxonomy
 from inference.core.types import DamagedPart, FloatMap, LabelMap
-
-_STRUCTURES = {
-    4: ndimage.generate_binary_structure(2, 1),
-    8: ndimage.generate_binary_structure(2, 2),
-}
 
 
 @dataclass(frozen=True)
@@ -93,15 +95,20 @@ def part_pixel_counts(part_map: LabelMap, taxonomy: Taxonomy) -> npt.NDArray[np.
     return np.bincount(part_map.ravel(), minlength=taxonomy.num_classes)[: taxonomy.num_classes]
 
 
+def _visible(
+    counts: npt.NDArray[np.int64], image_px: int, taxonomy: Taxonomy, settings: PipelineSettings
+) -> frozenset[str]:
+    minimum = max(1, int(np.ceil(settings.min_part_share * image_px)))
+    return frozenset(
+        taxonomy.classes[i] for i in range(1, taxonomy.num_classes) if counts[i] >= minimum
+    )
+
+
 def visible_parts(
     part_map: LabelMap, taxonomy: Taxonomy, settings: PipelineSettings
 ) -> frozenset[str]:
     """Parts (not background) covering at least `min_part_share` of the photo."""
-    counts = part_pixel_counts(part_map, taxonomy)
-    minimum = max(1, int(np.ceil(settings.min_part_share * part_map.size)))
-    return frozenset(
-        taxonomy.classes[i] for i in range(1, taxonomy.num_classes) if counts[i] >= minimum
-    )
+    return _visible(part_pixel_counts(part_map, taxonomy), part_map.size, taxonomy, settings)
 
 
 def perspective_class(num_visible_parts: int, settings: PipelineSettings) -> str:
@@ -168,7 +175,7 @@ def paper_regions(
 ) -> list[Region]:
     """Ma et al.'s D_k: every connected region of one (part, damage) pair (not background
     damage: it is named "other_panel"); regions below `min_region_px` are dropped."""
-    structure = _STRUCTURES[settings.connectivity]
+    structure = STRUCTURES[settings.connectivity]
     # One pass per (part, damage) code, each labelled inside its bounding box only.
     code_map = np.where(
         damage_map > 0, part_map.astype(np.int32) * num_damage + damage_map + 1, 0
@@ -185,21 +192,14 @@ def paper_regions(
         for k, sl in enumerate(ndimage.find_objects(labels), start=1):
             if sl is None or sizes[k] < settings.min_region_px:
                 continue
-            mask = np.zeros(part_map.shape, dtype=bool)
-            local = labels[sl] == k
             full_sl = (
                 slice(box[0].start + sl[0].start, box[0].start + sl[0].stop),
                 slice(box[1].start + sl[1].start, box[1].start + sl[1].stop),
             )
-            mask[full_sl] = local
+            part = part_index if part_index > 0 else OTHER
             regions.append(
-                Region(
-                    part=part_index if part_index > 0 else OTHER,
-                    damage=damage_index,
-                    mask=mask,
-                    box=(full_sl[1].start, full_sl[0].start, full_sl[1].stop, full_sl[0].stop),
-                    fragments=1,
-                    part_cover=1.0,
+                region_from_slice(
+                    part, damage_index, labels[sl] == k, full_sl, part_map.shape, 1, 1.0
                 )
             )
     return regions
@@ -257,14 +257,14 @@ def find_damaged_parts(
     else:
         regions = whole_regions(part_map, damage_map, probs, part_taxonomy.num_classes, settings)
     image_px = part_map.size
-    num_visible = len(visible_parts(part_map, part_taxonomy, settings))
+    num_visible = len(_visible(part_counts, image_px, part_taxonomy, settings))
 
     drafts: list[dict[str, Any]] = []
     for region in regions:
         mask = region.mask
         x0, y0, x1, y1 = region.box
-        area = int(mask.sum())
         local = mask[y0:y1, x0:x1]
+        area = int(local.sum())
         class_p = probs[region.damage, y0:y1, x0:x1][local].astype(np.float64)
         ordered = np.sort(probs[:, y0:y1, x0:x1][:, local], axis=0)
         c_base = min(1.0, max(0.0, float(class_p.mean())))

@@ -67,15 +67,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from inference.core.grouping import OTHER_PANEL
+from inference.core.grouping import OTHER_PANEL, STRUCTURES
 from inference.core.settings import PipelineSettings
 from inference.core.taxonomy import Shape, Taxonomy
 from inference.core.types import LabelMap
-
-_STRUCTURES = {
-    4: ndimage.generate_binary_structure(2, 1),
-    8: ndimage.generate_binary_structure(2, 2),
-}
 
 Problem = Literal[
     "too_small", "touches_border", "holed", "elongated", "not_round", "aspect", "sparse"
@@ -193,7 +188,7 @@ def reference_instances(
     instances: list[ReferenceInstance] = []
     for name, ref in taxonomy.reference_parts.items():
         labels, _count = ndimage.label(
-            part_map == taxonomy.index(name), structure=_STRUCTURES[settings.connectivity]
+            part_map == taxonomy.index(name), structure=STRUCTURES[settings.connectivity]
         )
         for k, box in enumerate(ndimage.find_objects(labels), start=1):
             if box is None:
