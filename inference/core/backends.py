@@ -4,7 +4,9 @@ Both expose the same two calls on numpy batches:
 
 - `vehicle(x)`: x (N, 3, S, S) normalised -> (N,) vehicle-presence probabilities;
 - `segment(x)`: x (N, 3, H, W) normalised, H and W multiples of 32 -> (parts, damage)
-  logits, (N, C, H, W) float32 each.
+  logits, (N, C, H, W) float32 each;
+- `detect(x)` (a detection version, ONNX only): x (N, 3, S, S) RGB in [0, 1] -> the
+  detector's raw (N, 4 + C, A) boxes and scores (`inference.core.detection`).
 
 Each checks at load time that its weights match the manifest's taxonomies and raises
 `WeightsMismatchError` naming both counts otherwise.
@@ -31,6 +33,8 @@ SEG_INPUT = "image"
 SEG_OUTPUTS = ("parts", "damage")
 VEHICLE_INPUT = "image"
 VEHICLE_OUTPUT = "vehicle_probability"
+DET_INPUT = "image"
+DET_OUTPUT = "detections"
 
 
 class Backend(Protocol):
@@ -39,6 +43,8 @@ class Backend(Protocol):
     def vehicle(self, x: FloatArray) -> FloatArray: ...
 
     def segment(self, x: FloatArray) -> tuple[FloatArray, FloatArray]: ...
+
+    def detect(self, x: FloatArray) -> FloatArray: ...
 
 
 def default_threads() -> int:
@@ -95,6 +101,18 @@ class OnnxBackend:
                 "`python -m inference export-onnx`"
             ) from None
         check_class_counts(manifest, parts, damage, "the segmentation ONNX model")
+        self._det = None
+        if manifest.damage_backend == "detection":
+            self._det = self._session(ort, manifest, "detector", options)
+            outputs = {o.name: o.shape for o in self._det.get_outputs()}
+            expected = 4 + damage - 1
+            channels = outputs.get(DET_OUTPUT, [None, None])[1]
+            if channels != expected:
+                raise WeightsMismatchError(
+                    f"the detector ONNX file of {manifest.version} must have an output "
+                    f"{DET_OUTPUT!r} of {expected} channels (4 box + {damage - 1} damage "
+                    f"classes of {manifest.damage_taxonomy}); it has {outputs}"
+                )
 
     @staticmethod
     def _session(
@@ -116,3 +134,11 @@ class OnnxBackend:
     def segment(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         parts, damage = self._seg.run(list(SEG_OUTPUTS), {SEG_INPUT: x})
         return np.asarray(parts, dtype=np.float32), np.asarray(damage, dtype=np.float32)
+
+    def detect(self, x: FloatArray) -> FloatArray:
+        if self._det is None:
+            raise RuntimeError(
+                "this model version has no detector (damage_backend is not detection)"
+            )
+        (raw,) = self._det.run([DET_OUTPUT], {DET_INPUT: x})
+        return np.asarray(raw, dtype=np.float32)

@@ -22,6 +22,7 @@ from PIL import Image
 
 from inference.core.backends import Backend, OnnxBackend
 from inference.core.calibration import Calibrator, load_calibrator
+from inference.core.detection import box_damage_map, box_findings, decode_detections, detector_input
 from inference.core.images import (
     ImageInput,
     LoadedImage,
@@ -72,6 +73,8 @@ class _Prepared:
     blur: float
     brightness: float
     preprocess_ms: float
+    det_input: np.ndarray | None = None  # detection versions: the letterboxed square
+    det_scale: float = 1.0
 
 
 def _now() -> float:
@@ -111,6 +114,7 @@ class Predictor:
             damage_taxonomy=manifest.damage_taxonomy,
             backend=backend.name,
             calibrated=self.calibrator is not None,
+            damage_backend=manifest.damage_backend,
         )
 
     @classmethod
@@ -159,6 +163,10 @@ class Predictor:
             brightness=float(grey.mean() / 255.0),
             preprocess_ms=0.0,
         )
+        if m.damage_backend == "detection":
+            prepared.det_input, prepared.det_scale = detector_input(
+                image.rgb, int(m.detector.get("input_size", 640))
+            )
         prepared.preprocess_ms = (_now() - start) * 1000
         return prepared
 
@@ -222,10 +230,24 @@ class Predictor:
             for row, i in enumerate(indices):
                 logits[i] = (parts[row], damage[row])
                 segment_ms[i] = elapsed
+        detections: dict[int, np.ndarray] = {}
+        detect_ms = [0.0] * len(prepared)
+        if self.manifest.damage_backend == "detection":
+            for i in logits:
+                start = _now()
+                detections[i] = self.backend.detect(prepared[i].det_input)[0]  # type: ignore[arg-type]
+                detect_ms[i] = (_now() - start) * 1000
 
         return [
             self._finish(
-                p, float(probabilities[i]), reasons[i], logits.get(i), vehicle_ms, segment_ms[i]
+                p,
+                float(probabilities[i]),
+                reasons[i],
+                logits.get(i),
+                vehicle_ms,
+                segment_ms[i],
+                detections.get(i),
+                detect_ms[i],
             )
             for i, p in enumerate(prepared)
         ]
@@ -238,6 +260,8 @@ class Predictor:
         logits: tuple[np.ndarray, np.ndarray] | None,
         vehicle_ms: float,
         segment_ms: float,
+        detections: np.ndarray | None = None,
+        detect_ms: float = 0.0,
     ) -> PhotoResult:
         start = _now()
         h, w = p.image.rgb.shape[:2]
@@ -251,17 +275,36 @@ class Predictor:
             part_logits = logits[0][:, :h, :w]
             damage_logits = logits[1][:, :h, :w]
             part_map, _ = argmax_map(part_logits)
-            damage_map, _ = argmax_map(damage_logits)
-            analysis = analyse_photo(
-                part_map,
-                damage_map,
-                damage_probabilities(damage_logits),
-                self.part_taxonomy,
-                self.damage_taxonomy,
-                self.settings,
-                self.calibrator,
-                part_logits,
-            )
+            if detections is not None:
+                boxes = decode_detections(
+                    detections,
+                    self.damage_taxonomy.classes[1:],
+                    p.det_scale,
+                    (w, h),
+                    conf=float(self.manifest.detector.get("conf", 0.25)),
+                    iou=float(self.manifest.detector.get("iou", 0.7)),
+                )
+                damage_map = box_damage_map(boxes, (h, w), self.damage_taxonomy)
+                analysis = box_findings(
+                    boxes,
+                    part_map,
+                    self.part_taxonomy,
+                    self.damage_taxonomy,
+                    self.settings,
+                    self.calibrator,
+                )
+            else:
+                damage_map, _ = argmax_map(damage_logits)
+                analysis = analyse_photo(
+                    part_map,
+                    damage_map,
+                    damage_probabilities(damage_logits),
+                    self.part_taxonomy,
+                    self.damage_taxonomy,
+                    self.settings,
+                    self.calibrator,
+                    part_logits,
+                )
             visible, perspective = analysis.visible_parts, analysis.perspective
             findings, photo_dsi = analysis.findings, analysis.dsi
             if not visible:
@@ -295,7 +338,8 @@ class Predictor:
                 vehicle_ms=vehicle_ms,
                 segmentation_ms=segment_ms,
                 postprocess_ms=postprocess_ms,
-                total_ms=p.preprocess_ms + vehicle_ms + segment_ms + postprocess_ms,
+                total_ms=p.preprocess_ms + vehicle_ms + segment_ms + detect_ms + postprocess_ms,
+                detection_ms=detect_ms,
             ),
             model=self.model_info,
         )

@@ -52,6 +52,9 @@ FORMAT = 1
 Backend = Literal["onnx", "torch"]
 BACKENDS: tuple[Backend, ...] = ("onnx", "torch")
 ROLES = ("segmentation", "vehicle")
+# How a version finds damage: per-pixel masks of the joint network (paper 1), or boxes of
+# the YOLOv9-CS detector (paper 2) with the joint network's part map naming the parts.
+DAMAGE_BACKENDS = ("segmentation", "detection")
 STATUSES = ("candidate", "active", "retired")
 
 
@@ -100,6 +103,9 @@ class Manifest:
     calibrator: WeightFile | None = None  # finding-confidence calibrator (JSON), optional
     target_precision: float = 0.9  # precision the threshold is chosen to keep
     threshold_promise: dict[str, Any] = field(default_factory=dict)  # how it was chosen
+    damage_backend: str = "segmentation"  # one of DAMAGE_BACKENDS
+    # detection back end: {"input_size": px, "conf": min score, "iou": NMS IoU}
+    detector: dict[str, Any] = field(default_factory=dict)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def weight_file(self, role: str, backend: Backend) -> WeightFile:
@@ -213,6 +219,8 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
             ),
             target_precision=float(data.get("target_precision", 0.9)),
             threshold_promise=dict(data.get("threshold_promise", {})),
+            damage_backend=str(data.get("damage_backend", "segmentation")),
+            detector=dict(data.get("detector", {})),
             raw=data,
         )
     except (KeyError, TypeError) as exc:
@@ -223,7 +231,12 @@ def manifest_from_dict(data: dict[str, Any], directory: Path) -> Manifest:
         raise ManifestError(f"target_precision must lie in (0, 1), got {manifest.target_precision}")
     if manifest.status not in STATUSES:
         raise ManifestError(f"status must be one of {STATUSES}, got {manifest.status!r}")
-    missing = [r for r in ROLES if r not in manifest.weights]
+    if manifest.damage_backend not in DAMAGE_BACKENDS:
+        raise ManifestError(
+            f"damage_backend must be one of {DAMAGE_BACKENDS}, got {manifest.damage_backend!r}"
+        )
+    roles = ROLES + (("detector",) if manifest.damage_backend == "detection" else ())
+    missing = [r for r in roles if r not in manifest.weights]
     if missing:
         raise ManifestError(f"{directory}: manifest lists no weights for {missing}")
     return manifest

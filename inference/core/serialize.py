@@ -16,6 +16,7 @@ def finding_to_dict(finding: DamagedPart) -> dict[str, Any]:
     return {
         "part": finding.part,
         "damage": finding.damage,
+        "shape": finding.shape,
         "box": list(finding.box),
         "area_px": finding.area_px,
         "part_area_px": finding.part_area_px,

@@ -15,7 +15,7 @@ from inference.core.models.segmentation import (
     build_segmentation_model,
     count_head_classes,
 )
-from inference.core.registry import Manifest
+from inference.core.registry import Manifest, ManifestError
 from inference.core.taxonomy import load_taxonomy
 from inference.core.types import WeightsMismatchError
 
@@ -88,6 +88,11 @@ class TorchBackend:
     def __init__(self, manifest: Manifest, threads: int | None = None) -> None:
         self.threads = threads or default_threads()
         torch.set_num_threads(self.threads)
+        if manifest.damage_backend == "detection":
+            raise ManifestError(
+                f"model {manifest.version} finds damage with a detector, which runs in ONNX "
+                "Runtime only; use backend='onnx'"
+            )
         self.segmentation, self.vehicle_model = load_models(manifest)
 
     @torch.inference_mode()
@@ -99,3 +104,6 @@ class TorchBackend:
     def segment(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         logits = self.segmentation(torch.from_numpy(x))
         return logits.parts.numpy(), logits.damage.numpy()
+
+    def detect(self, x: FloatArray) -> FloatArray:
+        raise RuntimeError("the PyTorch back end runs segmentation versions only")

@@ -38,6 +38,9 @@ class ModelInfo:
     damage_taxonomy: str
     backend: str  # "torch" or "onnx"
     calibrated: bool = False  # True when `DamagedPart.confidence` comes from a calibrator
+    # How damage is found: "segmentation" (per-pixel masks, paper 1) or "detection"
+    # (boxes from the YOLOv9-CS detector, paper 2; findings are boxes).
+    damage_backend: str = "segmentation"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class StageTimings:
     segmentation_ms: float
     postprocess_ms: float
     total_ms: float
+    detection_ms: float = 0.0  # the detector of a detection version (0 otherwise)
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,9 @@ class DamagedPart:
     fragments: int = 1  # damage fragments merged into this finding
     # What the confidence was computed from (inference/core/calibration.py EVIDENCE).
     evidence: Mapping[str, float] = field(default_factory=dict)
+    # "mask": a region of pixels (segmentation back end); "box": a detector box, whose
+    # `mask` is the filled box and whose areas are box areas (paper 2, Algorithm 2).
+    shape: str = "mask"
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,7 @@ def test_the_planted_model_finds_both_blobs_of_every_photo(
         "directory": str(tiny_version),
         "calibrated": False,
         "threshold": 0.5,
+        "damage_backend": "segmentation",
     }
     assert report["grouping"] == "whole"
     assert report["settings_overrides"] == {}

@@ -42,6 +42,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             settings=json.loads(args.settings) if args.settings else None,
             out=out,
             record=args.record,
+            rule=args.rule,
         )
     elif args.task in ("parts", "damage"):
         if coco is None:
@@ -158,6 +159,13 @@ def add_commands(subparsers: Any) -> None:
         metavar="NAME",
         help="findings: also store the report in the model version's manifest metrics "
         "under NAME (e.g. findings_evaluation)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=("mask", "box"),
+        default="mask",
+        help="findings: score masks on labelled pixels (mask) or boxes on labelled boxes "
+        "(box: compares a detection version with a segmentation version)",
     )
     p.add_argument(
         "--out", help="write the JSON report here (+ .confusion.png and .npz for segmentation)"

@@ -11,6 +11,11 @@ instances, mapped to the version's damage taxonomy:
   class;
 - photos set aside by the pipeline (no vehicle, blurred, too close...) have no findings.
 
+With `rule="box"` (`--rule box`) the same shares are measured on boxes: every labelled
+instance becomes its bounding box and every finding its box (a detector box, or the
+bounding box of a mask finding), so that a box back end and a mask back end are scored
+on the same footing.
+
 The per-finding records (confidence, C_base, evidence, outcome) are also what a
 calibrator is fitted on (`python -m inference calibrate`).
 """
@@ -46,6 +51,24 @@ RULE = (
     "instance is found when at least 10% of it is covered by findings of its class; photos "
     "the pipeline sets aside have no findings"
 )
+BOX_RULE = (
+    "a finding is correct when at least 50% of its box (a detector box, or the bounding box "
+    "of a mask finding, at the photo's resolution) lies on the boxes of labelled damage of "
+    "its own class (correct_any: of any damage class); a labelled instance is found when at "
+    "least 10% of its box is covered by boxes of findings of its class; photos the pipeline "
+    "sets aside have no findings"
+)
+RULES = {"mask": RULE, "box": BOX_RULE}
+
+
+def filled_box(mask: np.ndarray) -> np.ndarray:
+    """A mask of the same shape holding the bounding box of `mask` (empty stays empty)."""
+    out = np.zeros_like(mask, dtype=bool)
+    rows = np.flatnonzero(mask.any(axis=1))
+    if rows.size:
+        cols = np.flatnonzero(mask.any(axis=0))
+        out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+    return out
 
 
 @dataclass(frozen=True)
@@ -81,6 +104,7 @@ class FindingEvaluation:
     set_aside: Counter[str]
     model: dict[str, Any]
     settings: dict[str, Any]
+    rule: str = "mask"
 
 
 def _labelled_instances(
@@ -102,9 +126,15 @@ def score_photo(
     result: PhotoResult,
     instances: Sequence[tuple[int, np.ndarray]],
     classes: Sequence[str],
+    rule: str = "mask",
 ) -> tuple[list[FindingRecord], list[InstanceRecord]]:
     """Outcomes of one photo's findings and labelled instances (class indices into
-    `classes`, masks at the photo's resolution after EXIF orientation)."""
+    `classes`, masks at the photo's resolution after EXIF orientation), by `rule`
+    ("mask" or "box", see RULES)."""
+    if rule not in RULES:
+        raise ValueError(f"rule must be one of {sorted(RULES)}, got {rule!r}")
+    if rule == "box":
+        instances = [(cls, filled_box(mask)) for cls, mask in instances]
     width, height = result.image_size
     union = np.zeros((len(classes), height, width), dtype=bool)
     for cls, mask in instances:
@@ -118,6 +148,8 @@ def score_photo(
     findings = []
     for f in result.findings:
         full = resize_mask(f.mask, (width, height))
+        if rule == "box":
+            full = filled_box(full)
         cls = classes.index(f.damage)
         area = int(full.sum())
         covered[cls] |= full
@@ -181,8 +213,10 @@ def evaluate_findings(
     mapping: Path | None = None,
     include: Sequence[str] | None = None,
     limit: int | None = None,
+    rule: str = "mask",
 ) -> FindingEvaluation:
-    """Run `predictor` on the labelled photos and score every finding and instance."""
+    """Run `predictor` on the labelled photos and score every finding and instance by
+    `rule` ("mask" or "box")."""
     dataset = load_coco(coco, images)
     taxonomy = predictor.damage_taxonomy
     lut = category_lookup(dataset, taxonomy, load_mapping(mapping) if mapping else None)
@@ -196,7 +230,7 @@ def evaluate_findings(
         labelled = _labelled_instances(dataset, image_id, lut, height, width)
         if result.set_aside_reason is not None:
             set_aside.update(result.quality.reasons)
-        f, i = score_photo(name, result, labelled, taxonomy.classes)
+        f, i = score_photo(name, result, labelled, taxonomy.classes, rule)
         findings += f
         instances += i
     return FindingEvaluation(
@@ -209,8 +243,10 @@ def evaluate_findings(
             "directory": str(predictor.manifest.directory),
             "calibrated": predictor.calibrator is not None,
             "threshold": predictor.manifest.threshold,
+            "damage_backend": predictor.manifest.damage_backend,
         },
         settings=asdict(predictor.settings),
+        rule=rule,
     )
 
 
@@ -242,7 +278,8 @@ def summarise(evaluation: FindingEvaluation, threshold: float | None = None) -> 
     )
     out: dict[str, Any] = {
         "task": "findings",
-        "rule": RULE,
+        "rule": RULES[evaluation.rule],
+        "rule_name": evaluation.rule,
         "model": evaluation.model,
         "photos": len(evaluation.photos),
         "instances": len(evaluation.instances),
@@ -281,6 +318,7 @@ def run_findings_task(
     settings: dict[str, Any] | None = None,
     out: Path | None = None,
     record: str | None = None,
+    rule: str = "mask",
 ) -> dict[str, Any]:
     """`evaluate --task findings`: the report; with `out`, also the reliability diagram
     and precision-coverage PNGs beside it (`.reliability.png`, `.coverage.png`) and the
@@ -295,7 +333,7 @@ def run_findings_task(
     predictor = Predictor.from_manifest(weights)
     if settings:
         predictor.settings = predictor.settings.with_overrides(settings)
-    evaluation = evaluate_findings(predictor, coco, images, mapping, include, limit)
+    evaluation = evaluate_findings(predictor, coco, images, mapping, include, limit, rule)
     report = summarise(evaluation, predictor.manifest.threshold)
     report["settings_overrides"] = dict(settings or {})
     report["photo_list"] = None if include is None else f"{len(include)} listed photos"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ import yaml
 from inference.core.data.coco import category_lookup, load_coco, load_mapping
 from inference.core.data.paths import cache_root, resolve_data_path
 from inference.core.taxonomy import Taxonomy, load_taxonomy
-from inference.core.training.config import TrainConfig
+from inference.core.training.config import TrainConfig, read_list
 
 
 def coco_to_yolo(
@@ -36,10 +36,14 @@ def coco_to_yolo(
     out: Path,
     images: Path | None = None,
     mapping: Mapping[str, str | None] | None = None,
+    include: Sequence[str] | None = None,
 ) -> int:
     """Write `out/images/*` (symlinks) and `out/labels/*.txt`; returns the number of boxes.
-    Boxes of ignored (null-mapped) or background-mapped categories are dropped."""
+    Boxes of ignored (null-mapped) or background-mapped categories are dropped; with
+    `include`, only those file names are written."""
     dataset = load_coco(coco, images)
+    if include is not None:
+        dataset = dataset.subset(include)
     lut = category_lookup(dataset, taxonomy, mapping)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "labels").mkdir(parents=True, exist_ok=True)
@@ -71,16 +75,20 @@ def yolo_dataset(
     taxonomy: Taxonomy,
     mapping: Mapping[str, str | None] | None = None,
     root: Path | None = None,
+    val_include: Sequence[str] | None = None,
 ) -> Path:
-    """An Ultralytics `data.yaml` for COCO train / val files (built once under the cache)."""
+    """An Ultralytics `data.yaml` for COCO train / val files (built once under the cache);
+    `val_include` keeps only those validation file names (a split list)."""
+    listed = "|".join(sorted(val_include)) if val_include is not None else "*"
     key = hashlib.sha256(
-        f"{train.resolve()}|{val.resolve()}|{taxonomy.name}|{sorted((mapping or {}).items())}".encode()
+        f"{train.resolve()}|{val.resolve()}|{taxonomy.name}|{sorted((mapping or {}).items())}"
+        f"|{listed}".encode()
     ).hexdigest()[:16]
     base = (root or cache_root() / "yolo") / key
     data_yaml = base / "data.yaml"
     if not data_yaml.is_file():
         coco_to_yolo(train, taxonomy, base / "train", mapping=mapping)
-        coco_to_yolo(val, taxonomy, base / "val", mapping=mapping)
+        coco_to_yolo(val, taxonomy, base / "val", mapping=mapping, include=val_include)
         names = {i: name for i, name in enumerate(taxonomy.classes[1:])}
         data = {"path": str(base), "train": "train/images", "val": "val/images", "names": names}
         data_yaml.write_text(yaml.safe_dump(data, sort_keys=False))
@@ -106,8 +114,15 @@ def train_detector(cfg: TrainConfig, resume: bool = False) -> Path:
     train_src: dict[str, Any] = cfg.data["train"]
     val_src: dict[str, Any] = cfg.data["val"]
     mapping = load_mapping(cfg.relative(train_src["mapping"])) if train_src.get("mapping") else None
+    val_include: list[str] | None = None
+    for listed in val_src.get("include", []) or []:
+        val_include = (val_include or []) + read_list(cfg.relative(listed))
     data_yaml = yolo_dataset(
-        resolve_data_path(train_src["coco"]), resolve_data_path(val_src["coco"]), taxonomy, mapping
+        resolve_data_path(train_src["coco"]),
+        resolve_data_path(val_src["coco"]),
+        taxonomy,
+        mapping,
+        val_include=val_include,
     )
     s = cfg.train
     box_loss = str(cfg.model.get("box_loss", "siou"))
