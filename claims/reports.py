@@ -13,6 +13,12 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 
 from claims.models import Case, Photo
 
+# Under the table when a row is a detector box (the case page says the same).
+BOX_NOTE = (
+    "Damage marked (box) was found as a box around it: its size, share of the part and "
+    "area are the box's, so they can overstate the damage. The photos show it as a box."
+)
+
 
 def case_report_pdf(*, case: Case, summary: list[dict[str, Any]], photos: list[Photo]) -> bytes:
     styles = getSampleStyleSheet()
@@ -36,7 +42,7 @@ def case_report_pdf(*, case: Case, summary: list[dict[str, Any]], photos: list[P
         [
             r["part"],
             r["damage"],
-            r["size_class"],
+            r["size_class"] + (" (box)" if r["shape"] == "box" else ""),
             f"{r['share_of_part']:.0%}",
             f"{r['confidence']:.0%}",
             ", ".join(str(p) for p in r["photos"]),
@@ -52,7 +58,10 @@ def case_report_pdf(*, case: Case, summary: list[dict[str, Any]], photos: list[P
             ]
         )
     )
-    story += [table if summary else Paragraph("No damage found.", styles["Normal"]), Spacer(1, 12)]
+    story.append(table if summary else Paragraph("No damage found.", styles["Normal"]))
+    if any(r["shape"] == "box" for r in summary):
+        story.append(Paragraph(BOX_NOTE, styles["Italic"]))
+    story.append(Spacer(1, 12))
     for photo in photos:
         story.append(
             Paragraph(

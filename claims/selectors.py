@@ -42,6 +42,7 @@ FINDING_LIST_FIELDS = (
     "index",
     "part",
     "damage",
+    "shape",
     "size_class",
     "confidence",
     "c_refined",
@@ -49,6 +50,7 @@ FINDING_LIST_FIELDS = (
 FINDING_SUMMARY_FIELDS = (
     "part",
     "damage",
+    "shape",
     "photo__position",
     "size_class",
     "c_base",
@@ -109,7 +111,8 @@ def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
 def case_summary(*, case: Case) -> list[dict[str, Any]]:
     """The report's rows: one per (part, damage), with the photos that show it and the
     number of damaged regions behind it. `confidence` is the highest calibrated confidence
-    of its regions (what people read), `c_refined` the highest confidence * K_agree."""
+    of its regions (what people read), `c_refined` the highest confidence * K_agree;
+    `shape` is "box" when every region is a detector box (its size is the box's)."""
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     for f in _summary_findings(case=case):
         row = rows.setdefault(
@@ -127,8 +130,11 @@ def case_summary(*, case: Case) -> list[dict[str, Any]]:
                 "size_class": f["size_class"],
                 "area_cm2": f["area_cm2"],
                 "needs_review": False,
+                "shape": f["shape"],
             },
         )
+        if f["shape"] != row["shape"]:
+            row["shape"] = "mask"  # some regions are pixel masks: not a box alone
         number = f["photo__position"] + 1
         if number not in row["photos"]:
             row["photos"].append(number)

@@ -93,10 +93,12 @@ def case_create(request: HttpRequest) -> HttpResponse:
 def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     case = selectors.case_get(user=request.user, public_id=public_id)
     photos = selectors.case_photos(case=case)
+    summary = selectors.case_summary(case=case)
     return {
         "case": case,
         "photos": photos,
-        "summary": selectors.case_summary(case=case),
+        "summary": summary,
+        "box_rows": any(row["shape"] == "box" for row in summary),
         "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
         "live_push": settings.CLAIMS_LIVE_PUSH,
         "counts": {

@@ -9,11 +9,13 @@ class ModelVersionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "name",
         "version",
         "status",
+        "damage_backend",
         "threshold",
         "target_precision",
         "calibrated",
         "created_at",
     ]
+    list_filter = ["status", "damage_backend"]
 
 
 @admin.register(InferenceRun)
@@ -29,6 +31,7 @@ class FindingAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         "photo",
         "part",
         "damage",
+        "shape",
         "c_base",
         "confidence",
         "k_agree",

@@ -13,6 +13,12 @@ class ModelVersion(models.Model):
         ACTIVE = "active", "Active"
         RETIRED = "retired", "Retired"
 
+    class DamageBackend(models.TextChoices):
+        # inference.core.registry.DAMAGE_BACKENDS: per-pixel masks of the joint network
+        # (paper 1) or boxes of the YOLOv9-CS detector (paper 2).
+        SEGMENTATION = "segmentation", "Segmentation (masks)"
+        DETECTION = "detection", "Detection (boxes)"
+
     name = models.CharField(max_length=100)
     version = models.CharField(max_length=50)
     weights_sha256 = models.CharField(max_length=64)
@@ -33,6 +39,10 @@ class ModelVersion(models.Model):
     # How the manifest's threshold was chosen: `ThresholdChoice.to_dict()` of
     # `inference.core.risk_control`, empty when the manifest does not say.
     threshold_promise = models.JSONField(default=dict, blank=True)
+    # How the version finds damage (the manifest's `damage_backend`); its findings' shape.
+    damage_backend = models.CharField(
+        max_length=12, choices=DamageBackend.choices, default=DamageBackend.SEGMENTATION
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -86,6 +96,10 @@ class InferenceRun(models.Model):
 class Finding(models.Model):
     """A damaged part one model version found in one photo; immutable once written."""
 
+    class Shape(models.TextChoices):
+        MASK = "mask", "mask"  # a region of pixels (segmentation back end)
+        BOX = "box", "box"  # a detector box; `mask_rle` is the filled box (detection back end)
+
     case = models.ForeignKey("claims.Case", on_delete=models.CASCADE, related_name="findings")
     photo = models.ForeignKey("claims.Photo", on_delete=models.CASCADE, related_name="findings")
     run = models.ForeignKey(InferenceRun, on_delete=models.PROTECT, related_name="findings")
@@ -98,6 +112,7 @@ class Finding(models.Model):
     mask_rle = models.JSONField()  # COCO compressed RLE in the processed grid
     mask_size = models.JSONField()  # [width, height] of the processed grid
     box = models.JSONField()  # [x0, y0, x1, y1] in the processed grid
+    shape = models.CharField(max_length=4, choices=Shape.choices, default=Shape.MASK)
     area_px = models.PositiveIntegerField()
     share_of_part = models.FloatField()
     size_class = models.CharField(max_length=10)

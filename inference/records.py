@@ -21,6 +21,8 @@ from inference.core.types import (
     StageTimings,
 )
 
+SHAPES = ("mask", "box")  # `DamagedPart.shape`: a region of pixels or a detector box
+
 
 def photo_record(result: PhotoResult) -> dict[str, Any]:
     record = photo_to_dict(result)
@@ -35,6 +37,10 @@ def photo_from_record(record: dict[str, Any]) -> PhotoResult:
     findings = []
     for item in record["findings"]:
         sev = item["severity"]
+        # Records written before detector boxes existed hold masks only.
+        shape = item.get("shape", "mask")
+        if shape not in SHAPES:
+            raise ValueError(f"a finding's shape is one of {SHAPES}, got {shape!r}")
         findings.append(
             DamagedPart(
                 part=item["part"],
@@ -51,6 +57,7 @@ def photo_from_record(record: dict[str, Any]) -> PhotoResult:
                 # Records written before calibrated confidences existed hold C_base only.
                 confidence=item.get("confidence", item["c_base"]),
                 fragments=item.get("fragments", 1),
+                shape=shape,
                 severity=SeverityTerms(
                     area=sev["area"],
                     confidence=sev["confidence"],

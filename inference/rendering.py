@@ -1,4 +1,5 @@
-"""Annotated photos: part overlay, damage overlay with outlines, and labelled boxes."""
+"""Annotated photos: part overlay, damage overlay with outlines, and labelled boxes (a
+detector's box findings as outlines only)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,21 @@ def _overlay(base: np.ndarray, labels: np.ndarray, taxonomy: Taxonomy, alpha: fl
         base[painted] = (1 - alpha) * base[painted] + alpha * colours[labels[painted]]
 
 
+def _without_boxes(result: PhotoResult) -> np.ndarray:
+    """The damage map without the pixels only box findings cover: a detector box says where
+    the damage is, not which pixels are damaged, so it is drawn as an outline, not filled."""
+    boxes = [f.mask for f in result.findings if f.shape == "box"]
+    if not boxes:
+        return result.damage_map
+    clear = np.logical_or.reduce(boxes)
+    masks = [f.mask for f in result.findings if f.shape != "box"]
+    if masks:
+        clear &= ~np.logical_or.reduce(masks)
+    labels = result.damage_map.copy()
+    labels[clear] = 0
+    return labels
+
+
 def render_annotated(
     image: Image.Image, result: PhotoResult, parts: Taxonomy, damage: Taxonomy
 ) -> Image.Image:
@@ -25,7 +41,7 @@ def render_annotated(
     width, height = result.processed_size
     base = np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32).copy()
     _overlay(base, result.part_map, parts, 0.30)
-    _overlay(base, result.damage_map, damage, 0.55)
+    _overlay(base, _without_boxes(result), damage, 0.55)
     out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
     draw = ImageDraw.Draw(out)
     # Boxes and labels for the largest findings only: beyond a dozen they hide the photo.
@@ -36,7 +52,9 @@ def render_annotated(
     for number, finding in sorted(numbered, key=lambda item: item[0]):
         x0, y0, x1, y1 = finding.box
         colour = damage.colour(finding.damage)
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=2)
+        # A detector box is not filled above, so its outline carries it: drawn thicker.
+        width = 3 if finding.shape == "box" else 2
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=width)
         # The calibrated confidence (C_base for an uncalibrated version): what a person reads.
         label = f"{number} {finding.damage} / {finding.part} {finding.confidence:.0%}"
         text_y = max(0, y0 - 12)

@@ -57,6 +57,7 @@ def model_version_register(*, manifest: Manifest) -> ModelVersion:
             "target_precision": manifest.target_precision,
             "calibrated": manifest.calibrator is not None,
             "threshold_promise": dict(manifest.threshold_promise),
+            "damage_backend": manifest.damage_backend,
         },
     )
     return version
@@ -340,6 +341,7 @@ def case_finalise(*, case_id: int) -> Case:
                         mask_rle=item["mask_rle"],
                         mask_size=list(result.processed_size),
                         box=list(finding.box),
+                        shape=finding.shape,  # "mask" for results from before boxes
                         area_px=finding.area_px,
                         share_of_part=finding.share_of_part,
                         size_class=finding.size_class,

@@ -6,7 +6,8 @@ gathers the reviewed photos and calls `write_snapshot`. Never imports Django.
 Snapshot layout (read by the training command's COCO loader):
 
     <root>/<version>/
-        annotations.json     COCO; segmentation is compressed RLE at the image's full size
+        annotations.json     COCO; segmentation is compressed RLE at the image's full size,
+                             attributes.shape "box" when the label is a box (the filled box)
         images/<file>        the photo, EXIF orientation applied
         masks/<stem>.png     8-bit label map, pixel value = COCO category id, 0 = background
         labels/<stem>.txt    Ultralytics YOLO segmentation, class index = category id - 1
@@ -41,6 +42,7 @@ class LabelledObject:
     rle: Rle  # at the photo's full size (EXIF orientation applied)
     part: str = ""
     source: str = ""  # "accepted" | "edited" | "added"
+    shape: str = "mask"  # "box": a detector's or a person's box; `rle` is the filled box
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def coco_document(
                     "area": rle_codec.area(obj.rle),
                     "bbox": [x0, y0, x1 - x0, y1 - y0],
                     "iscrowd": 0,
-                    "attributes": {"part": obj.part, "source": obj.source},
+                    "attributes": {"part": obj.part, "source": obj.source, "shape": obj.shape},
                 }
             )
     return {

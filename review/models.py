@@ -38,6 +38,10 @@ class Lease(models.Model):
 class MaskEdit(models.Model):
     """A mask drawn by a person, at the photo's full size, as COCO compressed RLE."""
 
+    class Shape(models.TextChoices):
+        MASK = "mask", "mask"  # painted or outlined pixels
+        BOX = "box", "box"  # drawn with the box tool: the mask is exactly the filled box
+
     photo = models.ForeignKey("claims.Photo", on_delete=models.PROTECT, related_name="mask_edits")
     finding = models.ForeignKey(
         "inference.Finding",
@@ -54,6 +58,12 @@ class MaskEdit(models.Model):
     counts = models.TextField(help_text="COCO compressed RLE counts, column-major.")
     area_px = models.PositiveIntegerField()
     box = models.JSONField(help_text="[x0, y0, x1, y1], exclusive, at the photo's full size.")
+    shape = models.CharField(
+        max_length=4,
+        choices=Shape.choices,
+        default=Shape.MASK,
+        help_text="'box' when the person drew a box (the mask is the filled box).",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

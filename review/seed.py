@@ -34,8 +34,10 @@ def model_version_create(
     target_precision: float = 0.9,
     calibrated: bool = False,
     threshold_promise: dict[str, Any] | None = None,
+    damage_backend: str = ModelVersion.DamageBackend.SEGMENTATION,
 ) -> ModelVersion:
     return ModelVersion.objects.create(
+        damage_backend=damage_backend,
         name=name,
         version=version,
         weights_sha256="0" * 64,
@@ -75,9 +77,11 @@ def case_create(
     age: dt.timedelta = dt.timedelta(0),
     status: str = Case.Status.NEEDS_REVIEW,
     image: bytes | None = None,
+    shape: str = Finding.Shape.MASK,
 ) -> Case:
     """A processed case with one photo holding `findings` as (damage, part, C_refined),
-    plus `set_aside` set-aside photos. Masks are rectangles in the processed grid. Each
+    plus `set_aside` set-aside photos. Masks are rectangles in the processed grid, so
+    `shape="box"` makes them the boxes of a detection version's findings. Each
     finding is seen in every photo that could see it (K_agree = 1), so its calibrated
     confidence equals its C_refined; C_base is set to the same value."""
     case = Case.objects.create(
@@ -119,9 +123,16 @@ def case_create(
     gw, gh = grid
     rows = []
     for index, (damage, part, c_refined) in enumerate(findings):
+        if shape == Finding.Shape.BOX:
+            # Boxes as a detector draws them: a quarter of the width, half the height.
+            bw = max(5, gw // 4)
+            x0 = min(2 + index * (bw + 2), gw - bw)
+            y0, y1, x1 = gh // 4, gh // 4 + gh // 2, x0 + bw
+        else:
+            x0 = (index * 5) % max(1, gw - 6)
+            y0, y1, x1 = 2, 2 + gh // 3, x0 + 5
         mask = np.zeros((gh, gw), dtype=bool)
-        x0 = (index * 5) % max(1, gw - 6)
-        mask[2 : 2 + gh // 3, x0 : x0 + 5] = True
+        mask[y0:y1, x0:x1] = True
         rows.append(
             Finding(
                 case=case,
@@ -133,7 +144,8 @@ def case_create(
                 damage=damage,
                 mask_rle=rle_codec.encode(mask).as_coco(),
                 mask_size=[gw, gh],
-                box=[x0, 2, x0 + 5, 2 + gh // 3],
+                box=[x0, y0, min(x1, gw), y1],
+                shape=shape,
                 area_px=int(mask.sum()),
                 share_of_part=0.25,
                 size_class="small",

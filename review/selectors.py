@@ -333,6 +333,15 @@ def model_version_outcomes(*, version: ModelVersion) -> list[tuple[float, bool]]
     ]
 
 
+def model_version_active(*, excluding: ModelVersion | None = None) -> ModelVersion | None:
+    """The active version (None when there is none, or it is `excluding`): the model pages
+    compare a version with it before it is promoted."""
+    qs = ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE)
+    if excluding is not None:
+        qs = qs.exclude(pk=excluding.pk)
+    return qs.first()
+
+
 def model_version_counts(*, version: ModelVersion) -> dict[str, int]:
     findings = Finding.objects.filter(model_version=version)
     return {
@@ -380,12 +389,16 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
             edit = item.decision.mask_edit if item.decision else None
             if edit is not None:
                 mask = Rle(height=edit.height, width=edit.width, counts=edit.counts)
+                shape = edit.shape
             else:
                 assert item.finding is not None
                 grid = rle_codec.decode(Rle.from_coco(item.finding.mask_rle))
                 mask = rle_codec.encode(rle_codec.resize_nearest(grid, photo.height, photo.width))
+                shape = item.finding.shape
             by_photo.setdefault(photo.pk, []).append(
-                LabelledObject(category=category, rle=mask, part=item.part, source=item.state)
+                LabelledObject(
+                    category=category, rle=mask, part=item.part, source=item.state, shape=shape
+                )
             )
         for photo in case.photos.filter(status=Photo.Status.DONE).order_by("position"):
             images.append(

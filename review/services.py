@@ -174,8 +174,19 @@ def _check_labels(*, version: ModelVersion, damage_type: str, part: str) -> None
 
 
 def _mask_edit(
-    *, photo: Photo, finding: Finding | None, user: Any, mask: Any, damage_type: str, part: str
+    *,
+    photo: Photo,
+    finding: Finding | None,
+    user: Any,
+    mask: Any,
+    damage_type: str,
+    part: str,
+    shape: str = MaskEdit.Shape.MASK,
 ) -> MaskEdit:
+    if shape not in MaskEdit.Shape.values:
+        raise ApplicationError(
+            f"Unknown shape {shape!r}: a correction is a 'mask' or a 'box' (drawn with the box tool)."
+        )
     try:
         value = Rle.from_coco(mask)
         if len(value.counts) > MAX_RLE_CHARS:
@@ -191,6 +202,14 @@ def _mask_edit(
     box = rle_codec.bbox(decoded)
     if box is None:
         raise ApplicationError("The mask is empty: paint the damage, or reject the finding.")
+    area_px = int(decoded.sum())
+    x0, y0, x1, y1 = box
+    if shape == MaskEdit.Shape.BOX and area_px != (x1 - x0) * (y1 - y0):
+        # The label then says "box" only when it is one: a detector is trained on it as such.
+        raise ApplicationError(
+            "A box correction must be one filled rectangle, but this mask is not; "
+            "draw it again with the box tool, or save it as a mask."
+        )
     return MaskEdit.objects.create(
         photo=photo,
         finding=finding,
@@ -199,8 +218,9 @@ def _mask_edit(
         height=value.height,
         width=value.width,
         counts=value.counts,
-        area_px=int(decoded.sum()),
+        area_px=area_px,
         box=list(box),
+        shape=shape,
         created_by=user,
     )
 
@@ -244,9 +264,18 @@ def finding_decide(*, finding: Finding, user: Any, action: str) -> ReviewDecisio
 
 
 def finding_edit(
-    *, finding: Finding, user: Any, mask: Any, damage_type: str, part: str
+    *,
+    finding: Finding,
+    user: Any,
+    mask: Any,
+    damage_type: str,
+    part: str,
+    shape: str = MaskEdit.Shape.MASK,
 ) -> ReviewDecision:
-    """Correct a finding's mask, damage type or part: a mask edit and a decision row."""
+    """Correct a finding's mask, damage type or part: a mask edit and a decision row.
+
+    `shape` is "box" when the person drew a box (the mask must then be a filled rectangle),
+    whatever the finding's own shape: a box finding may be corrected with a painted mask."""
     case = finding.case
     with transaction.atomic():
         _lock_for_decision(case=case, user=user)
@@ -258,6 +287,7 @@ def finding_edit(
             mask=mask,
             damage_type=damage_type,
             part=part,
+            shape=shape,
         )
         decision = ReviewDecision.objects.create(
             case=case,
@@ -276,9 +306,15 @@ def finding_edit(
 
 
 def damage_add(
-    *, photo: Photo, user: Any, mask: Any, damage_type: str, part: str
+    *,
+    photo: Photo,
+    user: Any,
+    mask: Any,
+    damage_type: str,
+    part: str,
+    shape: str = MaskEdit.Shape.MASK,
 ) -> ReviewDecision:
-    """Record a damage the model missed."""
+    """Record a damage the model missed, as a mask or (`shape="box"`) a drawn box."""
     case = photo.case
     version = case.model_version
     if version is None:
@@ -291,7 +327,13 @@ def damage_add(
         _lock_for_decision(case=case, user=user)
         _check_labels(version=version, damage_type=damage_type, part=part)
         edit = _mask_edit(
-            photo=photo, finding=None, user=user, mask=mask, damage_type=damage_type, part=part
+            photo=photo,
+            finding=None,
+            user=user,
+            mask=mask,
+            damage_type=damage_type,
+            part=part,
+            shape=shape,
         )
         decision = ReviewDecision.objects.create(
             case=case,
@@ -529,6 +571,7 @@ def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
             data={
                 "model_version": version.pk,
                 "name": str(version),
+                "damage_backend": version.damage_backend,
                 "retired": [p.pk for p in previous],
             },
         )

@@ -158,7 +158,10 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
             "confidence": item.finding.confidence if item.finding else None,
             "c_base": item.finding.c_base if item.finding else None,
             "mask": item.finding.mask_rle if item.finding else None,
+            # "box": drawn as an outline, and the editor opens on its box tool.
+            "shape": item.finding.shape if item.finding else None,
             "edit_mask": edit.as_coco() if edit else None,
+            "edit_shape": edit.shape if edit else None,
         }
         if item.finding:
             row["decide_url"] = reverse("review:finding_decide", args=[item.finding.pk])
@@ -206,6 +209,8 @@ def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
         "heartbeat_seconds": 60,
         "damage_types": context["damage_types"],
         "parts": context["parts"],
+        # A missed damage on a detection version's case is drawn as a box by default.
+        "damage_backend": version.damage_backend if version else "segmentation",
         "urls": {"heartbeat": reverse("review:case_heartbeat", args=[case.public_id])},
         "photos": [
             {
@@ -236,7 +241,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
         data = json.loads(request.body or b"{}")
     except (ValueError, UnicodeDecodeError):
         raise ApplicationError(
-            "The request body must be JSON with mask, damage_type and part."
+            "The request body must be JSON with mask, damage_type, part and optionally shape."
         ) from None
     if not isinstance(data, dict):
         raise ApplicationError("The request body must be a JSON object.")
@@ -274,6 +279,7 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
             mask=data.get("mask"),
             damage_type=str(data.get("damage_type", "")),
             part=str(data.get("part", "")),
+            shape=str(data.get("shape", "mask")),
         )
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
@@ -293,6 +299,7 @@ def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
             mask=data.get("mask"),
             damage_type=str(data.get("damage_type", "")),
             part=str(data.get("part", "")),
+            shape=str(data.get("shape", "mask")),
         )
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
@@ -401,6 +408,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "finding_figures": finding_figures,
         "metrics": scalar_metrics,
         "audit": selectors.model_version_audit(version=version),
+        "active": selectors.model_version_active(excluding=version),
     }
     return render(request, "review/model_version.html", context)
 
@@ -471,7 +479,12 @@ def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResp
         service(version=version, user=request.user)
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:model_version", args=[pk]))
-    messages.success(request, f"{version} is now {version.get_status_display().lower()}.")
+    note = ""
+    if version.status == ModelVersion.Status.ACTIVE:
+        note = (
+            f" New claims go through its damage back end: {version.get_damage_backend_display()}."
+        )
+    messages.success(request, f"{version} is now {version.get_status_display().lower()}.{note}")
     return redirect("review:model_version", pk=pk)
 
 

@@ -45,6 +45,12 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         help_text="The finding's mask at the photo's original resolution after EXIF "
         "orientation, as COCO RLE; mask_rle is the same mask in the processed grid"
     )
+    shape = serializers.ChoiceField(
+        choices=Finding.Shape.choices,
+        read_only=True,
+        help_text="'mask': a region of pixels (segmentation back end); 'box': a detector box "
+        "(detection back end), whose mask is the filled box and whose areas are the box's",
+    )
 
     class Meta:
         model = Finding
@@ -53,6 +59,7 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "photo",
             "part",
             "damage",
+            "shape",
             "box",
             "mask",
             "mask_size",

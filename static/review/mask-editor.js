@@ -1,4 +1,8 @@
-// Canvas mask editor: brush, eraser, polygon, undo / redo.
+// Canvas mask editor: brush, eraser, polygon, box, undo / redo.
+//
+// The box tool is for detector findings (paper 2), whose mask is a filled box: dragging a
+// rectangle replaces the whole mask with that filled box, and the handles of the current box
+// resize it. The mask then stays a box (`shape()` is "box") until another tool paints.
 //
 // The mask lives at the photo's full resolution in a Uint8Array (1 byte a pixel, 12 MB for
 // a 12-megapixel photo); the visible canvas is a scaled view of it. Every stroke is
@@ -79,6 +83,70 @@
     ];
   }
 
+  // The integer rectangle [x0, y0, x1, y1) spanned by two points, clipped to the mask;
+  // null when it holds no pixel.
+  function rectBetween(a, b, width, height) {
+    const x0 = clamp(Math.round(Math.min(a[0], b[0])), 0, width);
+    const x1 = clamp(Math.round(Math.max(a[0], b[0])), 0, width);
+    const y0 = clamp(Math.round(Math.min(a[1], b[1])), 0, height);
+    const y1 = clamp(Math.round(Math.max(a[1], b[1])), 0, height);
+    return x1 > x0 && y1 > y0 ? [x0, y0, x1, y1] : null;
+  }
+
+  // A box replaces the mask: the correction of a detector box is another box.
+  function fillBox(mask, width, height, rect) {
+    mask.fill(0);
+    for (let y = rect[1]; y < rect[3]; y++) mask.fill(1, y * width + rect[0], y * width + rect[2]);
+    return [0, 0, width, height];
+  }
+
+  // The box a mask is, or null when it is empty or not one filled rectangle.
+  function boxOf(mask, width, height) {
+    let x0 = width;
+    let y0 = height;
+    let x1 = -1;
+    let y1 = -1;
+    let n = 0;
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let x = 0; x < width; x++) {
+        if (!mask[row + x]) continue;
+        n++;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+    if (!n || n !== (x1 + 1 - x0) * (y1 + 1 - y0)) return null;
+    return [x0, y0, x1 + 1, y1 + 1];
+  }
+
+  // Handles of a box: corners and edge middles, named by the edges they move.
+  const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+  const HANDLE_CURSORS = {
+    nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize",
+    n: "ns-resize", s: "ns-resize", e: "ew-resize", w: "ew-resize",
+  };
+
+  function handlePoint(rect, name) {
+    const xm = (rect[0] + rect[2]) / 2;
+    const ym = (rect[1] + rect[3]) / 2;
+    const x = name.indexOf("w") >= 0 ? rect[0] : name.indexOf("e") >= 0 ? rect[2] : xm;
+    const y = name.indexOf("n") >= 0 ? rect[1] : name.indexOf("s") >= 0 ? rect[3] : ym;
+    return [x, y];
+  }
+
+  // The rectangle after dragging handle `name` of `rect` to point `p` (edges may cross).
+  function resizeBox(rect, name, p, width, height) {
+    let [x0, y0, x1, y1] = rect;
+    if (name.indexOf("w") >= 0) x0 = p[0];
+    if (name.indexOf("e") >= 0) x1 = p[0];
+    if (name.indexOf("n") >= 0) y0 = p[1];
+    if (name.indexOf("s") >= 0) y1 = p[1];
+    return rectBetween([x0, y0], [x1, y1], width, height);
+  }
+
   function upscaleNearest(src, srcW, srcH, width, height) {
     const out = new Uint8Array(width * height);
     const cols = new Int32Array(width);
@@ -93,6 +161,9 @@
   }
 
   function applyOp(mask, width, height, op) {
+    if (op.tool === "box") {
+      return fillBox(mask, width, height, op.rect);
+    }
     if (op.tool === "polygon") {
       return fillPolygon(mask, width, height, op.points, 1);
     }
@@ -123,6 +194,9 @@
       this.radiusDisplay = 12; // brush radius in screen pixels, whatever the zoom
       this.current = null;
       this.polygon = [];
+      this.baseBox = null; // the starting mask's box, when it was loaded as a box
+      this.drag = null; // box tool: {from} for a new box, {handle, rect} for a resize
+      this.preview = null; // box tool: the rectangle being dragged
       this.onchange = options.onchange || function () {};
       this._bind();
       this.resize();
@@ -141,19 +215,36 @@
       this.redraw();
     }
 
-    load(mask) {
+    // `shape` "box": the mask is a detector's (or a person's) box, which the box tool's
+    // handles then resize.
+    load(mask, shape) {
       this.base = mask ? Uint8Array.from(mask) : new Uint8Array(this.width * this.height);
+      this.baseBox = shape === "box" ? boxOf(this.base, this.width, this.height) : null;
       this.ops = [];
       this.redoStack = [];
       this._replay();
     }
 
     setTool(tool) {
-      if (["brush", "eraser", "polygon"].indexOf(tool) < 0) throw new Error("unknown tool " + tool);
+      if (TOOLS.indexOf(tool) < 0) throw new Error("unknown tool " + tool);
       this.tool = tool;
       this.polygon = [];
+      this.drag = null;
+      this.preview = null;
       this.redraw();
       this.onchange(this);
+    }
+
+    // The box the mask is now: the last box drawn, unless another tool painted since.
+    box() {
+      const last = this.ops[this.ops.length - 1];
+      if (last) return last.tool === "box" ? last.rect.slice() : null;
+      return this.baseBox ? this.baseBox.slice() : null;
+    }
+
+    // What a saved correction records: "box" when the mask is a box drawn or kept as one.
+    shape() {
+      return this.box() ? "box" : "mask";
     }
 
     setRadius(px) {
@@ -179,7 +270,7 @@
       if (!this.redoStack.length) return;
       const op = this.redoStack.pop();
       this.ops.push(op);
-      this._dirty(applyOp(this.mask, this.width, this.height, op));
+      this._show(op, applyOp(this.mask, this.width, this.height, op));
       this.onchange(this);
     }
 
@@ -187,8 +278,14 @@
     apply(op) {
       this.ops.push(op);
       this.redoStack = [];
-      this._dirty(applyOp(this.mask, this.width, this.height, op));
+      this._show(op, applyOp(this.mask, this.width, this.height, op));
       this.onchange(this);
+    }
+
+    _show(op, dirty) {
+      // A box replaces the whole mask and brings its outline and handles: redraw it all.
+      if (op.tool === "box" || this.tool === "box") this.redraw();
+      else this._dirty(dirty);
     }
 
     area() {
@@ -224,11 +321,57 @@
       return [((event.clientX - rect.left) * sx) / s, ((event.clientY - rect.top) * sy) / s];
     }
 
+    // The handle of the current box within 8 screen pixels of `p`, or null.
+    _handleAt(p) {
+      const rect = this.box();
+      if (!rect) return null;
+      const s = this.scale();
+      for (const name of HANDLES) {
+        const h = handlePoint(rect, name);
+        if (Math.hypot(h[0] - p[0], h[1] - p[1]) * s <= 8) return name;
+      }
+      return null;
+    }
+
+    _boxDown(e, p) {
+      this.canvas.setPointerCapture(e.pointerId);
+      const handle = this._handleAt(p);
+      this.drag = handle ? { handle: handle, rect: this.box() } : { from: p };
+      this.preview = handle ? this.box() : null;
+    }
+
+    _boxMove(p) {
+      if (!this.drag) {
+        const handle = this._handleAt(p);
+        this.canvas.style.cursor = handle ? HANDLE_CURSORS[handle] : "";
+        return;
+      }
+      this.preview = this.drag.handle
+        ? resizeBox(this.drag.rect, this.drag.handle, p, this.width, this.height)
+        : rectBetween(this.drag.from, p, this.width, this.height);
+      this.redraw();
+    }
+
+    _boxUp() {
+      if (!this.drag) return;
+      const rect = this.preview;
+      const before = this.drag.rect;
+      this.drag = null;
+      this.preview = null;
+      const same = before && rect && rect.every((v, i) => v === before[i]);
+      if (rect && !same) this.apply({ tool: "box", rect: rect });
+      else this.redraw();
+    }
+
     _bind() {
       const c = this.canvas;
       c.addEventListener("pointerdown", (e) => {
         if (e.button !== 0) return;
         const p = this._toFull(e);
+        if (this.tool === "box") {
+          this._boxDown(e, p);
+          return;
+        }
         if (this.tool === "polygon") {
           const first = this.polygon[0];
           const near = first && Math.hypot(first[0] - p[0], first[1] - p[1]) * this.scale() < 8;
@@ -244,6 +387,10 @@
         this._dirty(paintSegment(this.mask, this.width, this.height, p[0], p[1], p[0], p[1], this.current.radius, this.tool === "eraser" ? 0 : 1));
       });
       c.addEventListener("pointermove", (e) => {
+        if (this.tool === "box") {
+          this._boxMove(this._toFull(e));
+          return;
+        }
         if (!this.current) return;
         const events = e.getCoalescedEvents ? e.getCoalescedEvents() : [e];
         for (const ev of events.length ? events : [e]) {
@@ -254,6 +401,10 @@
         }
       });
       const end = () => {
+        if (this.tool === "box") {
+          this._boxUp();
+          return;
+        }
         if (!this.current) return;
         this.ops.push(this.current);
         this.redoStack = [];
@@ -316,10 +467,39 @@
         for (const p of this.polygon) this.ctx.fillRect(p[0] * s - 2, p[1] * s - 2, 4, 4);
         this.ctx.restore();
       }
+      const rect = this.preview || (this.tool === "box" ? this.box() : null);
+      if (rect) this._drawBox(rect, !this.preview || !!(this.drag && this.drag.handle));
+    }
+
+    // The box's outline (dashed while dragged) and, when it can be resized, its handles.
+    _drawBox(rect, handles) {
+      const s = this.scale();
+      const ctx = this.ctx;
+      ctx.save();
+      ctx.strokeStyle = "#ffeb3b";
+      ctx.lineWidth = 2;
+      if (this.preview) ctx.setLineDash([6, 4]);
+      ctx.strokeRect(rect[0] * s + 1, rect[1] * s + 1, (rect[2] - rect[0]) * s - 2, (rect[3] - rect[1]) * s - 2);
+      ctx.setLineDash([]);
+      if (handles) {
+        ctx.fillStyle = "#ffeb3b";
+        ctx.strokeStyle = "#111";
+        ctx.lineWidth = 1;
+        for (const name of HANDLES) {
+          const h = handlePoint(rect, name);
+          ctx.fillRect(h[0] * s - 4, h[1] * s - 4, 8, 8);
+          ctx.strokeRect(h[0] * s - 4, h[1] * s - 4, 8, 8);
+        }
+      }
+      ctx.restore();
     }
   }
 
-  const api = { MaskEditor, paintSegment, fillPolygon, upscaleNearest, applyOp };
+  const TOOLS = ["brush", "eraser", "polygon", "box"];
+  const api = {
+    MaskEditor, TOOLS, paintSegment, fillPolygon, fillBox, boxOf, rectBetween, resizeBox,
+    upscaleNearest, applyOp,
+  };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
   } else {

@@ -233,18 +233,61 @@
     }
   }
 
+  // A box finding (a detector's box, or a box a person drew) is an outline with its label:
+  // its mask is the filled box, which would hide the damage it points at.
+  function shapeOf(f) {
+    return f.edit_mask ? f.edit_shape : f.shape;
+  }
+
+  function strokeBox(ctx, m, box, color, label, thick) {
+    const sx = ctx.canvas.width / m.width;
+    const sy = ctx.canvas.height / m.height;
+    const x = box[0] * sx;
+    const y = box[1] * sy;
+    const w = (box[2] - box[0]) * sx;
+    const h = (box[3] - box[1]) * sy;
+    const rgb = "rgb(" + color.join(",") + ")";
+    const line = thick ? 4 : 3;
+    ctx.save();
+    ctx.lineWidth = line;
+    ctx.strokeStyle = rgb;
+    ctx.strokeRect(x + line / 2, y + line / 2, Math.max(1, w - line), Math.max(1, h - line));
+    ctx.font = "600 12px system-ui, sans-serif";
+    const textWidth = ctx.measureText(label).width + 8;
+    const ty = y >= 18 ? y - 18 : y + line; // above the box, or inside it at the top edge
+    ctx.fillStyle = rgb;
+    ctx.fillRect(x, ty, textWidth, 18);
+    ctx.fillStyle = "#111";
+    ctx.textBaseline = "middle";
+    ctx.fillText(label, x + 4, ty + 9);
+    ctx.restore();
+  }
+
   function drawDamage() {
     const ctx = damageLayer.getContext("2d");
     ctx.clearRect(0, 0, damageLayer.width, damageLayer.height);
     const p = config.photos[photoIndex];
     if (!p) return;
+    const boxes = [];
     for (const f of findings) {
       if (f.photo !== p.id || (!f.mask && !f.edit_mask)) continue;
       if (editing && editing.finding && editing.finding.id === f.id) continue;
       const rle = f.edit_mask || f.mask;
-      const color = String(f.id) === selected ? STATE_COLORS.selected : STATE_COLORS[f.state] || STATE_COLORS.pending;
-      paintMask(ctx, decoded("finding-" + f.id + "-" + rle.counts.length + "-" + rle.size.join("x"), rle), color, 255);
+      const on = String(f.id) === selected;
+      const color = on ? STATE_COLORS.selected : STATE_COLORS[f.state] || STATE_COLORS.pending;
+      const key = "finding-" + f.id + "-" + rle.counts.length + "-" + rle.size.join("x");
+      const m = decoded(key, rle);
+      if (shapeOf(f) === "box") {
+        if (!m.box) m.box = R.bbox(m.mask, m.width, m.height);
+        if (m.box) boxes.push({ m: m, color: color, on: on, label: f.damage + " / " + f.part });
+      } else {
+        paintMask(ctx, m, color, 255);
+      }
     }
+    // Outlines last, the selected one on top, so that masks never cover them.
+    boxes.sort((a, b) => Number(a.on) - Number(b.on));
+    for (const b of boxes) strokeBox(ctx, b.m, b.m.box, b.color, b.label, b.on);
+    damageLayer.dataset.boxes = String(boxes.length);
   }
 
   function setOpacity() {
@@ -299,6 +342,9 @@
       height: photo.height,
       onchange: updateToolbar,
     });
+    // A box (a detector's finding, or a box drawn before) opens on the box tool, as does a
+    // missed damage on a detection version's case; masks open on the brush.
+    let shape = "mask";
     if (kind === "edit") {
       const src = f.edit_mask || f.mask;
       const d = R.decode(src);
@@ -306,10 +352,13 @@
       const full = d.width === photo.width && d.height === photo.height
         ? d.mask
         : E.upscaleNearest(d.mask, d.width, d.height, photo.width, photo.height);
-      editor.load(full);
+      shape = shapeOf(f) || "mask";
+      editor.load(full, shape);
     } else {
       editor.load(null);
+      if (config.damage_backend === "detection") shape = "box";
     }
+    editor.setTool(shape === "box" ? "box" : "brush");
     const damageSel = document.getElementById("editor-damage");
     const partSel = document.getElementById("editor-part");
     damageSel.value = kind === "edit" ? f.damage : config.damage_types[0];
@@ -320,7 +369,13 @@
     drawDamage();
     shortcuts.push("editor", editorBindings);
     updateToolbar();
-    say(kind === "edit" ? "Editing the mask of " + f.label + ". Enter saves, Escape cancels." : "Paint the missed damage. Enter saves, Escape cancels.");
+    if (shape === "box") {
+      say(kind === "edit"
+        ? "Editing the box of " + f.label + ": drag a new box, or a handle to resize it. Enter saves, Escape cancels."
+        : "Drag a box around the missed damage. Enter saves, Escape cancels.");
+    } else {
+      say(kind === "edit" ? "Editing the mask of " + f.label + ". Enter saves, Escape cancels." : "Paint the missed damage. Enter saves, Escape cancels.");
+    }
   }
 
   function closeEditor() {
@@ -342,6 +397,7 @@
     document.getElementById("editor-undo").disabled = !editor.canUndo();
     document.getElementById("editor-redo").disabled = !editor.canRedo();
     document.getElementById("editor-radius").value = String(editor.radiusDisplay);
+    document.getElementById("editor-radius").disabled = editor.tool === "box"; // no brush size
     document.getElementById("editor-radius-value").textContent = String(editor.radiusDisplay);
   }
 
@@ -356,16 +412,17 @@
       mask: editor.toRle(),
       damage_type: document.getElementById("editor-damage").value,
       part: document.getElementById("editor-part").value,
+      shape: editor.shape(), // "box": the label records that a box was drawn
     };
     const url = editing.kind === "edit" ? editing.finding.edit_url : editing.photo.add_url;
-    say("Saving the mask (" + area + " pixels at " + editing.photo.width + "x" + editing.photo.height + ")...");
+    say("Saving the " + body.shape + " (" + area + " pixels at " + editing.photo.width + "x" + editing.photo.height + ")...");
     const ok = await swapPanel(await post(url, body));
     if (ok) {
       const wasEdit = editing.kind === "edit";
       closeEditor();
       decodedCache.clear();
       drawDamage();
-      say(wasEdit ? "Saved the edited mask." : "Added the missed damage.");
+      say(wasEdit ? "Saved the correction." : "Added the missed damage.");
       if (wasEdit && !nextPending()) announceDone();
     }
   }
@@ -383,6 +440,7 @@
     { keys: ["b"], help: "brush", run: () => editor.setTool("brush") },
     { keys: ["x"], help: "eraser", run: () => editor.setTool("eraser") },
     { keys: ["g"], help: "polygon (click points, click the first point or double-click to close)", run: () => editor.setTool("polygon") },
+    { keys: ["w"], help: "box (drag a rectangle; it replaces the mask; drag a handle to resize)", run: () => editor.setTool("box") },
     { keys: ["["], label: "[ / ]", help: "smaller / larger brush", run: () => editor.setRadius(editor.radiusDisplay - 2) },
     { keys: ["]"], run: () => editor.setRadius(editor.radiusDisplay + 2) },
     { keys: ["ctrl+z", "u"], label: "Ctrl+Z / u", help: "undo", run: () => editor.undo() },

@@ -93,7 +93,27 @@
     return { mask: mask, width: width, height: height };
   }
 
-  const api = { encode, decode, runsFromMask, countsToString, stringToCounts };
+  // [x0, y0, x1, y1] (exclusive ends) of a row-major mask, or null when it is empty; as
+  // review/rle.py `bbox`.
+  function bbox(mask, width, height) {
+    let x0 = width;
+    let y0 = height;
+    let x1 = -1;
+    let y1 = -1;
+    for (let y = 0; y < height; y++) {
+      const row = y * width;
+      for (let x = 0; x < width; x++) {
+        if (!mask[row + x]) continue;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+    return x1 < 0 ? null : [x0, y0, x1 + 1, y1 + 1];
+  }
+
+  const api = { encode, decode, bbox, runsFromMask, countsToString, stringToCounts };
   if (typeof module !== "undefined" && module.exports) {
     module.exports = api;
   } else {

@@ -135,6 +135,26 @@ def test_findings_offer_confidence_and_the_mask_at_the_photo_size(
     assert b"counts" not in response.content
 
 
+def test_findings_say_whether_they_are_boxes(api, customer) -> None:  # type: ignore[no-untyped-def]
+    detector = seed.model_version_create(damage_backend="detection")
+    boxes = seed.case_create(
+        customer=customer, version=detector, findings=[("deformity", "hood", 0.3)], shape="box"
+    )
+    masks = seed.case_create(
+        customer=customer,
+        version=seed.model_version_create(version="2"),
+        findings=[("deformity", "hood", 0.3)],
+    )
+    (box,) = api.get(f"/api/cases/{boxes.public_id}/").json()["findings"]
+    (mask,) = api.get(f"/api/cases/{masks.public_id}/").json()["findings"]
+    assert (box["shape"], mask["shape"]) == ("box", "mask")
+    # A box finding's mask is the filled box: grid [2, 6, 10, 18) of 32 x 24 at 64 x 48.
+    assert box["box"] == [2, 6, 10, 18]
+    full = _decode(box["mask"])
+    assert full.sum() == 16 * 24
+    assert full[12:36, 4:20].all()
+
+
 def test_upload_throttling(api, active_model, make_jpeg) -> None:  # type: ignore[no-untyped-def]
     codes = [api.post("/api/cases/", _form(("a.jpg", make_jpeg()))).status_code for _ in range(6)]
     assert codes == [201] * 5 + [429]

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import io
+import re
+import zlib
 
 import pytest
 from django.test import Client
@@ -15,6 +19,7 @@ from claims.services import Upload, case_submit
 from claims.templatetags.claims_tags import percent
 from inference import services
 from inference.models import Finding, InferenceRun
+from review import seed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -146,3 +151,50 @@ def test_staff_get_a_clear_403(adjuster) -> None:  # type: ignore[no-untyped-def
     response = client.get("/cases/new/")
     assert response.status_code == 403
     assert "log in with a customer account to file one" in response.content.decode()
+
+
+def _pdf_text(pdf: bytes) -> str:
+    """The page streams of a reportlab PDF (ASCII85 over zlib), as text; images are skipped."""
+    out = []
+    for data in re.findall(rb"stream\r?\n(.*?)endstream", pdf, re.S):
+        with contextlib.suppress(ValueError, zlib.error):
+            out.append(
+                zlib.decompress(base64.a85decode(data.strip(), adobe=True)).decode("latin-1")
+            )
+    return "\n".join(out)
+
+
+def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for) -> None:  # type: ignore[no-untyped-def]
+    detector = seed.model_version_create(damage_backend="detection")
+    case = seed.case_create(
+        customer=customer,
+        version=detector,
+        findings=[("deformity", "hood", 0.9), ("surface_damage", "bumper", 0.8)],
+        shape="box",
+        status=Case.Status.RELEASED,
+    )
+    assert [r["shape"] for r in selectors.case_summary(case=case)] == ["box", "box"]
+    html = client_for.get(f"/cases/{case.public_id}/").content.decode()
+    assert (
+        '<tr data-shape="box"><td>hood</td><td>deformity</td><td>small <span class="muted">(box)</span></td>'
+        in html
+    )
+    assert 'id="box-note"' in html
+    assert '<li data-shape="box">deformity on hood (small box, 90%)</li>' in html
+    text = _pdf_text(client_for.get(f"/cases/{case.public_id}/report.pdf").content)
+    assert "small \\(box\\)" in text
+    assert "Damage marked \\(box\\) was found as a box around it" in text
+
+    # A segmentation version's case says nothing of boxes.
+    masks = seed.case_create(
+        customer=customer,
+        version=seed.model_version_create(version="2"),
+        findings=[("deformity", "hood", 0.9)],
+        status=Case.Status.RELEASED,
+    )
+    html = client_for.get(f"/cases/{masks.public_id}/").content.decode()
+    assert "(box)" not in html
+    assert 'id="box-note"' not in html
+    assert "Damage marked" not in _pdf_text(
+        client_for.get(f"/cases/{masks.public_id}/report.pdf").content
+    )

@@ -65,12 +65,16 @@ def test_registration_stores_calibration_and_promise_from_the_manifest() -> None
     assert ModelVersion.objects.count() == 2
 
 
-def _finding(part: str, damage: str, c_base: float, confidence: float, x0: int) -> dict[str, Any]:
+def _finding(
+    part: str, damage: str, c_base: float, confidence: float, x0: int, shape: str | None = None
+) -> dict[str, Any]:
     mask = np.zeros((24, 32), dtype=bool)
     mask[4:12, x0 : x0 + 6] = True
     return {
         "part": part,
         "damage": damage,
+        # Results written before detector boxes existed have no "shape".
+        **({"shape": shape} if shape is not None else {}),
         "mask_rle": mask_to_rle(mask),
         "box": [x0, 4, x0 + 6, 12],
         "area_px": 48,
@@ -204,3 +208,80 @@ def test_an_active_version_whose_files_are_gone_is_retired_on_registration(tmp_p
     services.models_register_shipped()
     assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == active.pk
     assert AuditEvent.objects.filter(verb="model_version.retired").count() == 1
+
+
+def test_registration_stores_the_damage_backend() -> None:
+    shipped = default_version()
+    segmentation = services.model_version_register(manifest=shipped)
+    detection = services.model_version_register(
+        manifest=dataclasses.replace(shipped, version="9.9.9-detector", damage_backend="detection")
+    )
+    assert ModelVersion.objects.get(pk=segmentation.pk).damage_backend == "segmentation"
+    assert ModelVersion.objects.get(pk=detection.pk).damage_backend == "detection"
+
+
+def _finalised(customer: Any, findings: list[dict[str, Any]], backend: str) -> Case:
+    version = seed.model_version_create(threshold=0.5, damage_backend=backend)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        manifest_path=str(default_version().directory)
+    )
+    case = Case.objects.create(
+        customer=customer,
+        policy_number="P-1",
+        loss_date=dt.date(2026, 1, 2),
+        loss_place="Lyon",
+        description="shapes",
+        status=Case.Status.PROCESSING,
+        model_version=version,
+    )
+    photo = Photo.objects.create(
+        case=case,
+        position=0,
+        original="cases/x/p0.jpg",
+        original_name="p0.jpg",
+        extension="jpg",
+        content_type="image/jpeg",
+        size_bytes=10,
+        sha256="0" * 64,
+        width=128,
+        height=96,
+        status=Photo.Status.DONE,
+    )
+    record = _record(["bumper", "hood"], findings)
+    record["model"]["damage_backend"] = backend
+    InferenceRun.objects.create(
+        photo=photo, model_version=version, status=InferenceRun.Status.DONE, result=record
+    )
+    return services.case_finalise(case_id=case.pk)
+
+
+def test_case_finalise_stores_each_findings_shape(customer) -> None:  # type: ignore[no-untyped-def]
+    case = _finalised(
+        customer,
+        [
+            _finding("hood", "deformity", c_base=0.9, confidence=0.9, x0=2, shape="box"),
+            _finding("bumper", "surface_damage", c_base=0.9, confidence=0.9, x0=20, shape="box"),
+        ],
+        "detection",
+    )
+    rows = list(
+        Finding.objects.filter(case=case).order_by("index").values_list("part", "shape", "box")
+    )
+    assert rows == [("hood", "box", [2, 4, 8, 12]), ("bumper", "box", [20, 4, 26, 12])]
+
+
+def test_case_finalise_reads_results_from_before_shapes_as_masks(customer) -> None:  # type: ignore[no-untyped-def]
+    case = _finalised(
+        customer,
+        [_finding("hood", "deformity", c_base=0.9, confidence=0.9, x0=2)],
+        "segmentation",
+    )
+    assert list(Finding.objects.filter(case=case).values_list("shape", flat=True)) == ["mask"]
+
+
+def test_a_result_with_an_unknown_shape_is_refused() -> None:
+    from inference.records import photo_from_record
+
+    record = _record(["hood"], [_finding("hood", "deformity", 0.9, 0.9, x0=2, shape="ellipse")])
+    with pytest.raises(ValueError, match="shape is one of \\('mask', 'box'\\), got 'ellipse'"):
+        photo_from_record(record)

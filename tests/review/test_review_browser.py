@@ -17,6 +17,7 @@ from django.test import Client
 from claims.models import AuditEvent, Case
 from claims.roles import ADJUSTERS_GROUP
 from inference.models import Finding, ModelVersion
+from review import rle as rle_codec
 from review import seed, services
 from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
 from review.selectors import QueueFilters, queue_cases
@@ -369,3 +370,148 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
         [case.pk],
     )
     assert ModelVersion.objects.get(pk=version.pk).threshold == 0.45  # the adjuster changed nothing
+
+
+# A detection version's box findings -----------------------------------------------------
+
+
+def _street_photo(width: int, height: int) -> bytes:
+    """A photo-like picture (sky, road, a dark car body) so that overlays read on it."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (width, height), (150, 175, 200))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, height * 0.6, width, height), fill=(95, 95, 100))
+    draw.rounded_rectangle(
+        (width * 0.08, height * 0.3, width * 0.92, height * 0.78), radius=40, fill=(40, 60, 90)
+    )
+    for cx in (0.25, 0.75):
+        draw.ellipse(
+            (width * cx - 45, height * 0.7, width * cx + 45, height * 0.7 + 90), fill=(20, 20, 20)
+        )
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+# The damage layer's alpha on the left edge and at the centre of a finding's box.
+OUTLINE_PROBE = """(id) => {
+  const f = reviewApp.findings.find((x) => x.id === id);
+  const d = ReviewRle.decode(f.edit_mask || f.mask);
+  const box = ReviewRle.bbox(d.mask, d.width, d.height);
+  const layer = document.getElementById("damage-layer");
+  const sx = layer.width / d.width, sy = layer.height / d.height;
+  const ctx = layer.getContext("2d");
+  const alpha = (x, y) => ctx.getImageData(Math.round(x), Math.round(y), 1, 1).data[3];
+  const midY = ((box[1] + box[3]) / 2) * sy;
+  return {
+    edge: alpha(box[0] * sx + 1, midY),
+    centre: alpha(((box[0] + box[2]) / 2) * sx, midY),
+  };
+}"""
+
+
+def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
+    chromium, live_server, customer, adjuster, settings
+) -> None:
+    settings.REVIEW_EXPORT_ROOT = "/tmp/unused"
+    version = seed.model_version_create(threshold=0.6, damage_backend="detection")
+    case = seed.case_create(
+        customer=customer,
+        version=version,
+        findings=[("deformity", "door_shell", 0.3), ("surface_damage", "bumper", 0.45)],
+        photo_size=(640, 480),
+        grid=(320, 240),
+        shape="box",
+        image=_street_photo(640, 480),
+    )
+    door = Finding.objects.get(case=case, part="door_shell")
+    assert (door.shape, door.box) == ("box", [2, 60, 82, 180])
+    services.lease_claim(case=case, user=adjuster)
+    base = live_server.url
+
+    adj = _page_as(chromium, base, adjuster)
+    adj.goto(f"{base}/review/cases/{case.public_id}/")
+    # Both boxes are drawn as outlines: the edge is painted, the inside left clear.
+    adj.wait_for_function("document.getElementById('damage-layer').dataset.boxes === '2'")
+    for finding in Finding.objects.filter(case=case):
+        probe = adj.evaluate(OUTLINE_PROBE, f"f{finding.pk}")
+        assert probe["edge"] > 0, finding
+        assert probe["centre"] == 0, finding
+    _shot(adj, "box-1-review")
+    assert adj.locator("#editor-toolbar").is_hidden()
+    # A missed damage on a detection version's case is drawn as a box too.
+    adj.keyboard.press("m")
+    adj.locator("#editor-toolbar").wait_for(state="visible")
+    assert adj.evaluate("[reviewApp.editor.tool, reviewApp.editor.shape()]") == ["box", "mask"]
+    adj.keyboard.press("Escape")
+    adj.locator("#editor-toolbar").wait_for(state="hidden")
+
+    # e opens the editor on the box tool, with the finding's box and its handles.
+    assert adj.locator(".finding.selected").get_attribute("data-finding-id") == f"f{door.pk}"
+    adj.keyboard.press("e")
+    canvas = adj.locator("#edit-layer")
+    canvas.wait_for(state="visible")
+    assert adj.evaluate("reviewApp.editor.tool") == "box"
+    assert adj.locator('[data-tool="box"]').get_attribute("aria-pressed") == "true"
+    assert adj.evaluate("reviewApp.editor.box()") == [4, 120, 164, 360]  # the grid's box x2
+    adj.keyboard.press("?")
+    assert "box (drag a rectangle" in adj.locator("#help-overlay").inner_text()
+    adj.keyboard.press("Escape")
+
+    # Drag a new box on the right of the photo; it replaces the finding's box.
+    rect = canvas.bounding_box()
+    assert rect is not None
+    scale = 640 / rect["width"]  # photo pixels per screen pixel
+
+    def screen(fx: float, fy: float) -> tuple[float, float]:
+        return rect["x"] + rect["width"] * fx, rect["y"] + rect["height"] * fy
+
+    def drag(start: tuple[float, float], end: tuple[float, float]) -> None:
+        adj.mouse.move(*start)
+        adj.mouse.down()
+        for step in range(1, 9):
+            t = step / 8
+            adj.mouse.move(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+        adj.mouse.up()
+
+    start, end = screen(0.5, 0.35), screen(0.8, 0.7)
+    drag(start, end)
+    expected = [
+        round((start[0] - rect["x"]) * scale),
+        round((start[1] - rect["y"]) * scale),
+        round((end[0] - rect["x"]) * scale),
+        round((end[1] - rect["y"]) * scale),
+    ]
+    drawn = adj.evaluate("reviewApp.editor.box()")
+    assert all(abs(a - b) <= 1 for a, b in zip(drawn, expected, strict=True)), (drawn, expected)
+    # Its bottom-right handle makes it larger.
+    handle = (rect["x"] + drawn[2] / scale, rect["y"] + drawn[3] / scale)
+    drag(handle, (handle[0] + 30, handle[1] + 20))
+    box = adj.evaluate("reviewApp.editor.box()")
+    assert box[:2] == drawn[:2]
+    assert abs(box[2] - (drawn[2] + 30 * scale)) <= 1
+    assert abs(box[3] - (drawn[3] + 20 * scale)) <= 1
+    assert adj.evaluate("reviewApp.editor.ops.length") == 2
+    assert adj.evaluate("reviewApp.editor.shape()") == "box"
+    _shot(adj, "box-2-editor")
+
+    adj.keyboard.press("Enter")
+    adj.locator(f'[data-finding-id="f{door.pk}"][data-state="edited"]').wait_for()
+    assert adj.locator("#editor-toolbar").is_hidden()
+    edit = MaskEdit.objects.get()
+    x0, y0, x1, y1 = box
+    assert (edit.shape, edit.box, edit.area_px) == ("box", box, (x1 - x0) * (y1 - y0))
+    mask = rle_codec.decode(rle_codec.Rle(edit.height, edit.width, edit.counts))
+    assert mask.shape == (480, 640)
+    assert mask[y0:y1, x0:x1].all()
+    assert int(mask.sum()) == (x1 - x0) * (y1 - y0)  # the rectangle and nothing else
+    assert ReviewDecision.objects.get().action == "edit"
+    # The correction is drawn as a box too.
+    adj.wait_for_function("document.getElementById('damage-layer').dataset.boxes === '2'")
+    probe = adj.evaluate(OUTLINE_PROBE, f"f{door.pk}")
+    assert probe["edge"] > 0
+    assert probe["centre"] == 0
+    _shot(adj, "box-3-saved")

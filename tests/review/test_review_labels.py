@@ -63,7 +63,7 @@ def test_coco_document_has_exact_annotations(tmp_path: Path) -> None:
         (2, [4, 2, 10, 6], 60),
         (1, [10, 5, 20, 10], 200),
     ]
-    assert anns[0]["attributes"] == {"part": "door_shell", "source": ""}
+    assert anns[0]["attributes"] == {"part": "door_shell", "source": "", "shape": "mask"}
 
 
 def test_unknown_category_and_wrong_size_are_refused(tmp_path: Path) -> None:

@@ -397,3 +397,116 @@ def test_export_is_admin_only(adjuster) -> None:
     with pytest.raises(ApplicationError, match="Only admins"):
         services.snapshot_export(user=adjuster, version="x")
     assert not DatasetSnapshot.objects.exists()
+
+
+# Box findings (a detection version) -------------------------------------------------------
+
+
+@pytest.fixture
+def box_case(make_case, version) -> Case:
+    ModelVersion.objects.filter(pk=version.pk).update(damage_backend="detection")
+    return make_case(
+        findings=[("deformity", "door_shell", 0.3), ("surface_damage", "bumper", 0.5)],
+        shape="box",
+    )
+
+
+def test_a_box_drawn_over_a_box_finding_is_stored_as_a_box(box_case, adjuster) -> None:
+    services.lease_claim(case=box_case, user=adjuster)
+    finding = _findings(box_case)["deformity"]
+    assert finding.shape == "box"
+    services.finding_edit(
+        finding=finding,
+        user=adjuster,
+        mask=_full_mask(box_case, 6, 4, 26, 30),
+        damage_type="deformity",
+        part="door_shell",
+        shape="box",
+    )
+    edit = MaskEdit.objects.get()
+    assert (edit.shape, edit.box, edit.area_px) == ("box", [6, 4, 26, 30], 520)
+    # A box finding may also be corrected with a painted mask (the default shape).
+    services.finding_edit(
+        finding=finding,
+        user=adjuster,
+        mask=_full_mask(box_case, 0, 0, 4, 4),
+        damage_type="deformity",
+        part="door_shell",
+    )
+    assert list(MaskEdit.objects.order_by("pk").values_list("shape", flat=True)) == [
+        "box",
+        "mask",
+    ]
+    assert Finding.objects.get(pk=finding.pk).shape == "box"  # the model's row is unchanged
+
+
+@pytest.mark.parametrize(
+    ("shape", "message"),
+    [
+        ("circle", "Unknown shape 'circle'"),
+        ("box", "A box correction must be one filled rectangle"),
+    ],
+)
+def test_a_box_that_is_not_a_filled_rectangle_is_refused(
+    box_case, adjuster, shape, message
+) -> None:
+    services.lease_claim(case=box_case, user=adjuster)
+    photo = box_case.photos.get(position=0)
+    ring = np.zeros((photo.height, photo.width), dtype=bool)
+    ring[4:20, 4:20] = True
+    ring[8:16, 8:16] = False  # a hole: its bounding box is not filled
+    with pytest.raises(ApplicationError, match=message):
+        services.finding_edit(
+            finding=_findings(box_case)["deformity"],
+            user=adjuster,
+            mask=rle_codec.encode(ring).as_coco(),
+            damage_type="deformity",
+            part="door_shell",
+            shape=shape,
+        )
+    with pytest.raises(ApplicationError, match=message):
+        services.damage_add(
+            photo=photo,
+            user=adjuster,
+            mask=rle_codec.encode(ring).as_coco(),
+            damage_type="deformity",
+            part="hood",
+            shape=shape,
+        )
+    assert not MaskEdit.objects.exists()
+    assert not ReviewDecision.objects.exists()
+
+
+def test_exported_labels_say_which_are_boxes(box_case, adjuster, admin_user, settings) -> None:
+    services.lease_claim(case=box_case, user=adjuster)
+    f = _findings(box_case)
+    services.finding_decide(finding=f["deformity"], user=adjuster, action="accept")
+    services.finding_edit(
+        finding=f["surface_damage"],
+        user=adjuster,
+        mask=_full_mask(box_case, 30, 10, 50, 40),
+        damage_type="surface_damage",
+        part="bumper",
+        shape="box",
+    )
+    services.damage_add(
+        photo=box_case.photos.get(position=0),
+        user=adjuster,
+        mask=_full_mask(box_case, 0, 0, 6, 6),
+        damage_type="body_damage",
+        part="hood",
+    )
+    assert Case.objects.get(pk=box_case.pk).status == Case.Status.REVIEWED
+    services.snapshot_export(user=admin_user, version="boxes")
+    doc = json.loads((Path(settings.REVIEW_EXPORT_ROOT) / "boxes" / "annotations.json").read_text())
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    got = {
+        names[a["category_id"]]: (a["attributes"]["source"], a["attributes"]["shape"], a["bbox"])
+        for a in doc["annotations"]
+    }
+    # The accepted detector box: grid [2, 6, 10, 18) of 32x24, at the photo's 64x48.
+    assert got == {
+        "deformity": ("accepted", "box", [4, 12, 16, 24]),
+        "surface_damage": ("edited", "box", [30, 10, 20, 30]),
+        "body_damage": ("added", "mask", [0, 0, 6, 6]),
+    }

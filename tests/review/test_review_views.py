@@ -474,3 +474,82 @@ def test_model_page_shows_the_stored_findings_evaluation_and_a_kept_no_threshold
     promise = text[text.index('<div id="promise">') : text.index('<div id="suggestion">')]
     assert "every finding goes to review" in promise
     assert "does not apply" not in promise
+
+
+# A detection version (boxes) -------------------------------------------------------------
+
+
+def _findings_payload(body: str) -> list[dict[str, Any]]:
+    return json.loads(
+        body.split('id="findings-data" type="application/json">')[1].split("</script>")[0]
+    )
+
+
+def test_model_pages_show_the_damage_backend_and_promote_a_detection_version(
+    version, admin_user, login
+) -> None:
+    ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
+    detector = seed.model_version_create(name="yolov9t-cs", damage_backend="detection")
+    client = login(admin_user)
+    listing = client.get(reverse("review:model_versions")).content.decode()
+    assert '<td data-damage-backend="detection">Detection (boxes)</td>' in listing
+    assert '<td data-damage-backend="segmentation">Segmentation (masks)</td>' in listing
+    page = reverse("review:model_version", args=[detector.pk])
+    body = client.get(page).content.decode()
+    assert (
+        '<strong id="damage-backend" data-damage-backend="detection">Detection (boxes)</strong>'
+    ) in body
+    assert (
+        "Promoting this version switches new claims from seed 1's segmentation (masks) to "
+        "detection (boxes): damage is then found as boxes"
+    ) in body
+    response = client.post(
+        reverse("review:model_version_status", args=[detector.pk, "promote"]), follow=True
+    )
+    assert (
+        "yolov9t-cs 1 is now active. New claims go through its damage back end: Detection (boxes)."
+    ) in response.content.decode()
+    assert ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE).pk == detector.pk
+    event = AuditEvent.objects.get(verb="model.promoted")
+    assert (event.data["model_version"], event.data["damage_backend"]) == (
+        detector.pk,
+        "detection",
+    )
+    # Once active, the page no longer warns about a switch.
+    assert 'id="backend-switch"' not in client.get(page).content.decode()
+
+
+def test_review_page_sends_each_findings_shape(make_case, version, adjuster, login) -> None:
+    ModelVersion.objects.filter(pk=version.pk).update(damage_backend="detection")
+    case = make_case([("deformity", "hood", 0.3)], shape="box")
+    client = login(adjuster)
+    body = client.get(reverse("review:case", args=[case.public_id])).content.decode()
+    (row,) = _findings_payload(body)
+    assert (row["shape"], row["edit_shape"]) == ("box", None)
+    page_data = json.loads(
+        body.split('id="review-data" type="application/json">')[1].split("</script>")[0]
+    )
+    assert page_data["damage_backend"] == "detection"
+    assert 'data-tool="box"' in body
+
+    # A box drawn with the editor's box tool is saved as one.
+    client.post(reverse("review:case_claim", args=[case.public_id]))
+    mask = np.zeros((48, 64), dtype=bool)
+    mask[5:20, 10:40] = True
+    f = Finding.objects.get(case=case)
+    response = client.post(
+        reverse("review:finding_edit", args=[f.pk]),
+        data=json.dumps(
+            {
+                "mask": rle_codec.encode(mask).as_coco(),
+                "damage_type": "deformity",
+                "part": "hood",
+                "shape": "box",
+            }
+        ),
+        content_type="application/json",
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    (row,) = _findings_payload(response.content.decode())
+    assert (row["state"], row["shape"], row["edit_shape"]) == ("edited", "box", "box")

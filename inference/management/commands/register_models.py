@@ -10,4 +10,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         for version in models_register_shipped():
-            self.stdout.write(f"{version} [{version.status}] threshold {version.threshold}")
+            self.stdout.write(
+                f"{version} [{version.status}] {version.damage_backend} "
+                f"threshold {version.threshold}"
+            )
