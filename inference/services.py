@@ -64,7 +64,8 @@ def model_version_register(*, manifest: Manifest) -> ModelVersion:
 
 
 def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
-    """Register every shipped version; the newest becomes active when none is.
+    """Register every shipped version; the newest segmentation version (else the newest)
+    becomes active when none is.
 
     An active version whose files left the tree (an upgrade that ships a newer version and
     drops the superseded one) can process nothing: it is retired, with an audit record,
@@ -89,7 +90,13 @@ def models_register_shipped(*, root: Path | None = None) -> list[ModelVersion]:
             registered
             and not ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).exists()
         ):
-            newest = registered[-1]
+            # the default back end is segmentation: a detection version is promoted by hand
+            segmentation = [
+                v
+                for v, m in zip(registered, manifests, strict=True)
+                if m.damage_backend == "segmentation"
+            ]
+            newest = (segmentation or registered)[-1]
             ModelVersion.objects.filter(pk=newest.pk).update(status=ModelVersion.Status.ACTIVE)
             audit_record(verb="model_version.activated", data={"model_version": str(newest)})
     return [ModelVersion.objects.get(pk=v.pk) for v in registered]

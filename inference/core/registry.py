@@ -286,10 +286,13 @@ def list_versions(root: str | Path = WEIGHTS_DIR) -> list[Manifest]:
 
 
 def default_version(root: str | Path = WEIGHTS_DIR) -> Manifest:
-    """The newest `active` version under `root`, else the newest `candidate`."""
+    """The newest `active` version under `root`, else the newest `candidate` (a
+    segmentation one when there is one)."""
     versions = list_versions(root)
     for status in ("active", "candidate"):
         matching = [m for m in versions if m.status == status]
+        if status == "candidate":  # a detection version is the default only when active
+            matching = [m for m in matching if m.damage_backend == "segmentation"] or matching
         if matching:
             return matching[-1]
     raise ManifestError(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -285,3 +287,23 @@ def test_a_result_with_an_unknown_shape_is_refused() -> None:
     record = _record(["hood"], [_finding("hood", "deformity", 0.9, 0.9, x0=2, shape="ellipse")])
     with pytest.raises(ValueError, match="shape is one of \\('mask', 'box'\\), got 'ellipse'"):
         photo_from_record(record)
+
+
+def test_registration_activates_the_newest_segmentation_version_not_a_detection_one(
+    tmp_path: Path,
+) -> None:
+    """A detection version shipped beside the default is a candidate an admin promotes by
+    hand; a fresh installation starts on the newest segmentation version."""
+    data = json.loads((default_version().directory / "manifest.json").read_text())
+    for version, backend in (("1.0.0", "segmentation"), ("2.0.0", "detection")):
+        entry = dict(data, version=version, damage_backend=backend)
+        if backend == "detection":
+            entry["weights"] = dict(
+                data["weights"], detector={"onnx": {"file": "d.onnx", "sha256": "0" * 64}}
+            )
+        (tmp_path / version).mkdir()
+        (tmp_path / version / "manifest.json").write_text(json.dumps(entry))
+    registered = services.models_register_shipped(root=tmp_path)
+    assert [v.version for v in registered] == ["1.0.0", "2.0.0"]
+    active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
+    assert (active.version, active.damage_backend) == ("1.0.0", "segmentation")

@@ -287,3 +287,13 @@ def test_a_detection_version_without_its_detector_or_with_a_wrong_one_fails_clea
     (copy / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(WeightsMismatchError, match="7 channels"):
         Predictor.from_manifest(copy, threads=1)
+
+
+def test_a_detection_candidate_is_not_the_default_over_a_segmentation_one(
+    detection_version: Path, tiny_version: Path
+) -> None:
+    from inference.core.registry import default_version, list_versions
+
+    root = tiny_version.parent
+    assert [m.version for m in list_versions(root)][-1] == "9.9.9-tiny-yolo"  # the newest
+    assert default_version(root).version == "9.9.9-tiny"
