@@ -297,3 +297,55 @@ def test_a_detection_candidate_is_not_the_default_over_a_segmentation_one(
     root = tiny_version.parent
     assert [m.version for m in list_versions(root)][-1] == "9.9.9-tiny-yolo"  # the newest
     assert default_version(root).version == "9.9.9-tiny"
+
+
+def _cardiag_like(tmp_path: Path, bus_jpg: Path) -> Path:
+    """Three photos with damaged-part boxes, one of which has a box the mapping cannot
+    name (a fender), as damaged-parts-cardiag has them."""
+    images, annotations = [], []
+    for i, category in enumerate((2, 3, 4)):
+        shutil.copy(bus_jpg, tmp_path / f"p{i}.jpg")
+        images.append({"id": i, "file_name": f"p{i}.jpg", "width": 360, "height": 480})
+        annotations.append(
+            {
+                "id": i,
+                "image_id": i,
+                "category_id": category,
+                "bbox": [10, 10, 50, 50],
+                "area": 2500,
+                "iscrowd": 0,
+                "segmentation": [],
+            }
+        )
+    categories = [
+        {"id": 1, "name": "car-damaged-parts"},
+        {"id": 2, "name": "damaged bumper"},
+        {"id": 3, "name": "damaged door"},
+        {"id": 4, "name": "damaged fender"},
+    ]
+    path = tmp_path / "_annotations.coco.json"
+    path.write_text(
+        json.dumps({"images": images, "annotations": annotations, "categories": categories})
+    )
+    return path
+
+
+def test_damaged_part_scores_come_with_a_curve_over_confidence_floors(
+    detection_version: Path, bus_jpg: Path, tmp_path: Path
+) -> None:
+    from inference.core.evaluation.evaluate import DAMAGED_PART_FLOORS, evaluate_damaged_parts
+
+    coco = _cardiag_like(tmp_path, bus_jpg)
+    report = evaluate_damaged_parts(coco, None, detection_version)
+    assert (report["images"], report["skipped_images"]) == (2, 1)  # the fender photo is out
+    floors = report["floors"]
+    assert [f["min_confidence"] for f in floors] == list(DAMAGED_PART_FLOORS)
+    assert floors[0]["f1"] == report["f1"]  # floor 0 is the plain score
+    # a higher floor names fewer parts: recall can only fall
+    recalls = [f["recall"] for f in floors if f["recall"] is not None]
+    assert recalls == sorted(recalls, reverse=True)
+    high = evaluate_damaged_parts(coco, None, detection_version, min_confidence=0.99)
+    assert high["min_confidence"] == 0.99
+    assert high["true_positives"] + high["false_positives"] <= (
+        report["true_positives"] + report["false_positives"]
+    )

@@ -66,7 +66,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         if coco is None:
             raise SystemExit("--task damaged-parts needs --coco (the damaged-parts-cardiag boxes)")
         report = ev.evaluate_damaged_parts(
-            coco, images, args.weights, Path(args.mapping) if args.mapping else None, args.limit
+            coco,
+            images,
+            args.weights,
+            Path(args.mapping) if args.mapping else None,
+            args.limit,
+            min_confidence=args.min_confidence,
         )
     else:
         from inference.core.evaluation.detector import evaluate_detector
@@ -80,7 +85,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             data=Path(args.data) if args.data else None,
             taxonomy=args.taxonomy,
             mapping=Path(args.mapping) if args.mapping else None,
+            imgsz=args.imgsz,
+            include=include,
         )
+        if args.curve:
+            from inference.core.evaluation.detector import plot_training_curve
+            from inference.core.training.package_detector import training_curve
+
+            rows = training_curve(Path(args.curve))
+            report["curve"] = rows
+            if out is not None:
+                plot_training_curve(
+                    rows, out.with_suffix(".curve.png"), f"{Path(args.weights).name}: training"
+                )
     if out is not None:
         ev.write_report(report, out)
     _print(report)
@@ -159,6 +176,16 @@ def add_commands(subparsers: Any) -> None:
         metavar="NAME",
         help="findings: also store the report in the model version's manifest metrics "
         "under NAME (e.g. findings_evaluation)",
+    )
+    p.add_argument("--imgsz", type=int, default=640, help="detector: input size (px)")
+    p.add_argument(
+        "--curve", help="detector: Ultralytics results.csv; adds the curve (and .curve.png)"
+    )
+    p.add_argument(
+        "--min-confidence",
+        type=float,
+        default=0.0,
+        help="damaged-parts: a part is named when a finding on it is at least this confident",
     )
     p.add_argument(
         "--rule",

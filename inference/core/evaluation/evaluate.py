@@ -324,6 +324,9 @@ def vehicle_samples(
 # ------------------------------------------------------------------------ damaged parts
 
 
+DAMAGED_PART_FLOORS = tuple(round(0.05 * i, 2) for i in range(20))
+
+
 def evaluate_damaged_parts(
     coco: Path,
     images: Path | None,
@@ -331,13 +334,17 @@ def evaluate_damaged_parts(
     mapping: Path | None = None,
     limit: int | None = None,
     backend: str = "onnx",
+    min_confidence: float = 0.0,
 ) -> dict[str, Any]:
     """Precision, recall and F1 of the set of damaged parts the whole pipeline names per
     photo against the damaged-part boxes (damaged-parts-cardiag).
 
     The mapping file sends each box category to a part of the model's taxonomy or to null
     (no counterpart, e.g. fender, or ambiguous, e.g. rear): photos with such a box are left
-    out, and predictions are compared only on the parts the mapping can name.
+    out, and predictions are compared only on the parts the mapping can name. A part is
+    named when one of its findings has a confidence of at least `min_confidence`; the
+    report also gives the scores for every floor of `DAMAGED_PART_FLOORS` (the `floors`
+    curve), from the same run, to choose a floor on one split and report it on another.
     """
     from inference.core.predictor import Predictor
 
@@ -346,7 +353,7 @@ def evaluate_damaged_parts(
     comparable = sorted({v for v in names.values() if v is not None})
     dataset = load_coco(coco, images)
     truth_sets: list[set[str]] = []
-    pred_sets: list[set[str]] = []
+    pred_confidence: list[dict[str, float]] = []  # part -> its most confident finding
     skipped = 0
     unknown = sorted(set(dataset.used_categories()) - set(names))
     if unknown:
@@ -362,8 +369,27 @@ def evaluate_damaged_parts(
             continue
         photo = predictor.predict([image.path])[0]
         truth_sets.append({str(names[c]) for c in cats})
-        pred_sets.append({f.part for f in photo.findings if f.part in comparable})
-    scores: SetScores = set_precision_recall(truth_sets, pred_sets)
+        best: dict[str, float] = {}
+        for f in photo.findings:
+            if f.part in comparable:
+                best[f.part] = max(best.get(f.part, 0.0), float(f.confidence))
+        pred_confidence.append(best)
+
+    def named(floor: float) -> list[set[str]]:
+        return [{p for p, c in best.items() if c >= floor} for best in pred_confidence]
+
+    scores: SetScores = set_precision_recall(truth_sets, named(min_confidence))
+    floors = []
+    for floor in DAMAGED_PART_FLOORS:
+        at = set_precision_recall(truth_sets, named(floor))
+        floors.append(
+            {
+                "min_confidence": floor,
+                "precision": round(at.precision, 6),
+                "recall": round(at.recall, 6),
+                "f1": round(at.f1, 6),
+            }
+        )
     return {
         "task": "damaged-parts",
         "model": f"{predictor.manifest.version} ({predictor.manifest.directory})",
@@ -376,6 +402,8 @@ def evaluate_damaged_parts(
         "true_positives": scores.true_positives,
         "false_positives": scores.false_positives,
         "false_negatives": scores.false_negatives,
+        "min_confidence": min_confidence,
+        "floors": floors,
     }
 
 
