@@ -59,3 +59,27 @@ def tiny_version(tmp_path_factory: pytest.TempPathFactory) -> Path:
         },
     )
     return directory
+
+
+@pytest.fixture(scope="session")
+def detection_version(tiny_version: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A detection version on the tiny segmentation version, its detector at random
+    weights with every box kept (conf 0.0001)."""
+    import torch
+
+    from inference.core.models.detector import build_detector
+    from inference.core.training.package_detector import package_detection_version
+
+    torch.manual_seed(0)
+    state = tmp_path_factory.mktemp("detector") / "best_state.pt"
+    torch.save(build_detector(nc=3, box_loss="siou").state_dict(), state)
+    directory = tiny_version.parent / "9.9.9-tiny-yolo"
+    package_detection_version(
+        detector=state,
+        parts_from=tiny_version,
+        directory=directory,
+        version="9.9.9-tiny-yolo",
+        input_size=64,
+        conf=0.0001,
+    )
+    return directory

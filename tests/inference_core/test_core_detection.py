@@ -184,30 +184,6 @@ def test_filled_box_of_an_empty_mask_is_empty() -> None:
     assert filled_box(mask).sum() == 4 * 2
 
 
-@pytest.fixture(scope="module")
-def detection_version(tiny_version: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A detection version on the tiny segmentation version, its detector at random
-    weights with every box kept (conf 0.0001)."""
-    import torch
-
-    from inference.core.models.detector import build_detector
-    from inference.core.training.package_detector import package_detection_version
-
-    torch.manual_seed(0)
-    state = tmp_path_factory.mktemp("detector") / "best_state.pt"
-    torch.save(build_detector(nc=3, box_loss="siou").state_dict(), state)
-    directory = tiny_version.parent / "9.9.9-tiny-yolo"
-    package_detection_version(
-        detector=state,
-        parts_from=tiny_version,
-        directory=directory,
-        version="9.9.9-tiny-yolo",
-        input_size=64,
-        conf=0.0001,
-    )
-    return directory
-
-
 def test_a_detection_version_references_its_parts_model_and_ships_only_its_detector(
     detection_version: Path, tiny_version: Path
 ) -> None:

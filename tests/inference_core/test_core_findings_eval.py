@@ -573,3 +573,74 @@ def test_evaluate_findings_can_record_the_report_in_the_manifest(
     assert after == before  # nothing else changed
     assert stored == json.loads(json.dumps({k: v for k, v in report.items() if k != "model"}))
     assert stored["findings"] == 12
+
+
+def _whole_photo_scratches(tmp_path: Path, bus_jpg: Path, photos: int) -> Path:
+    """Photos of which every other one is labelled as one scratch over the whole frame:
+    under the box rule every scratch box there is correct, every box elsewhere wrong."""
+    (tmp_path / "images").mkdir()
+    images, annotations = [], []
+    for i in range(photos):
+        shutil.copy(bus_jpg, tmp_path / "images" / f"d{i}.jpg")
+        images.append({"id": i, "file_name": f"d{i}.jpg", "width": 360, "height": 480})
+        if i % 2:
+            continue
+        annotations.append(
+            {
+                "id": i,
+                "image_id": i,
+                "category_id": 1,
+                "bbox": [0, 0, 360, 480],
+                "area": 360 * 480,
+                "iscrowd": 0,
+                "segmentation": [[0, 0, 360, 0, 360, 480, 0, 480]],
+            }
+        )
+    path = tmp_path / "annotations.json"
+    path.write_text(
+        json.dumps(
+            {
+                "images": images,
+                "annotations": annotations,
+                "categories": [{"id": 1, "name": "surface_damage"}],
+            }
+        )
+    )
+    return path
+
+
+def test_calibrating_a_detection_version_keeps_its_references_and_scores_boxes(
+    detection_version: Path, bus_jpg: Path, tmp_path: Path
+) -> None:
+    coco = _whole_photo_scratches(tmp_path, bus_jpg, 4)
+    out = tmp_path / "9.9.11-yolo-calibrated"
+    summary = calibrate_version(
+        weights=str(detection_version),
+        coco=coco,
+        images=tmp_path / "images",
+        fit_photos=["d0.jpg", "d1.jpg"],
+        threshold_photos=["d2.jpg", "d3.jpg"],
+        out=out,
+        version="9.9.11-yolo-calibrated",
+        threads=1,
+        rule="box",
+        method="isotonic",  # random boxes: right and wrong ones look alike to Platt
+    )
+    manifest = load_manifest(out)
+    source = load_manifest(detection_version)
+    assert manifest.damage_backend == "detection"
+    # the detector is copied; the parts and vehicle models stay references, re-based
+    assert (out / manifest.weights["detector"]["onnx"].file).is_file()
+    for role in ("segmentation", "vehicle"):
+        assert (
+            manifest.weight_path(role, "onnx").resolve()
+            == source.weight_path(role, "onnx").resolve()
+        )
+    calibrator = manifest.calibrator_path()
+    assert calibrator is not None
+    assert "box" in dict(load_calibrator(calibrator).meta)["rule"]
+    assert summary["fit_findings"] > 0
+    (photo,) = Predictor.from_manifest(out, threads=1).predict(tmp_path / "images" / "d0.jpg")
+    assert photo.findings
+    assert {f.shape for f in photo.findings} == {"box"}
+    assert all(0.0 < f.confidence < 1.0 for f in photo.findings)

@@ -15,6 +15,7 @@ never read here (evaluate it afterwards with `evaluate --task findings --record`
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -51,8 +52,12 @@ def calibrate_version(
     method: str = "sigmoid",
     mapping: Path | None = None,
     threads: int | None = None,
+    rule: str = "mask",
 ) -> dict[str, Any]:
-    """Fit, choose, write; returns a summary (the new manifest's promise and figures)."""
+    """Fit, choose, write; returns a summary (the new manifest's promise and figures).
+    `rule`: what makes a finding correct ("mask", or "box" for a detection version); a
+    weight file the source version references in another version's directory stays a
+    reference (re-based), any other is copied."""
     if set(fit_photos) & set(threshold_photos):
         raise ValueError("the fit and threshold photo lists overlap; they must be disjoint")
     if out.exists():
@@ -62,7 +67,7 @@ def calibrate_version(
     overrides = dict(predictor.manifest.settings) | dict(settings or {})
     predictor.settings = predictor.settings.with_overrides(overrides)
 
-    fitted = evaluate_findings(predictor, coco, images, mapping, fit_photos)
+    fitted = evaluate_findings(predictor, coco, images, mapping, fit_photos, rule=rule)
     calibrator = fit_calibrator(
         [(f.evidence, f.damage) for f in fitted.findings],
         [f.correct for f in fitted.findings],
@@ -70,10 +75,13 @@ def calibrate_version(
         classes=[c for c in predictor.damage_taxonomy.classes[1:]],
         regularisation=regularisation,
         method=method,
-        meta={"photos": len(fitted.photos), "rule": "strict (same class, >= 50% of the mask)"},
+        meta={
+            "photos": len(fitted.photos),
+            "rule": f"strict (same class, >= 50% of the {'box' if rule == 'box' else 'mask'})",
+        },
     )
     predictor.calibrator = calibrator
-    held = evaluate_findings(predictor, coco, images, mapping, threshold_photos)
+    held = evaluate_findings(predictor, coco, images, mapping, threshold_photos, rule=rule)
     choice = precision_threshold(
         [f.confidence for f in held.findings],
         [f.correct for f in held.findings],
@@ -84,11 +92,15 @@ def calibrate_version(
     source = predictor.manifest
     out.mkdir(parents=True)
     try:
-        for role in source.weights.values():
-            for entry in role.values():
-                shutil.copy2(source.directory / entry.file, out / entry.file)
-        name, digest = write_calibrator(calibrator, out)
         data = json.loads((source.directory / MANIFEST).read_text(encoding="utf-8"))
+        for role in data["weights"].values():
+            for entry in role.values():
+                target = source.directory / entry["file"]
+                if Path(entry["file"]).name != entry["file"]:  # another version's file
+                    entry["file"] = os.path.relpath(target.resolve(), out.resolve())
+                else:
+                    shutil.copy2(target, out / entry["file"])
+        name, digest = write_calibrator(calibrator, out)
         data["version"] = version
         data["status"] = "candidate"
         data["calibrator"] = {"file": name, "sha256": digest}

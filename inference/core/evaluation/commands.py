@@ -130,6 +130,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         target_precision=args.target_precision,
         confidence_level=args.confidence_level,
         mapping=Path(args.mapping) if args.mapping else None,
+        rule=args.rule,
     )
     _print(summary)
     return 0
@@ -219,6 +220,12 @@ def add_commands(subparsers: Any) -> None:
     p.add_argument("--settings", help="pipeline setting overrides as JSON")
     p.add_argument("--target-precision", type=float, default=0.9)
     p.add_argument("--confidence-level", type=float, default=0.9)
+    p.add_argument(
+        "--rule",
+        choices=("mask", "box"),
+        default="mask",
+        help="what makes a finding correct: its mask (default) or its box (detection versions)",
+    )
     p.set_defaults(func=_cmd_calibrate)
 
     p = subparsers.add_parser(
