@@ -21,7 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.postprocess import default_photos
+from inference.core.bench import default_photos
 from inference.core.predictor import Predictor
 
 STAGES = (

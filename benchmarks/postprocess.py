@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,21 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from inference.core.bench import default_photos
 from inference.core.predictor import Predictor
-
-DATA = Path(
-    os.environ.get("DAMAGE_DATA_DIR", Path(__file__).resolve().parents[2] / "shared" / "data")
-)
-
-
-def default_photos() -> list[Path]:
-    import ultralytics
-
-    photos = [Path(ultralytics.__file__).parent / "assets" / "bus.jpg"]
-    valid = DATA / "damage-bilgi" / "valid"
-    if valid.is_dir():
-        photos += sorted(valid.glob("*.jpg"))[:5]
-    return photos
 
 
 def main() -> int:

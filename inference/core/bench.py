@@ -46,6 +46,20 @@ def default_image() -> Path:
     return FIXTURE
 
 
+def default_photos(count: int = 5) -> list[Path]:
+    """`default_image()` and the first `count` damage photos of damage-bilgi `valid` when
+    the datasets are present (`DAMAGE_DATA_DIR` or ../shared/data)."""
+    from inference.core.data.paths import data_available, data_root
+
+    photos = [default_image()]
+    if not data_available():
+        return photos
+    valid = data_root() / "damage-bilgi" / "valid"
+    if valid.is_dir():
+        photos += sorted(valid.glob("*.jpg"))[:count]
+    return photos
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MiB (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

@@ -20,7 +20,13 @@
            include: splits/carparts-dsmlr-val.txt}
         - {head: damage, coco: damage-bilgi/valid/_annotations.coco.json}
     train: {epochs: 50, batch_size: 4, lr: 1.0e-4, warmup_epochs: 10, loss: dice,
-            damage_weight: 0.5, seed: 0, workers: 1, threads: 2}
+            damage_weight: 0.5, seed: 0, workers: 1, threads: 2,
+            device: auto, amp: true, time_limit_s: null}
+
+`train.device`: `auto` (CUDA when there is one, else the CPU), `cpu`, `cuda`, `cuda:N` or a
+GPU index. `train.amp`: bfloat16 autocast on CUDA (no effect on the CPU).
+`train.time_limit_s`: wall-clock budget of the run; the schedule is shortened to the epochs
+that fit (the GPU recipe, bin/gpu-recipe, runs within one device call).
 
 Dataset paths are relative to the data root (`$DAMAGE_DATA_DIR` or `../shared/data`);
 split lists (`include`, `exclude`: one file name a line) are relative to the config file.
@@ -30,11 +36,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from inference.core.data.paths import REPO_ROOT
+
+if TYPE_CHECKING:
+    import torch
 
 LOSSES = ("dice", "ce", "focal", "dice_ce")  # segmentation losses (training/losses.py)
 
@@ -68,6 +77,9 @@ class TrainSettings:
     threads: int = 2
     optimizer: str = "adam"
     max_steps_per_epoch: int | None = None
+    device: str | int = "auto"
+    amp: bool = True
+    time_limit_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,37 @@ class TrainConfig:
         return p if p.is_absolute() else self.path.parent / p
 
 
+def parse_device(value: str | int) -> tuple[str, int | None]:
+    """`train.device` as (kind, GPU index): `auto`, `cpu`, `cuda`, `cuda:N` or an index N.
+    Raises `ConfigError` for anything else."""
+    text = str(value).strip().lower()
+    if text in ("auto", "cpu", "cuda"):
+        return text, None
+    if text.isdigit():
+        return "cuda", int(text)
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return "cuda", int(text[5:])
+    raise ConfigError(f"train.device must be auto, cpu, cuda, cuda:N or a GPU index, got {value!r}")
+
+
+def select_device(value: str | int) -> torch.device:
+    """The torch device of a `train.device` setting; `auto` takes CUDA when it is there.
+    Raises `ConfigError` when CUDA is asked for on a machine without it."""
+    import torch
+
+    kind, index = parse_device(value)
+    if kind == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if kind == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"train.device is {value!r} but torch {torch.__version__} sees no CUDA device; "
+            "use train.device=auto or cpu on this machine"
+        )
+    return torch.device("cuda", index or 0)
+
+
 def read_list(path: Path) -> list[str]:
     """File names, one a line; blank lines and `#` comments are skipped."""
     lines = path.read_text(encoding="utf-8").splitlines()
@@ -127,6 +170,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise ConfigError(f"{path}: train: {exc}") from None
     if settings.loss not in LOSSES:
         raise ConfigError(f"{path}: train.loss must be one of {', '.join(LOSSES)}")
+    try:
+        parse_device(settings.device)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    if settings.time_limit_s is not None and settings.time_limit_s <= 0:
+        raise ConfigError(f"{path}: train.time_limit_s must be positive seconds or null")
     if task == "segmentation" and settings.batch_size < 2:
         # DeepLabV3+'s image pooling (and PSPNet's) reduce a crop to one value per channel
         # before a batch norm, which cannot train on a single value.

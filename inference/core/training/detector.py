@@ -134,6 +134,9 @@ def train_detector(cfg: TrainConfig, resume: bool = False) -> Path:
             model.train(resume=True)
         else:
             model = YOLO(_model_yaml(str(cfg.model.get("cfg", "yolov9t-cs"))))
+            # Ultralytics sets torch's threads to cores - 1 (1 on a 2-core machine) when
+            # it selects the device; give the training the threads the config asks for.
+            model.add_callback("on_train_start", lambda _trainer: torch.set_num_threads(s.threads))
             model.train(
                 data=str(data_yaml),
                 epochs=s.epochs,
@@ -147,6 +150,7 @@ def train_detector(cfg: TrainConfig, resume: bool = False) -> Path:
                 exist_ok=True,
                 plots=False,
                 verbose=False,
+                close_mosaic=int(cfg.data.get("close_mosaic", 10)),
                 trainer=SIoUDetectionTrainer if box_loss == "siou" else None,
             )
     best = out / "ultralytics" / "weights" / "best.pt"

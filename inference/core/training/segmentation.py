@@ -3,7 +3,12 @@
 Per epoch: train with a progress bar, validate (mIoU per head; the checkpoint score is
 the mean of the two heads' mIoU, the paper's "total mIoU"), append the metrics to
 `metrics.jsonl` and `metrics.csv`, save `last.pt` (everything needed to resume) and,
-when the score improved, `best.pt` (weights + metrics).
+when the score improved, `best.pt` (weights + metrics). Checkpoints are written atomically,
+so a run killed at its time limit keeps the last good `best.pt`.
+
+On CUDA (`train.device`) the forward pass runs under bfloat16 autocast (`train.amp`) and
+the losses in float32; `train.time_limit_s` shortens the cosine schedule to the epochs
+that fit the wall-clock budget, re-estimated after every epoch.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +45,9 @@ from inference.core.data.paths import REPO_ROOT, resolve_data_path
 from inference.core.evaluation.metrics import mean_iou, per_class_iou
 from inference.core.models.segmentation import SegmentationModel, build_segmentation_model
 from inference.core.taxonomy import Taxonomy, load_taxonomy
-from inference.core.training.config import TrainConfig, read_list
+from inference.core.training.config import TrainConfig, read_list, select_device
 from inference.core.training.losses import SegmentationLoss
-from inference.core.training.schedule import warmup_cosine
+from inference.core.training.schedule import warmup_cosine, warmup_cosine_factor
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -111,10 +117,16 @@ def build_model(
 
 @torch.inference_mode()
 def validate(
-    model: SegmentationModel, loader: Iterable[dict[str, torch.Tensor]], classes: dict[str, int]
+    model: SegmentationModel,
+    loader: Iterable[dict[str, torch.Tensor]],
+    classes: dict[str, int],
+    device: torch.device | None = None,
+    amp: bool = False,
 ) -> dict[str, np.ndarray]:
-    """Summed confusion matrices of both heads over a loader (ignore label left out)."""
+    """Summed confusion matrices of both heads over a loader (ignore label left out).
+    `device`: where the model is (default the CPU); `amp`: bfloat16 autocast on CUDA."""
     model.eval()
+    device = device or torch.device("cpu")
     cms: dict[str, np.ndarray] = {
         h: np.zeros((classes[h], classes[h]), dtype=np.int64) for h in HEADS
     }
@@ -122,12 +134,13 @@ def validate(
         has = {h: bool((batch[h] != IGNORE_INDEX).any()) for h in HEADS}
         if not any(has.values()):
             continue
-        logits = model(batch["image"])
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = model(batch["image"].to(device, non_blocking=True))
         for head, out in zip(HEADS, logits, strict=True):
             if not has[head]:
                 continue
             target = batch[head].numpy().ravel()
-            pred = out.argmax(1).numpy().ravel()
+            pred = out.argmax(1).cpu().numpy().ravel()
             keep = target != IGNORE_INDEX
             k = classes[head]
             cms[head] += np.bincount(target[keep] * k + pred[keep], minlength=k * k).reshape(k, k)
@@ -176,11 +189,25 @@ def model_spec(cfg: TrainConfig, taxonomies: dict[str, Taxonomy]) -> dict[str, A
     }
 
 
+def _save(payload: dict[str, Any], path: Path) -> None:
+    """`torch.save` through a temporary file, so that a killed run never leaves half a
+    checkpoint behind."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+
+
 def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train per `cfg`; returns the path of `best.pt`. `resume` continues from `last.pt`."""
+    started = time.monotonic()
     settings = cfg.train
     torch.set_num_threads(settings.threads)
     seed_everything(settings.seed)
+    device = select_device(settings.device)
+    cuda = device.type == "cuda"
+    amp = cuda and settings.amp
+    if cuda:
+        torch.backends.cudnn.benchmark = True  # fixed crop size: cuDNN may pick its fastest kernels
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
     data = load_seg_data(cfg)
@@ -198,7 +225,7 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     if settings.max_steps_per_epoch:
         steps_per_epoch = min(steps_per_epoch, settings.max_steps_per_epoch)
     resuming = resume and (out / LAST).is_file()
-    model = build_model(cfg, data.taxonomies, pretrained=not resuming)
+    model = build_model(cfg, data.taxonomies, pretrained=not resuming).to(device)
     params = model.parameters()
     optimizer: torch.optim.Optimizer = (
         torch.optim.Adam(params, lr=settings.lr)
@@ -227,9 +254,18 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
         start_epoch, best_score = int(state["epoch"]) + 1, float(state["best_score"])
         torch.set_rng_state(state["torch_rng"])
     (out / "config.yaml").write_text(cfg.path.read_text(encoding="utf-8"), encoding="utf-8")
-    val_loader = DataLoader(val_set, batch_size=2, num_workers=0, collate_fn=pad_collate)
+    val_loader = DataLoader(
+        val_set,
+        batch_size=16 if cuda else 2,
+        num_workers=min(settings.workers, 4) if cuda else 0,
+        collate_fn=pad_collate,
+        pin_memory=cuda,
+    )
     spec = model_spec(cfg, data.taxonomies)
-    for epoch in range(start_epoch, settings.epochs):
+    epochs = settings.epochs
+    loop_started = time.monotonic()
+    epoch = start_epoch
+    while epoch < epochs:
         began = time.time()
         plan = sampling_plan(presence, sampling, settings.seed + epoch)  # type: ignore[arg-type]
         generator = torch.Generator().manual_seed(settings.seed + epoch)
@@ -242,12 +278,13 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
             collate_fn=pad_collate,
             generator=generator,
             persistent_workers=False,
+            pin_memory=cuda,
         )
         model.train()
         losses: list[float] = []
         bar = tqdm(
             total=steps_per_epoch,
-            desc=f"epoch {epoch + 1}/{settings.epochs}",
+            desc=f"epoch {epoch + 1}/{epochs}",
             disable=not progress,
             file=sys.stderr,
             mininterval=10.0,
@@ -255,8 +292,14 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
         for step, batch in enumerate(loader):
             if step >= steps_per_epoch:
                 break
-            logits = model(batch["image"])
-            loss = criterion(logits.parts, logits.damage, batch["parts"], batch["damage"])
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                logits = model(batch["image"].to(device, non_blocking=True))
+            loss = criterion(
+                logits.parts.float(),
+                logits.damage.float(),
+                batch["parts"].to(device, non_blocking=True),
+                batch["damage"].to(device, non_blocking=True),
+            )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -270,7 +313,7 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
             )
         bar.close()
         train_seconds = time.time() - began
-        cms = validate(model, val_loader, classes)
+        cms = validate(model, val_loader, classes, device, amp)
         metrics = head_metrics(cms, data.taxonomies)
         row = {
             "epoch": epoch + 1,
@@ -285,7 +328,7 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
         improved = score > best_score
         if improved:
             best_score = score
-            torch.save(
+            _save(
                 {
                     "model": model.state_dict(),
                     "spec": spec,
@@ -295,7 +338,7 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
                 },
                 out / BEST,
             )
-        torch.save(
+        _save(
             {
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -313,4 +356,30 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
             f"{metrics.get('damage_miou', float('nan')):.4f}{' (best)' if improved else ''}",
             flush=True,
         )
+        if settings.time_limit_s is not None:
+            fit = _epochs_that_fit(
+                epoch + 1, start_epoch, loop_started, started + settings.time_limit_s
+            )
+            if fit < epochs:
+                epochs = fit
+                # the cosine now ends at the last epoch that fits (a jump in the rate, as in
+                # Ultralytics' `time` mode), so that the best weights see its low rates
+                total = max(warmup + 1, steps_per_epoch * epochs)
+                scheduler.lr_lambdas[0] = partial(
+                    warmup_cosine_factor, warmup_steps=warmup, total_steps=total
+                )
+                print(
+                    f"time limit {settings.time_limit_s:.0f} s: {epochs} epochs fit; "
+                    "the schedule now ends there",
+                    flush=True,
+                )
+        epoch += 1
     return out / BEST
+
+
+def _epochs_that_fit(done: int, first: int, loop_started: float, deadline: float) -> int:
+    """The epoch count (at least `done`) that ends before `deadline` (monotonic seconds) at
+    the mean duration of the epochs run since `loop_started`."""
+    now = time.monotonic()
+    mean = (now - loop_started) / max(1, done - first)
+    return done + max(0, int((deadline - now) // mean))
