@@ -31,6 +31,7 @@ from inference.core.postprocess import (
     part_pixel_counts,
     perspective_class,
     size_class,
+    sort_findings,
 )
 from inference.core.settings import PipelineSettings
 from inference.core.severity import box_area_fraction, dsi, severity_terms
@@ -239,18 +240,10 @@ def box_findings(
                 shape="box",
             )
         )
-    findings.sort(
-        key=lambda f: (
-            part_taxonomy.num_classes if f.part == OTHER_PANEL else part_taxonomy.index(f.part),
-            damage_taxonomy.index(f.damage),
-            f.box[1],
-            f.box[0],
-        )
-    )
     return PhotoAnalysis(
         visible_parts=visible,
         perspective=perspective_class(len(visible), settings),
-        findings=tuple(findings),
+        findings=tuple(sort_findings(findings, part_taxonomy, damage_taxonomy)),
         dsi=dsi(f.severity.score for f in findings),
         scale=scale,
     )

@@ -330,15 +330,23 @@ def find_damaged_parts(
                 confidence=confidence,
             )
         )
-    findings.sort(
+    return sort_findings(findings, part_taxonomy, damage_taxonomy)
+
+
+def sort_findings(
+    findings: list[DamagedPart], part_taxonomy: Taxonomy, damage_taxonomy: Taxonomy
+) -> list[DamagedPart]:
+    """Findings in report order: by part (taxonomy order, "other_panel" last), damage
+    class, then top and left of the box."""
+    return sorted(
+        findings,
         key=lambda f: (
             part_taxonomy.num_classes if f.part == OTHER_PANEL else part_taxonomy.index(f.part),
             damage_taxonomy.index(f.damage),
             f.box[1],
             f.box[0],
-        )
+        ),
     )
-    return findings
 
 
 def analyse_photo(
