@@ -12,7 +12,6 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -24,6 +23,7 @@ from PIL import Image
 from claims.errors import ApplicationError
 from claims.models import ApiClient, Case, Photo
 from claims.services import audit_record, photo_derive
+from claims.webhooks import case_webhook_deliver
 from inference.core.registry import Manifest, list_versions, load_manifest
 from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding, InferenceRun, ModelVersion
@@ -427,10 +427,10 @@ def case_webhook_send(*, case_id: int) -> bool:
     if client.webhook_secret:
         signature = hmac.new(client.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
         headers["X-Claims-Signature"] = f"sha256={signature}"
-    response = requests.post(
-        client.webhook_url, data=body, headers=headers, timeout=settings.CLAIMS_WEBHOOK_TIMEOUT_S
-    )
-    response.raise_for_status()
+    # Checks the target again (DNS may have changed), pins the checked address, never
+    # follows redirects; a refused target is recorded and not retried.
+    if not case_webhook_deliver(case=case, url=client.webhook_url, body=body, headers=headers):
+        return False
     Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
         webhook_sent_at=timezone.now()
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import shutil
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,36 @@ def adjuster(db: None) -> User:
 @pytest.fixture
 def admin_user(db: None) -> User:
     return UserFactory(username="dana", is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def fake_dns(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Names the test fills in resolve to its addresses; others go to the real resolver.
+
+    There is no internet in the tests, so webhook host names are answered here.
+    """
+    answers: dict[str, list[str]] = {}
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name.lower() not in answers:
+            return real(host, port, *args, **kwargs)
+        if not answers[name.lower()]:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            (
+                socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                socket.SOCK_STREAM,
+                socket.IPPROTO_TCP,
+                "",
+                (ip, int(port or 0), 0, 0) if ":" in ip else (ip, int(port or 0)),
+            )
+            for ip in answers[name.lower()]
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return answers
 
 
 @pytest.fixture

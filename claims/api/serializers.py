@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from claims.models import ApiClient, Case, Photo
+from claims.webhooks import WebhookRefusedError, webhook_target_check
 from inference.core.masks import rle_at_size, rle_to_mask
 from inference.models import Finding
 
@@ -176,3 +177,12 @@ class WebhookSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         model = ApiClient
         fields = ["webhook_url", "webhook_secret"]
         extra_kwargs = {"webhook_secret": {"write_only": True}}
+
+    def validate_webhook_url(self, value: str) -> str:
+        if not value:
+            return value  # an empty URL turns webhooks off
+        try:
+            webhook_target_check(url=value)
+        except WebhookRefusedError as exc:
+            raise serializers.ValidationError(exc.message) from exc
+        return value

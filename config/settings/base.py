@@ -7,6 +7,7 @@ an in-memory channel layer (pages then poll with htmx). `DATABASE_URL`,
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -113,7 +114,26 @@ CLAIMS_MAX_PHOTO_BYTES = env.int("CLAIMS_MAX_PHOTO_BYTES", default=25 * 1024 * 1
 CLAIMS_MAX_CASE_BYTES = env.int("CLAIMS_MAX_CASE_BYTES", default=300 * 1024 * 1024)
 CLAIMS_MAX_PIXELS = env.int("CLAIMS_MAX_PIXELS", default=60_000_000)
 CLAIMS_DERIVED_LONG_SIDE = 1600
-CLAIMS_WEBHOOK_TIMEOUT_S = 5.0
+# Webhook targets (claims/webhooks.py): https only unless DEBUG or this is set; every
+# address the host resolves to must be public, unless it lies in one of the operator's
+# CIDRs below (e.g. "10.20.0.0/16" for an in-house receiver).
+CLAIMS_WEBHOOK_ALLOW_HTTP: bool = env.bool("DJANGO_WEBHOOK_ALLOW_HTTP", default=False)
+CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS: list[str] = env.list(
+    "DJANGO_WEBHOOK_ALLOWED_PRIVATE_NETWORKS", default=[]
+)
+for _cidr in CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"DJANGO_WEBHOOK_ALLOWED_PRIVATE_NETWORKS: {_cidr!r} is not a network; "
+            'write CIDRs such as "10.20.0.0/16,fd00::/8"'
+        ) from _exc
+CLAIMS_WEBHOOK_CONNECT_TIMEOUT_S = 3.0
+CLAIMS_WEBHOOK_READ_TIMEOUT_S = 10.0
+CLAIMS_WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024
+# A PEM file of CAs to trust for https targets instead of certifi's (an in-house CA).
+CLAIMS_WEBHOOK_CA_BUNDLE: str = env.str("DJANGO_WEBHOOK_CA_BUNDLE", default="")
 
 REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:

@@ -202,7 +202,11 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_webhook_called_when_case_finishes(api, customer, active_model, vehicle_jpeg) -> None:  # type: ignore[no-untyped-def]
+def test_webhook_called_when_case_finishes(
+    api, customer, active_model, vehicle_jpeg, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.CLAIMS_WEBHOOK_ALLOW_HTTP = True  # the receiver is local and plain http
+    settings.CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
     server = HTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

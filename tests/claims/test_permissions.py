@@ -116,9 +116,10 @@ def test_api_case_create(role: str, users, active_model, make_jpeg) -> None:  # 
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_api_webhook_put(role: str, users) -> None:  # type: ignore[no-untyped-def]
+def test_api_webhook_put(role: str, users, fake_dns) -> None:  # type: ignore[no-untyped-def]
     from claims.models import ApiClient
 
+    fake_dns["example.org"] = ["93.184.215.14"]
     response = _api_client(users, role).put(
         "/api/webhook/",
         {"webhook_url": "https://example.org/hook"},

@@ -20,8 +20,8 @@ from inference.core.registry import (
 
 
 def test_the_shipped_default_is_the_newest_trained_version() -> None:
-    versions = [m.version for m in list_versions()]
-    assert versions == ["0.3.0"]
+    versions = [(m.version, m.damage_backend) for m in list_versions()]
+    assert versions == [("0.3.0-yolov9cs", "detection"), ("0.3.0", "segmentation")]
     default = default_version()
     assert default.version == "0.3.0"
     assert default.status == "candidate"
