@@ -139,3 +139,43 @@ class AuditEvent(models.Model):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("audit events are append-only")
+
+
+class WebhookDelivery(models.Model):
+    """One finished case's webhook in the outbox: sent, retried with backoff, or given up.
+
+    The row is written in the transaction that finishes the case, so a message the broker
+    loses is found again by the sweep; a conditional update claims it for one attempt.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DELIVERED = "delivered", "Delivered"
+        REFUSED = "refused", "Refused (target not allowed)"
+        FAILED = "failed", "Failed (gave up)"
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    url = models.URLField(max_length=2000)  # the client's webhook URL when it was enqueued
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # When the next attempt may start; while one runs, the end of its lease.
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=models.Q(status="pending"),
+                name="webhook_delivery_one_pending_per_case",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Webhook for {self.case} ({self.status})"

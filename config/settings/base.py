@@ -134,6 +134,20 @@ CLAIMS_WEBHOOK_READ_TIMEOUT_S = 10.0
 CLAIMS_WEBHOOK_MAX_RESPONSE_BYTES = 64 * 1024
 # A PEM file of CAs to trust for https targets instead of certifi's (an in-house CA).
 CLAIMS_WEBHOOK_CA_BUNDLE: str = env.str("DJANGO_WEBHOOK_CA_BUNDLE", default="")
+# The outbox (claims.WebhookDelivery): a failed attempt is retried after 30 s, 1, 2, 4 ...
+# minutes (capped, with jitter) until this many attempts, then the delivery is failed.
+CLAIMS_WEBHOOK_MAX_ATTEMPTS = env.int("DJANGO_WEBHOOK_MAX_ATTEMPTS", default=8)
+if CLAIMS_WEBHOOK_MAX_ATTEMPTS < 1:
+    raise ImproperlyConfigured(
+        f"DJANGO_WEBHOOK_MAX_ATTEMPTS must be 1 or more, got {CLAIMS_WEBHOOK_MAX_ATTEMPTS}"
+    )
+CLAIMS_WEBHOOK_BACKOFF_S = 30.0
+CLAIMS_WEBHOOK_BACKOFF_MAX_S = 3600.0
+# An attempt holds its delivery this long; longer than the task's time limit, so a worker
+# killed mid-send leaves it to the sweep afterwards, never to a second concurrent sender.
+CLAIMS_WEBHOOK_LEASE_S = 120.0
+# The sweep leaves a delivery due for less than this to the task already enqueued for it.
+CLAIMS_WEBHOOK_SWEEP_GRACE_S = 30.0
 
 REDIS_URL: str = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -180,6 +194,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-runs": {"task": "inference.tasks.runs_sweep_task", "schedule": 60.0},
+    # Re-sends webhooks whose message the broker lost or whose retry is due.
+    "sweep-webhooks": {"task": "inference.tasks.webhook_deliveries_sweep_task", "schedule": 60.0},
 }
 
 # Inference: which back end the worker runs, and how long a run may stay queued or running.
