@@ -37,9 +37,26 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        login(request, user)
+        # Named because django-axes adds a second backend, which only refuses lockouts.
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("claims:case_list")
     return render(request, "registration/signup.html", {"form": form})
+
+
+def login_locked_out(
+    request: HttpRequest, original_response: HttpResponse | None, credentials: Any
+) -> HttpResponse:
+    """django-axes' answer to a locked-out login (AXES_LOCKOUT_CALLABLE): when to retry."""
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    minutes = -(-seconds // 60)
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"minutes": minutes, "failure_limit": settings.AXES_FAILURE_LIMIT},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 @login_required

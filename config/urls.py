@@ -19,3 +19,8 @@ urlpatterns = [
 ]
 if apps.is_installed("review"):
     urlpatterns.append(path("review/", include("review.urls")))
+
+handler400 = "claims.api.errors.bad_request"
+handler403 = "claims.api.errors.permission_denied"
+handler404 = "claims.api.errors.page_not_found"
+handler500 = "claims.api.errors.server_error"
