@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,16 +29,17 @@ from inference.core.grouping import OTHER_PANEL
 from inference.core.postprocess import (
     PhotoAnalysis,
     _visible,
+    confident_findings,
     part_pixel_counts,
     perspective_class,
     size_class,
     sort_findings,
 )
 from inference.core.settings import PipelineSettings
-from inference.core.severity import box_area_fraction, dsi, severity_terms
+from inference.core.severity import box_area_fraction, dsi
 from inference.core.sizing import physical_area, reference_scale
 from inference.core.taxonomy import Taxonomy
-from inference.core.types import BoxDamage, DamagedPart, LabelMap
+from inference.core.types import BoxDamage, LabelMap
 
 __all__ = ["DET_INPUT", "DET_OUTPUT", "box_findings", "decode_detections", "detector_input"]
 
@@ -158,7 +160,8 @@ def box_findings(
     counts = part_pixel_counts(part_map, part_taxonomy)
     visible = _visible(counts, image_px, part_taxonomy, settings)
     scale = reference_scale(part_map, part_taxonomy, settings)
-    drafts = []
+    drafts: list[dict[str, Any]] = []
+    area_fractions: list[float] = []
     for b in boxes:
         x0, y0, x1, y1 = pixel_box(b.box, shape)
         area = (x1 - x0) * (y1 - y0)
@@ -195,51 +198,25 @@ def box_findings(
             "border": float(x0 == 0 or y0 == 0 or x1 == shape[1] or y1 == shape[0]),
         }
         drafts.append(
-            (
-                b,
-                part,
-                mask,
-                (x0, y0, x1, y1),
-                area,
-                part_area,
-                share,
-                area_cm2,
-                area_cm2_sd,
-                evidence,
-            )
-        )
-    largest = max((d[4] for d in drafts), default=1)
-    findings: list[DamagedPart] = []
-    for b, part, mask, box, area, part_area, share, area_cm2, area_cm2_sd, evidence in drafts:
-        evidence["relative_area"] = area / largest
-        evidence["photo_findings"] = float(np.log2(len(drafts)))
-        c_base = min(1.0, max(0.0, b.confidence))
-        confidence = c_base if calibrator is None else calibrator.confidence(evidence, b.damage)
-        if calibrator is not None and confidence < settings.report_floor:
-            continue
-        findings.append(
-            DamagedPart(
+            dict(
                 part=part,
                 damage=b.damage,
                 mask=mask,
-                box=box,
+                box=(x0, y0, x1, y1),
                 area_px=area,
                 part_area_px=part_area,
                 share_of_part=share,
                 size_class=size_class(share, settings, area_cm2),
                 area_cm2=area_cm2,
                 area_cm2_uncertainty=area_cm2_sd,
-                c_base=c_base,
-                severity=severity_terms(
-                    box_area_fraction(b.box, (shape[1], shape[0])),
-                    confidence,
-                    damage_taxonomy.dsi_weight(b.damage),
-                ),
-                confidence=confidence,
+                c_base=min(1.0, max(0.0, b.confidence)),
                 evidence=evidence,
                 shape="box",
             )
         )
+        # the paper's A_i: the unrounded box's share of the photo
+        area_fractions.append(box_area_fraction(b.box, (shape[1], shape[0])))
+    findings = confident_findings(drafts, area_fractions, damage_taxonomy, settings, calibrator)
     return PhotoAnalysis(
         visible_parts=visible,
         perspective=perspective_class(len(visible), settings),

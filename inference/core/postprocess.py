@@ -22,6 +22,7 @@ Step 9: the DSI of the photo from the findings' areas, confidences and type weig
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -310,10 +311,27 @@ def find_damaged_parts(
                 evidence=evidence,
             )
         )
-    # Photo-level evidence: how a finding compares with the photo's other findings.
+    findings = confident_findings(
+        drafts, [d["area_px"] / image_px for d in drafts], damage_taxonomy, settings, calibrator
+    )
+    return sort_findings(findings, part_taxonomy, damage_taxonomy)
+
+
+def confident_findings(
+    drafts: Sequence[dict[str, Any]],
+    area_fractions: Sequence[float],
+    damage_taxonomy: Taxonomy,
+    settings: PipelineSettings,
+    calibrator: Calibrator | None,
+) -> list[DamagedPart]:
+    """The findings of one photo from their drafts (every `DamagedPart` field but
+    `severity` and `confidence`), whichever back end made them: the photo-level evidence
+    (area relative to the photo's largest finding, number of findings), the confidence
+    (the calibrator's, else C_base), those under `settings.report_floor` dropped, and the
+    DSI terms, `area_fractions` being each finding's share of the photo."""
     largest = max((d["area_px"] for d in drafts), default=1)
     findings: list[DamagedPart] = []
-    for d in drafts:
+    for d, area_fraction in zip(drafts, area_fractions, strict=True):
         evidence = d["evidence"]
         evidence["relative_area"] = d["area_px"] / largest
         evidence["photo_findings"] = float(np.log2(len(drafts)))
@@ -325,12 +343,12 @@ def find_damaged_parts(
             DamagedPart(
                 **d,
                 severity=severity_terms(
-                    d["area_px"] / image_px, confidence, damage_taxonomy.dsi_weight(d["damage"])
+                    area_fraction, confidence, damage_taxonomy.dsi_weight(d["damage"])
                 ),
                 confidence=confidence,
             )
         )
-    return sort_findings(findings, part_taxonomy, damage_taxonomy)
+    return findings
 
 
 def sort_findings(
