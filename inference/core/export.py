@@ -124,14 +124,17 @@ def _onnx_bytes(
     input_name: str,
     output_names: tuple[str, ...],
     dynamic_spatial: bool,
+    dynamic_batch: bool = True,
 ) -> bytes:
-    axes: dict[str, dict[int, str]] = {input_name: {0: "batch"}}
-    if dynamic_spatial:
-        axes[input_name].update({2: "height", 3: "width"})
-    for name in output_names:
-        axes[name] = {0: "batch"}
+    """ONNX bytes (fp16 initialisers) of `module` traced on `example`; batch and, with
+    `dynamic_spatial`, height and width left free, or every shape fixed (`dynamic_batch`
+    False and no spatial axes: the exporter then keeps the output shapes exact)."""
+    axes: dict[str, dict[int, str]] = {}
+    for name in (input_name, *output_names):
+        axes[name] = {0: "batch"} if dynamic_batch else {}
         if dynamic_spatial:
             axes[name].update({2: "height", 3: "width"})
+    axes = {name: named for name, named in axes.items() if named}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer warnings about shape arithmetic

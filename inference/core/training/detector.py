@@ -27,7 +27,7 @@ import yaml
 from inference.core.data.coco import category_lookup, load_coco, load_mapping
 from inference.core.data.paths import cache_root, resolve_data_path
 from inference.core.taxonomy import Taxonomy, load_taxonomy
-from inference.core.training.config import TrainConfig, read_list
+from inference.core.training.config import TrainConfig, read_list, select_device
 
 
 def coco_to_yolo(
@@ -142,7 +142,7 @@ def train_detector(cfg: TrainConfig, resume: bool = False) -> Path:
                 epochs=s.epochs,
                 imgsz=int(cfg.data.get("imgsz", 640)),
                 batch=s.batch_size,
-                device="cpu",
+                device=ultralytics_device(cfg),
                 workers=s.workers,
                 seed=s.seed,
                 project=str(out),
@@ -153,8 +153,30 @@ def train_detector(cfg: TrainConfig, resume: bool = False) -> Path:
                 close_mosaic=int(cfg.data.get("close_mosaic", 10)),
                 trainer=SIoUDetectionTrainer if box_loss == "siou" else None,
             )
-    best = out / "ultralytics" / "weights" / "best.pt"
-    checkpoint = torch.load(best, map_location="cpu", weights_only=False)
-    state = checkpoint["model"].float().state_dict()
+    state = checkpoint_state(out / "ultralytics" / "weights" / "best.pt")
     torch.save(state, out / "best_state.pt")
     return out / "best_state.pt"
+
+
+def checkpoint_state(path: Path) -> dict[str, Any]:
+    """The weights in a detector checkpoint as a state dict: Ultralytics' best.pt or
+    last.pt (its module under "model", or, mid-training, its moving average under "ema")
+    as fp32 tensors, or a plain state dict as it is."""
+    import torch
+
+    import inference.core.models.detector  # noqa: F401 (the CBAM, SIoU classes it pickles)
+
+    loaded = torch.load(path, map_location="cpu", weights_only=False)
+    if isinstance(loaded, dict):
+        for key in ("model", "ema"):
+            if hasattr(loaded.get(key), "state_dict"):
+                return dict(loaded[key].float().state_dict())
+        if all(isinstance(v, torch.Tensor) for v in loaded.values()):
+            return loaded
+    raise ValueError(f"{path} holds neither a state dict nor an Ultralytics checkpoint")
+
+
+def ultralytics_device(cfg: TrainConfig) -> str:
+    """`train.device` in Ultralytics' words: `cpu` or a GPU index."""
+    device = select_device(cfg.train.device)
+    return "cpu" if device.type == "cpu" else str(device.index or 0)

@@ -4,11 +4,10 @@
     python -m inference.core.training.gpu_recipe collect --work DIR --out DIR \\
         --job segmentation:RC:SECONDS --job detector:RC:SECONDS
 
-`detector` trains the YOLOv9-CS detector like `python -m inference train` but on
-`train.device` within `train.time_limit_s`: `train_detector` passes `device="cpu"` to
-Ultralytics, so the call is wrapped to pass the configured device, the time budget
+`detector` trains the YOLOv9-CS detector like `python -m inference train` (on
+`train.device`) within `train.time_limit_s`: the call is wrapped to pass the time budget
 (Ultralytics' `time` mode, its clock restarted once the data are loaded) and the config's
-`ultralytics:` keys (e.g. `cache: ram`) instead.
+`ultralytics:` keys (e.g. `cache: ram`).
 
 `collect` turns what the jobs left in the work folder into the files that come back from
 the device machine (at most 8, each under 16 MiB): fp16 weights, the metrics of every
@@ -37,7 +36,7 @@ from typing import Any
 
 import torch
 
-from inference.core.training.config import TrainConfig, load_config, select_device
+from inference.core.training.config import TrainConfig, load_config
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 """The device tool brings back no file larger than this."""
@@ -120,25 +119,19 @@ def _ultralytics_overrides(overrides: dict[str, Any], deadline: float | None) ->
         ultralytics_trainer.check_amp = original_check_amp
 
 
-def ultralytics_device(cfg: TrainConfig) -> str:
-    """`train.device` in Ultralytics' words: `cpu` or a GPU index."""
-    device = select_device(cfg.train.device)
-    return "cpu" if device.type == "cpu" else str(device.index or 0)
-
-
 def train_detector_on_device(cfg: TrainConfig) -> Path:
     """`train_detector(cfg)` on `train.device` within `train.time_limit_s`; returns
     `out/best_state.pt` (fp32 state dict)."""
-    from inference.core.training.detector import train_detector
+    from inference.core.training.detector import train_detector, ultralytics_device
 
     began = time.time()
     overrides = dict(cfg.raw.get("ultralytics") or {})
-    overrides["device"] = ultralytics_device(cfg)
     limit = cfg.train.time_limit_s
     deadline = began + limit if limit else None
     if limit:
         overrides["time"] = limit / 3600  # hours; the clock restarts once data are loaded
-    print(f"detector: device {overrides['device']}, Ultralytics overrides {overrides}", flush=True)
+    device = ultralytics_device(cfg)
+    print(f"detector: device {device}, Ultralytics overrides {overrides}", flush=True)
     with _polars_stand_in(), _ultralytics_overrides(overrides, deadline):
         return train_detector(cfg)
 
@@ -211,11 +204,9 @@ def _detector_state(run: Path) -> dict[str, Any]:
     for name in ("best.pt", "last.pt"):
         path = run / "ultralytics" / "weights" / name
         if path.is_file():
-            import inference.core.models.detector  # noqa: F401 (registers CBAM, SIoU classes)
+            from inference.core.training.detector import checkpoint_state
 
-            checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-            model = checkpoint["ema"] if checkpoint.get("ema") is not None else checkpoint["model"]
-            return dict(model.float().state_dict())
+            return checkpoint_state(path)
     raise RecipeError(f"no detector weights in {run}: the detector job saved no epoch")
 
 

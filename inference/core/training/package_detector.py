@@ -14,21 +14,19 @@ new files) when that version leaves the tree: loading checks every file and its 
 from __future__ import annotations
 
 import csv
-import io
 import os
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
-import onnx
 import torch
 
 from inference.core.backends import DET_INPUT, DET_OUTPUT
-from inference.core.export import OPSET, _write_hashed, store_initializers_fp16
+from inference.core.export import _onnx_bytes, _write_hashed
 from inference.core.registry import FORMAT, Manifest, load_manifest, resolve_model, write_manifest
 from inference.core.taxonomy import load_taxonomy
+from inference.core.training.detector import checkpoint_state
 
 
 def detector_onnx_bytes(state: dict[str, torch.Tensor], num_classes: int, size: int) -> bytes:
@@ -46,20 +44,9 @@ def detector_onnx_bytes(state: dict[str, torch.Tensor], num_classes: int, size: 
             module.export = True  # return the decoded (N, 4 + C, A) tensor alone
             module.format = "onnx"  # type: ignore[assignment]
     example = torch.zeros(1, 3, size, size)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            model,
-            (example,),
-            buffer,  # type: ignore[arg-type]
-            input_names=[DET_INPUT],
-            output_names=[DET_OUTPUT],
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    exported = onnx.load_from_string(buffer.getvalue())
-    return store_initializers_fp16(exported).SerializeToString()
+    return _onnx_bytes(
+        model, example, DET_INPUT, (DET_OUTPUT,), dynamic_spatial=False, dynamic_batch=False
+    )
 
 
 def training_curve(results_csv: Path) -> list[dict[str, float]]:
@@ -69,19 +56,6 @@ def training_curve(results_csv: Path) -> list[dict[str, float]]:
     with results_csv.open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     return [{k.strip(): round(float(v), 5) for k, v in row.items() if v.strip()} for row in rows]
-
-
-def _load_state(path: Path) -> dict[str, torch.Tensor]:
-    loaded = torch.load(path, map_location="cpu", weights_only=False)
-    if isinstance(loaded, dict):
-        # an Ultralytics checkpoint keeps the module under "model" (or, mid-training, its
-        # moving average under "ema"); a plain state dict maps names to tensors
-        for key in ("model", "ema"):
-            if hasattr(loaded.get(key), "state_dict"):
-                return dict(loaded[key].float().state_dict())
-        if all(isinstance(v, torch.Tensor) for v in loaded.values()):
-            return loaded
-    raise ValueError(f"{path} holds neither a state dict nor an Ultralytics checkpoint")
 
 
 def package_detection_version(
@@ -111,7 +85,7 @@ def package_detection_version(
     if directory.exists() and any(directory.iterdir()):
         raise FileExistsError(f"{directory} is not empty; choose a new version directory")
     damage = load_taxonomy(base.damage_taxonomy)
-    payload = detector_onnx_bytes(_load_state(detector), damage.num_classes - 1, input_size)
+    payload = detector_onnx_bytes(checkpoint_state(detector), damage.num_classes - 1, input_size)
     directory.mkdir(parents=True, exist_ok=True)
     weights: dict[str, dict[str, dict[str, str]]] = {}
     for role in ("segmentation", "vehicle"):
