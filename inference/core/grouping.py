@@ -82,7 +82,11 @@ def _between(car: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
     return inside
 
 
-def _box(mask: npt.NDArray[np.bool_], offset: tuple[int, int]) -> tuple[int, int, int, int]:
+def mask_box(
+    mask: npt.NDArray[np.bool_], offset: tuple[int, int] = (0, 0)
+) -> tuple[int, int, int, int]:
+    """Bounding box (x0, y0, x1, y1 exclusive) of a non-empty mask, shifted by `offset`
+    (row, column)."""
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     oy, ox = offset
@@ -107,7 +111,7 @@ def region_from_slice(
     mask = np.zeros(shape, dtype=bool)
     mask[sl] = local
     return Region(
-        part, damage, mask, _box(local, (sl[0].start, sl[1].start)), fragments, float(cover)
+        part, damage, mask, mask_box(local, (sl[0].start, sl[1].start)), fragments, float(cover)
     )
 
 

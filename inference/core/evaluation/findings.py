@@ -39,6 +39,7 @@ from inference.core.data.coco import (
     load_coco,
     load_mapping,
 )
+from inference.core.grouping import mask_box
 from inference.core.masks import resize_mask
 from inference.core.predictor import Predictor
 from inference.core.types import PhotoResult
@@ -64,10 +65,9 @@ RULES = {"mask": RULE, "box": BOX_RULE}
 def filled_box(mask: np.ndarray) -> np.ndarray:
     """A mask of the same shape holding the bounding box of `mask` (empty stays empty)."""
     out = np.zeros_like(mask, dtype=bool)
-    rows = np.flatnonzero(mask.any(axis=1))
-    if rows.size:
-        cols = np.flatnonzero(mask.any(axis=0))
-        out[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] = True
+    if mask.any():
+        x0, y0, x1, y1 = mask_box(mask)
+        out[y0:y1, x0:x1] = True
     return out
 
 
