@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils import timezone
 
-from claims.models import ApiClient, AuditEvent, Case, Photo, WebhookDelivery
+from claims.models import ApiClient, ApiToken, AuditEvent, Case, Photo, WebhookDelivery
 
 
 @admin.register(Case)
@@ -57,3 +58,30 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False  # deliveries are written when a case finishes
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["name", "user", "prefix", "scope", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", "revoked_at"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    readonly_fields = [
+        "user",
+        "name",
+        "scope",
+        "prefix",
+        "digest",
+        "created_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False  # users create tokens on their settings page or through the API
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):  # type: ignore[no-untyped-def]
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"{revoked} token(s) revoked.")

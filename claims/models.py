@@ -179,3 +179,33 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"Webhook for {self.case} ({self.status})"
+
+
+class ApiToken(models.Model):
+    """A named secret that an API client sends as `Authorization: Bearer dcr_...`.
+
+    Only the sha256 of the token is stored; the token itself is shown once, when it is
+    created. `prefix` (the token's first characters) names it on the settings page and
+    finds the row, whose digest is then compared in constant time.
+    """
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=5, choices=Scope.choices, default=Scope.WRITE)
+    prefix = models.CharField(max_length=12, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)  # sha256 of the whole token, hex
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

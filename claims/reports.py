@@ -1,81 +1,187 @@
-"""The downloadable PDF damage report of a case."""
+"""The downloadable PDF damage report of a case: the case page's report, in the same
+words (`claims.selectors.case_customer_report`), with each annotated photo beside its
+caption."""
 
 from __future__ import annotations
 
 import io
 from typing import Any
+from xml.sax.saxutils import escape
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import getSampleStyleSheet
+from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from claims.models import Case, Photo
+from claims import wording
+from claims.models import Case
+from claims.selectors import CustomerReport, ReportPhoto
 
-# Under the table when a row is a detector box (the case page says the same).
+# Under the table when a size was measured on a detector box (the case page says the same).
 BOX_NOTE = (
-    "Damage marked (box) was found as a box around it: its size, share of the part and "
-    "area are the box's, so they can overstate the damage. The photos show it as a box."
+    'Sizes marked "up to" were measured on a box drawn around the damage, so the damage '
+    "itself may be smaller."
 )
+IMAGE_WIDTH = 10.5 * cm
+IMAGE_HEIGHT = 8 * cm
 
 
-def case_report_pdf(*, case: Case, summary: list[dict[str, Any]], photos: list[Photo]) -> bytes:
-    styles = getSampleStyleSheet()
-    buffer = io.BytesIO()
-    doc = SimpleDocTemplate(buffer, pagesize=A4, title=f"Claim {case.reference}")
-    story: list[Any] = [
-        Paragraph(f"Damage report - claim {case.reference}", styles["Title"]),
-        Paragraph(
-            f"Policy {case.policy_number}; loss on {case.loss_date} at {case.loss_place}. "
-            f"Status: {case.get_status_display()}. Model: {case.model_version or '-'}.",
-            styles["Normal"],
+def _styles() -> dict[str, ParagraphStyle]:
+    base = getSampleStyleSheet()
+    return {
+        "title": base["Title"],
+        "normal": base["Normal"],
+        "muted": ParagraphStyle("muted", parent=base["Normal"], textColor=colors.grey),
+        "cell": ParagraphStyle("cell", parent=base["Normal"], fontSize=9, leading=11),
+        "head": ParagraphStyle(
+            "head", parent=base["Normal"], fontName="Helvetica-Bold", fontSize=9, leading=11
         ),
-        Paragraph(
-            "Damage severity index (case): "
-            + ("-" if case.dsi is None else f"{case.dsi:.1f} / 100"),
-            styles["Heading2"],
-        ),
-    ]
-    rows = [["Part", "Damage", "Size", "Share of part", "Confidence", "Photos"]]
-    rows += [
-        [
-            r["part"],
-            r["damage"],
-            r["size_class"] + (" (box)" if r["shape"] == "box" else ""),
-            f"{r['share_of_part']:.0%}",
-            f"{r['confidence']:.0%}",
-            ", ".join(str(p) for p in r["photos"]),
-        ]
-        for r in summary
-    ]
-    table = Table(rows, repeatRows=1)
-    table.setStyle(
+        "severity": ParagraphStyle("severity", parent=base["Heading2"], spaceAfter=2),
+        "h2": ParagraphStyle("h2", parent=base["Heading2"], keepWithNext=1),
+        # A photo's heading never ends a page: it keeps with its image and caption.
+        "photo": ParagraphStyle("photo", parent=base["Heading4"], keepWithNext=1, spaceAfter=4),
+    }
+
+
+def _photo_link(number: int) -> str:
+    return f'<a href="#photo-{number}" color="#1a5fb4">photo {number}</a>'
+
+
+def _photo_block(entry: ReportPhoto, styles: dict[str, ParagraphStyle]) -> list[Any]:
+    photo = entry.photo
+    heading = Paragraph(
+        f'<a name="photo-{entry.number}"/>Photo {entry.number}: {escape(photo.original_name)}',
+        styles["photo"],
+    )
+    caption = Paragraph(escape(entry.caption), styles["normal"])
+    if not photo.annotated:
+        return [heading, caption, Spacer(1, 8)]
+    with photo.annotated.open("rb") as fh:
+        image = Image(io.BytesIO(fh.read()))
+    scale = min(IMAGE_WIDTH / image.imageWidth, IMAGE_HEIGHT / image.imageHeight)
+    image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
+    # The image and its caption side by side: one table row, which never splits.
+    beside = Table([[image, caption]], colWidths=[IMAGE_WIDTH + 0.3 * cm, None])
+    beside.setStyle(
         TableStyle(
             [
-                ("BACKGROUND", (0, 0), (-1, 0), colors.lightgrey),
-                ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (0, 0), 0),
             ]
         )
     )
-    story.append(table if summary else Paragraph("No damage found.", styles["Normal"]))
-    if any(r["shape"] == "box" for r in summary):
-        story.append(Paragraph(BOX_NOTE, styles["Italic"]))
-    story.append(Spacer(1, 12))
-    for photo in photos:
-        story.append(
+    return [heading, beside, Spacer(1, 10)]
+
+
+def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
+    styles = _styles()
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A4,
+        title=f"Claim {case.reference}",
+        leftMargin=2 * cm,
+        rightMargin=2 * cm,
+        topMargin=1.8 * cm,
+        bottomMargin=1.8 * cm,
+    )
+    status = report.status_line
+    if report.removed:
+        status += (
+            f" The adjuster removed {report.removed} finding"
+            f"{'s that were' if report.removed != 1 else ' that was'} not damage."
+        )
+    story: list[Any] = [
+        Paragraph(
+            f"{'Reviewed damage report' if report.reviewed else 'Damage report'} - "
+            f"claim {case.reference}",
+            styles["title"],
+        ),
+        Paragraph(
+            escape(
+                f"Policy {case.policy_number} · loss on {case.loss_date} at {case.loss_place} · "
+                f"filed {case.created_at:%Y-%m-%d %H:%M} · {case.get_status_display()}"
+            ),
+            styles["normal"],
+        ),
+        Spacer(1, 6),
+        Paragraph(escape(status), styles["normal"]),
+    ]
+    if report.dsi is None:
+        story.append(Paragraph("Severity: not known yet.", styles["severity"]))
+    else:
+        story += [
             Paragraph(
-                f"Photo {photo.position + 1}: {photo.get_status_display()}"
-                + (f" - {photo.set_aside_reason}" if photo.set_aside_reason else ""),
-                styles["Heading4"],
+                f"Severity {report.dsi_number} of 100 ({report.dsi_word})", styles["severity"]
+            ),
+            Paragraph(
+                "Severity: how much of the visible car is damaged and how badly; 0 is none.",
+                styles["normal"],
+            ),
+        ]
+    if report.scores_known and report.photos:
+        parts = []
+        for p in report.photos:
+            if p.severity_number is not None:
+                value = str(p.severity_number)
+            elif p.replaced_by:
+                value = f"replaced by photo {p.replaced_by}"
+            elif p.after_report:
+                value = "added after the check"
+            else:
+                value = p.photo.get_status_display().lower()
+            parts.append(f"photo {p.number}: {value}")
+        note = f" ({wording.PER_PHOTO_NOTE})" if len(parts) > 1 else ""
+        story.append(Paragraph("Per photo: " + " · ".join(parts) + note, styles["normal"]))
+    story.append(Spacer(1, 8))
+    if report.rows:
+        rows: list[list[Any]] = [
+            [
+                Paragraph(text, styles["head"])
+                for text in ("Damaged part", "Severity", "Confidence", "Seen in photos")
+            ]
+        ]
+        for r in report.rows:
+            sentence = escape(r.sentence)
+            if r.changes:
+                sentence += f' <font color="#9c4a00">({escape(r.changes)})</font>'
+            rows.append(
+                [
+                    Paragraph(sentence, styles["cell"]),
+                    Paragraph(
+                        "-" if r.severity_number is None else f"{r.severity_number} of 100",
+                        styles["cell"],
+                    ),
+                    Paragraph(escape(r.confidence), styles["cell"]),
+                    Paragraph(", ".join(_photo_link(n) for n in r.photos), styles["cell"]),
+                ]
+            )
+        table = Table(rows, repeatRows=1, colWidths=[8 * cm, 2.2 * cm, 3.4 * cm, 3.4 * cm])
+        table.setStyle(
+            TableStyle(
+                [
+                    ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
+                    ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
+                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ]
             )
         )
-        if photo.annotated:
-            with photo.annotated.open("rb") as fh:
-                data = io.BytesIO(fh.read())
-            image = Image(data)
-            scale = min(16 * cm / image.imageWidth, 10 * cm / image.imageHeight)
-            image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
-            story.append(image)
+        story += [table, Spacer(1, 4)]
+        story.append(Paragraph(f"Severity per part: {report.severity_cutoffs}.", styles["muted"]))
+        if report.has_boxes:
+            story.append(Paragraph(escape(BOX_NOTE), styles["muted"]))
+    else:
+        story.append(
+            Paragraph(
+                "The adjuster found no damage."
+                if report.reviewed
+                else "No damage was found in the usable photos.",
+                styles["normal"],
+            )
+        )
+    story += [Spacer(1, 12), Paragraph("Photos", styles["h2"])]
+    for entry in report.photos:
+        story += _photo_block(entry, styles)
     doc.build(story)
     return buffer.getvalue()

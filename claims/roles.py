@@ -16,13 +16,19 @@ class Role(StrEnum):
 
 
 def role_of(user: Any) -> Role:
+    """The user's role. Remembered on the user object: a request loads its user once and
+    asks several times (views, the context processor, templates), so the group lookup
+    runs once per request instead of on every question."""
     if user is None or not user.is_authenticated:
         return Role.ANONYMOUS
     if user.is_superuser:
         return Role.ADMIN
-    if user.groups.filter(name=ADJUSTERS_GROUP).exists():
-        return Role.ADJUSTER
-    return Role.CUSTOMER
+    known: Role | None = getattr(user, "_claims_role", None)
+    if known is None:
+        in_group = user.groups.filter(name=ADJUSTERS_GROUP).exists()
+        known = Role.ADJUSTER if in_group else Role.CUSTOMER
+        user._claims_role = known
+    return known
 
 
 def is_staff_role(user: Any) -> bool:

@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
+from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -19,9 +20,12 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from claims import selectors
+from claims import selectors, wording
+from claims.api.authentication import BearerTokenAuthentication
+from claims.api.tokens import api_token_create, api_token_revoke, api_tokens_active
 from claims.errors import ApplicationError
 from claims.forms import CaseForm, SignupForm
+from claims.models import ApiToken
 from claims.reports import case_report_pdf
 from claims.roles import is_staff_role
 from claims.services import STAFF_CANNOT_FILE, Upload, case_submit, photo_add, photo_retry
@@ -59,10 +63,15 @@ def login_locked_out(
     return response
 
 
+CASE_LIST_PAGE_SIZE = 50
+
+
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    cases = selectors.cases_visible(user=request.user)[:200]
-    return render(request, "claims/case_list.html", {"cases": cases})
+    page = Paginator(selectors.cases_visible(user=request.user), CASE_LIST_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "claims/case_list.html", {"cases": page.object_list, "page": page})
 
 
 @login_required
@@ -110,12 +119,11 @@ def case_create(request: HttpRequest) -> HttpResponse:
 def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     case = selectors.case_get(user=request.user, public_id=public_id)
     photos = selectors.case_photos(case=case)
-    summary = selectors.case_summary(case=case)
     return {
         "case": case,
         "photos": photos,
-        "summary": summary,
-        "box_rows": any(row["shape"] == "box" for row in summary),
+        "report": selectors.case_customer_report(case=case, photos=photos),
+        "per_photo_note": wording.PER_PHOTO_NOTE,
         "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
         "live_push": settings.CLAIMS_LIVE_PUSH,
         "counts": {
@@ -139,11 +147,14 @@ def _token_user(request: HttpRequest) -> Any:
     """The session user, or the API client's user when it sends its token."""
     if request.user.is_authenticated:
         return request.user
-    try:
-        found = TokenAuthentication().authenticate(Request(request))
-    except AuthenticationFailed:
-        return None
-    return found[0] if found else None
+    for scheme in (BearerTokenAuthentication(), TokenAuthentication()):
+        try:
+            found = scheme.authenticate(Request(request))
+        except AuthenticationFailed:
+            return None
+        if found:
+            return found[0]
+    return None
 
 
 def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) -> HttpResponseBase:
@@ -168,11 +179,7 @@ def case_report(request: HttpRequest, public_id: Any) -> HttpResponse:
     if not case.is_finished:
         messages.error(request, "The report is ready once every photo is processed.")
         return redirect("claims:case_detail", public_id=public_id)
-    pdf = case_report_pdf(
-        case=case,
-        summary=selectors.case_summary(case=case),
-        photos=selectors.case_photos(case=case),
-    )
+    pdf = case_report_pdf(case=case, report=selectors.case_customer_report(case=case))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="claim-{case.reference}.pdf"'
     return response
@@ -204,3 +211,57 @@ def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
     else:
         messages.success(request, "Photo added; it is being processed.")
     return redirect("claims:case_detail", public_id=public_id)
+
+
+def _api_tokens_page(
+    request: HttpRequest,
+    *,
+    secret: str = "",
+    errors: dict[str, list[str]] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    response = render(
+        request,
+        "claims/api_tokens.html",
+        {
+            "tokens": api_tokens_active(user=request.user),
+            "secret": secret,
+            "errors": errors or {},
+            "scopes": ApiToken.Scope.choices,
+            "values": request.POST if request.method == "POST" else {},
+        },
+        status=status,
+    )
+    if secret:
+        response["Cache-Control"] = "no-store"  # the page shows the secret this once
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_tokens(request: HttpRequest) -> HttpResponse:
+    """The user's API tokens and a form for a new one, whose secret this answer shows once."""
+    if request.method != "POST":
+        return _api_tokens_page(request)
+    try:
+        created = api_token_create(
+            user=request.user,
+            name=request.POST.get("name", ""),
+            scope=request.POST.get("scope", ApiToken.Scope.WRITE),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return _api_tokens_page(request, errors=exc.errors, status=400)
+    # Rendered, not redirected: the secret is never stored, not even in the session.
+    return _api_tokens_page(request, secret=created.secret, status=201)
+
+
+@login_required
+@require_POST
+def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = api_token_revoke(user=request.user, token_id=token_id)
+    except ApiToken.DoesNotExist as exc:
+        raise Http404("No such token (or already revoked)") from exc
+    messages.success(request, f"Token {token.name} ({token.prefix}…) revoked.")
+    return redirect("api_tokens")

@@ -5,14 +5,24 @@ host's DNS can change after it was accepted. Delivery connects to the very addre
 was checked (the Host header and TLS SNI still name the host), so a DNS answer that
 changes between the check and the connection (rebinding) cannot redirect it; redirects
 are never followed.
+
+Signatures: each attempt is signed when it is sent. `X-Claims-Timestamp` is the Unix time
+of the attempt and `X-Claims-Signature-V2` is `sha256=` and the hex HMAC-SHA256, keyed
+with the client's webhook_secret, of `<timestamp>.<body>`; a receiver recomputes it,
+compares in constant time and refuses a timestamp more than WEBHOOK_REPLAY_WINDOW_S away
+from its clock, so a captured request cannot be replayed later. `X-Claims-Signature`
+(HMAC of the body alone, no timestamp) is still sent for receivers written before V2.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 import re
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,7 +32,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from claims.errors import ApplicationError
-from claims.models import Case
+from claims.models import ApiClient, Case
 from claims.services import audit_record
 
 logger = logging.getLogger(__name__)
@@ -37,6 +47,32 @@ ALLOWED = (
 SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT
 # Digits, hex and dots only: an IPv4 address in some form (2130706433, 0x7f.1, 0177.0.0.1).
 NUMERIC_HOST = re.compile(r"(0x[0-9a-f]*|[0-9]+)(\.(0x[0-9a-f]*|[0-9]+))*\.?")
+
+
+# How far a receiver should accept X-Claims-Timestamp from its own clock (docs/api.md).
+WEBHOOK_REPLAY_WINDOW_S = 300
+TIMESTAMP_HEADER = "X-Claims-Timestamp"
+SIGNATURE_HEADER = "X-Claims-Signature-V2"
+
+
+def webhook_signature(*, secret: str, timestamp: int, body: bytes) -> str:
+    """`sha256=<hex>`: HMAC-SHA256 of `<timestamp>.<body>`, keyed with the client's secret."""
+    signed = str(timestamp).encode() + b"." + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def webhook_signature_verify(
+    *, secret: str, timestamp: str, body: bytes, signature: str, now: float | None = None
+) -> bool:
+    """What a receiver checks: the signature matches and the timestamp is recent."""
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        return False
+    if abs((time.time() if now is None else now) - sent) > WEBHOOK_REPLAY_WINDOW_S:
+        return False
+    expected = webhook_signature(secret=secret, timestamp=sent, body=body)
+    return hmac.compare_digest(expected, signature)
 
 
 class WebhookRefusedError(ApplicationError):
@@ -271,7 +307,8 @@ def case_webhook_deliver(*, case: Case, url: str, body: bytes, headers: dict[str
     """Check the target again, then POST; False (and an audit event saying why) if refused.
 
     A refused target is not retried: the caller stops. Transport errors and non-2xx answers
-    raise requests.RequestException, which the task retries.
+    raise requests.RequestException, which the task retries. With a webhook secret, the
+    attempt's timestamp and V2 signature headers are added here, at send time.
     """
     try:
         target = webhook_target_check(url=url)
@@ -281,5 +318,19 @@ def case_webhook_deliver(*, case: Case, url: str, body: bytes, headers: dict[str
             verb="case.webhook_refused", case=case, data={"url": url, "reason": exc.message}
         )
         return False
+    secret = (
+        ApiClient.objects.filter(user_id=case.customer_id)
+        .values_list("webhook_secret", flat=True)
+        .first()
+    )
+    if secret:
+        # Signed now, not when the delivery was queued: a retry an hour later carries its
+        # own time and passes the receiver's replay window.
+        timestamp = int(time.time())
+        headers = {
+            **headers,
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: webhook_signature(secret=secret, timestamp=timestamp, body=body),
+        }
     webhook_post(target=target, body=body, headers=headers)
     return True

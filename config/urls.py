@@ -1,20 +1,36 @@
 from django.apps import apps
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from claims import views as claims_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="claims:case_list", permanent=False)),
+    # Pages link the SVG icon; this answers browsers and the admin's pages that ask anyway.
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/signup/", claims_views.signup, name="signup"),
+    path("accounts/api-tokens/", claims_views.api_tokens, name="api_tokens"),
+    path(
+        "accounts/api-tokens/<int:token_id>/revoke/",
+        claims_views.api_token_revoke_view,
+        name="api_token_revoke",
+    ),
     path("cases/", include("claims.urls")),
     path("api/", include("claims.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        # The package's page links Google Fonts; this one loads only local assets.
+        SpectacularRedocView.as_view(url_name="api-schema", template_name="claims/api_redoc.html"),
+        name="api-redoc",
+    ),
     path("django-admin/", admin.site.urls),
 ]
 if apps.is_installed("review"):

@@ -82,6 +82,9 @@ class InferenceRun(models.Model):
     error = models.TextField(blank=True)
     queued_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Renewed every INFERENCE_HEARTBEAT_S while a worker processes the run: a running run
+    # whose heartbeat is older than INFERENCE_HEARTBEAT_STALE_S lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -1,22 +1,146 @@
-"""Annotated photos: part overlay, damage overlay with outlines, and labelled boxes (a
-detector's box findings as outlines only)."""
+"""Annotated photos people can read: the photo at its own resolution (long side capped at
+`OUTPUT_LONG_SIDE`), one outline per finding in its damage type's colour, one short label
+per finding ("1 scratch or paint damage": the finding's number and plain words, never a
+class name or a probability), labels that neither overlap nor leave the photo, and a
+legend strip under the photo naming the colours present."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from inference.core.taxonomy import Taxonomy
-from inference.core.types import PhotoResult
+from inference.core.types import DamagedPart, PhotoResult
 
-MAX_LABELS = 12
+# The long side of an annotated photo: sharp on a large screen and in the PDF, still a few
+# hundred kilobytes as JPEG. A smaller photo keeps its own size (never upscaled).
+OUTPUT_LONG_SIDE = 1600
+JPEG_QUALITY = 85
+FILL_ALPHA = 0.25  # mask findings are tinted lightly: the outline says where, the photo shows what
+LEGEND_OUTLINE_TEXT = "outline = where the damage is"
+LABEL_TEXT = (255, 255, 255)
+LABEL_BACKGROUND = (24, 24, 24)
+HALO = (0, 0, 0)
+LEGEND_BACKGROUND = (255, 255, 255)
+LEGEND_TEXT = (30, 30, 30)
+
+Rect = tuple[int, int, int, int]  # x0, y0, x1, y1, exclusive, in output pixels
 
 
-def _overlay(base: np.ndarray, labels: np.ndarray, taxonomy: Taxonomy, alpha: float) -> None:
-    colours = np.array(taxonomy.colours, dtype=np.float32)
-    painted = labels > 0
-    if painted.any():
-        base[painted] = (1 - alpha) * base[painted] + alpha * colours[labels[painted]]
+@dataclass(frozen=True)
+class DrawnLabel:
+    number: int  # 1-based position in `PhotoResult.findings` (Finding.index + 1)
+    text: str
+    rect: Rect | None  # None when no free place was left for it
+
+
+@dataclass(frozen=True)
+class AnnotatedPhoto:
+    image: Image.Image  # the photo, then the legend strip under it
+    photo_size: tuple[int, int]  # width, height of the photo part (above the legend)
+    labels: tuple[DrawnLabel, ...]
+    legend: tuple[str, ...]  # the legend's texts, in order
+
+
+def output_size(image_size: tuple[int, int], long_side: int = OUTPUT_LONG_SIDE) -> tuple[int, int]:
+    """The photo's own size, scaled down so that its long side is at most `long_side`."""
+    width, height = image_size
+    scale = min(1.0, long_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def label_text(number: int, damage: str, words: Callable[[str], str]) -> str:
+    """'1 scratch or paint damage': what a customer reads next to an outline."""
+    return f"{number} {words(damage)}"
+
+
+def _intersects(a: Rect, b: Rect) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _inside(rect: Rect, width: int, height: int) -> bool:
+    return rect[0] >= 0 and rect[1] >= 0 and rect[2] <= width and rect[3] <= height
+
+
+def _near_candidates(box: Rect, w: int, h: int, gap: int, width: int) -> list[tuple[int, int]]:
+    """Top-left corners next to a box, best first: above, below, inside its top-left corner,
+    right, left, then further above and below."""
+    x0, y0, x1, y1 = box
+    # Above and below: aligned with the box's left edge, shifted to stay on the photo.
+    left = min(max(0, x0), max(0, width - w))
+    right = min(max(0, x1 - w), max(0, width - w))
+    out = [
+        (left, y0 - gap - h),
+        (left, y1 + gap),
+        (x0 + gap, y0 + gap),
+        (x1 + gap, y0),
+        (x0 - gap - w, y0),
+        (right, y0 - gap - h),
+        (right, y1 + gap),
+        (x1 + gap, y1 - h),
+        (x0 - gap - w, y1 - h),
+    ]
+    for step in range(1, 4):
+        out += [(left, y0 - gap - h - step * (h + gap)), (left, y1 + gap + step * (h + gap))]
+    return out
+
+
+def layout_labels(
+    boxes: Sequence[Rect],
+    sizes: Sequence[tuple[int, int]],
+    image_size: tuple[int, int],
+    *,
+    gap: int = 4,
+) -> list[Rect | None]:
+    """Place one label (width, height) per box, in the given order, greedily at the first
+    candidate position that lies wholly inside the image and meets no label placed before.
+
+    Positions next to the box come first, preferring those that cover no other finding's
+    box; then any free place on the image, nearest to the box first (the caller draws a
+    leader line). None for a label that fits nowhere. Pure: no pixels involved."""
+    width, height = image_size
+    placed: list[Rect] = []
+    out: list[Rect | None] = []
+    for index, (box, (w, h)) in enumerate(zip(boxes, sizes, strict=True)):
+        others = [b for i, b in enumerate(boxes) if i != index]
+        near = [(x, y, x + w, y + h) for x, y in _near_candidates(box, w, h, gap, width)]
+        near = [r for r in near if _inside(r, width, height)]
+        chosen = next(
+            (r for r in near if not any(_intersects(r, o) for o in placed + others)), None
+        ) or next((r for r in near if not any(_intersects(r, o) for o in placed)), None)
+        if chosen is None and w <= width and h <= height:
+            step = max(2, h // 2)
+            cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+            grid = [
+                (x, y, x + w, y + h)
+                for y in [*range(0, height - h, step), height - h]
+                for x in [*range(0, width - w, step), width - w]
+            ]
+            grid.sort(key=lambda r: ((r[0] + r[2]) / 2 - cx) ** 2 + ((r[1] + r[3]) / 2 - cy) ** 2)
+            chosen = next((r for r in grid if not any(_intersects(r, o) for o in placed)), None)
+        if chosen is not None:
+            placed.append(chosen)
+        out.append(chosen)
+    return out
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _scaled_box(finding: DamagedPart, sx: float, sy: float, width: int, height: int) -> Rect:
+    x0, y0, x1, y1 = finding.box
+    return (
+        min(width - 1, max(0, round(x0 * sx))),
+        min(height - 1, max(0, round(y0 * sy))),
+        min(width, max(1, round(x1 * sx))),
+        min(height, max(1, round(y1 * sy))),
+    )
 
 
 def _without_boxes(result: PhotoResult) -> np.ndarray:
@@ -34,33 +158,173 @@ def _without_boxes(result: PhotoResult) -> np.ndarray:
     return labels
 
 
-def render_annotated(
-    image: Image.Image, result: PhotoResult, parts: Taxonomy, damage: Taxonomy
+def _nearest(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    return cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+
+
+def _legend(
+    entries: list[tuple[tuple[int, int, int] | None, str]], width: int, font_size: int
 ) -> Image.Image:
-    """The photo at the processed size with parts (faint), damage (strong) and findings."""
-    width, height = result.processed_size
-    base = np.asarray(image.convert("RGB").resize((width, height)), dtype=np.float32).copy()
-    _overlay(base, result.part_map, parts, 0.30)
-    _overlay(base, _without_boxes(result), damage, 0.55)
-    out = Image.fromarray(base.clip(0, 255).astype(np.uint8))
+    """A white strip: a swatch and the words of each entry, wrapped onto as many lines as
+    needed; an entry without a colour gets a hollow outline swatch."""
+    font = _font(font_size)
+    pad = max(6, font_size // 2)
+    swatch = font_size
+    line_h = round(font_size * 1.5)
+    items = []
+    for colour, text in entries:
+        text_w = round(font.getlength(text))
+        items.append((colour, text, swatch + pad // 2 + text_w))
+    lines: list[list[tuple[tuple[int, int, int] | None, str, int]]] = [[]]
+    x = pad
+    for item in items:
+        if lines[-1] and x + item[2] > width - pad:
+            lines.append([])
+            x = pad
+        lines[-1].append(item)
+        x += item[2] + 2 * pad
+    strip = Image.new("RGB", (width, len(lines) * line_h + pad), LEGEND_BACKGROUND)
+    draw = ImageDraw.Draw(strip)
+    outline = max(2, font_size // 8)
+    for row, line in enumerate(lines):
+        x, top = pad, pad // 2 + row * line_h
+        sy = top + (line_h - swatch) // 2
+        for colour, text, item_w in line:
+            box = (x, sy, x + swatch - 1, sy + swatch - 1)
+            if colour is None:
+                draw.rectangle(box, outline=LEGEND_TEXT, width=outline)
+            else:
+                draw.rectangle(box, fill=colour, outline=LEGEND_TEXT, width=1)
+            draw.text(
+                (x + swatch + pad // 2, top + line_h // 2),
+                text,
+                fill=LEGEND_TEXT,
+                font=font,
+                anchor="lm",
+            )
+            x += item_w + 2 * pad
+    return strip
+
+
+def render_annotated(
+    image: Image.Image,
+    result: PhotoResult,
+    damage: Taxonomy,
+    *,
+    words: Callable[[str], str],
+    long_side: int = OUTPUT_LONG_SIDE,
+) -> AnnotatedPhoto:
+    """The photo at its own resolution (long side at most `long_side`) with each finding
+    outlined and labelled with its number and `words(damage class)`, and a legend strip.
+
+    `image` is the oriented photo (any size: it is resized to the output size); the
+    findings' masks and boxes live in the processed grid and are scaled to it."""
+    width, height = output_size(result.image_size, long_side)
+    photo = image.convert("RGB")
+    if photo.size != (width, height):
+        photo = photo.resize((width, height), Image.Resampling.LANCZOS)
+    base = np.asarray(photo, dtype=np.float32).copy()
+    fill = _nearest(_without_boxes(result), (width, height))
+    painted = fill > 0
+    if painted.any():
+        colours = np.array(damage.colours, dtype=np.float32)
+        base[painted] = (1 - FILL_ALPHA) * base[painted] + FILL_ALPHA * colours[fill[painted]]
+    canvas = base.clip(0, 255).astype(np.uint8)
+
+    long = max(width, height)
+    thickness = max(2, round(long / 400))  # 4 px at 1600
+    font_size = max(12, round(long / 36))  # 44 px at 1600: ~10 px when the page shows 360 px
+    pw, ph = result.processed_size
+    sx, sy = width / pw, height / ph
+    boxes = [_scaled_box(f, sx, sy, width, height) for f in result.findings]
+    # Outlines: a dark halo under the colour, so a yellow outline reads on a light car too.
+    for finding, box in zip(result.findings, boxes, strict=True):
+        colour = tuple(int(c) for c in damage.colour(finding.damage))
+        contours: list[Any]
+        if finding.shape == "box":
+            x0, y0, x1, y1 = box
+            corners = [[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]]
+            contours = [np.array(corners, np.int32)]
+        else:
+            found, _ = cv2.findContours(
+                _nearest(finding.mask, (width, height)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+            )
+            # Specks of a few pixels only clutter the photo (the tint still shows them);
+            # a finding made only of specks keeps them all.
+            large = [c for c in found if cv2.contourArea(c) >= (3 * thickness) ** 2]
+            contours = large or list(found)
+        cv2.drawContours(canvas, contours, -1, HALO, thickness + 2 * max(1, thickness // 2))
+        cv2.drawContours(canvas, contours, -1, colour, thickness)
+    out = Image.fromarray(canvas)
     draw = ImageDraw.Draw(out)
-    # Boxes and labels for the largest findings only: beyond a dozen they hide the photo.
-    # Numbers follow the order of the findings list shown beside the photo.
-    numbered = sorted(
-        enumerate(result.findings, start=1), key=lambda item: item[1].area_px, reverse=True
-    )[:MAX_LABELS]
-    for number, finding in sorted(numbered, key=lambda item: item[0]):
-        x0, y0, x1, y1 = finding.box
-        colour = damage.colour(finding.damage)
-        # A detector box is not filled above, so its outline carries it: drawn thicker.
-        width = 3 if finding.shape == "box" else 2
-        draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour, width=width)
-        # The calibrated confidence (C_base for an uncalibrated version): what a person reads.
-        label = f"{number} {finding.damage} / {finding.part} {finding.confidence:.0%}"
-        text_y = max(0, y0 - 12)
-        draw.rectangle((x0, text_y, x0 + 6 * len(label) + 4, text_y + 12), fill=(0, 0, 0))
-        draw.text((x0 + 2, text_y), label, fill=colour)
-    return out
+
+    font = _font(font_size)
+    pad = max(3, font_size // 5)
+    bar = max(4, font_size // 4)  # the damage colour on the label's left edge
+    numbers = list(range(1, len(result.findings) + 1))
+    texts = [label_text(n, f.damage, words) for n, f in zip(numbers, result.findings, strict=True)]
+    sizes = [(bar + 2 * pad + round(font.getlength(t)), font_size + 2 * pad) for t in texts]
+    # The largest findings choose their places first; numbers stay in findings order.
+    order = sorted(range(len(boxes)), key=lambda i: -result.findings[i].area_px)
+    rects: list[Rect | None] = [None] * len(boxes)
+    for i, rect in zip(
+        order,
+        layout_labels(
+            [boxes[i] for i in order], [sizes[i] for i in order], (width, height), gap=thickness
+        ),
+        strict=True,
+    ):
+        rects[i] = rect
+    # Leader lines first, then every label on top: no line crosses a label's text.
+    for finding, box, rect in zip(result.findings, boxes, rects, strict=True):
+        if rect is None:
+            continue
+        colour = tuple(int(c) for c in damage.colour(finding.damage))
+        if not _intersects(
+            rect,
+            (
+                box[0] - 3 * thickness,
+                box[1] - 3 * thickness,
+                box[2] + 3 * thickness,
+                box[3] + 3 * thickness,
+            ),
+        ):
+            # Placed away from its outline: a line leads from the label to it.
+            lx = min(max((rect[0] + rect[2]) // 2, box[0]), box[2] - 1)
+            ly = min(max((rect[1] + rect[3]) // 2, box[1]), box[3] - 1)
+            start = (min(max(lx, rect[0]), rect[2] - 1), min(max(ly, rect[1]), rect[3] - 1))
+            draw.line((start, (lx, ly)), fill=HALO, width=thickness + 2)
+            draw.line((start, (lx, ly)), fill=colour, width=max(2, thickness // 2))
+    for finding, text, rect in zip(result.findings, texts, rects, strict=True):
+        if rect is None:
+            continue
+        colour = tuple(int(c) for c in damage.colour(finding.damage))
+        x0, y0, x1, y1 = rect
+        draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=LABEL_BACKGROUND)
+        draw.rectangle((x0, y0, x0 + bar - 1, y1 - 1), fill=colour)
+        draw.text((x0 + bar + pad, (y0 + y1) // 2), text, fill=LABEL_TEXT, font=font, anchor="lm")
+
+    present = list(dict.fromkeys(f.damage for f in result.findings))
+    entries: list[tuple[tuple[int, int, int] | None, str]] = [
+        (tuple(int(c) for c in damage.colour(name)), words(name))  # type: ignore[misc]
+        for name in present
+    ]
+    full = out
+    if present:  # nothing found: no legend to read
+        entries.append((None, LEGEND_OUTLINE_TEXT))
+        strip = _legend(entries, width, max(12, round(font_size * 0.8)))
+        full = Image.new("RGB", (width, height + strip.height), LEGEND_BACKGROUND)
+        full.paste(out, (0, 0))
+        full.paste(strip, (0, height))
+    return AnnotatedPhoto(
+        image=full,
+        photo_size=(width, height),
+        labels=tuple(
+            DrawnLabel(number=n, text=t, rect=r)
+            for n, t, r in zip(numbers, texts, rects, strict=True)
+        ),
+        legend=tuple(text for _, text in entries),
+    )
 
 
 def label_map_png(labels: np.ndarray) -> Image.Image:

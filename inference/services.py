@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import functools
 import hashlib
 import hmac
 import io
 import json
 import logging
 import random
-from collections.abc import Sequence
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 from PIL import Image
 
+from claims import wording
 from claims.errors import ApplicationError
 from claims.models import ApiClient, Case, Photo, WebhookDelivery
 from claims.services import audit_record, photo_derive
@@ -31,9 +38,11 @@ from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding, InferenceRun, ModelVersion
 from inference.predictors import predictor_for
 from inference.records import photo_from_record, photo_record
-from inference.rendering import label_map_png, render_annotated
+from inference.rendering import JPEG_QUALITY, label_map_png, render_annotated
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 TERMINAL_PHOTO = (Photo.Status.DONE, Photo.Status.SET_ASIDE, Photo.Status.FAILED)
 
@@ -117,17 +126,23 @@ def model_version_active() -> ModelVersion:
 # Runs --------------------------------------------------------------------------------------
 
 
-def _enqueue(run_ids: Sequence[int]) -> None:
+def _send(task: Any, ids: Sequence[int], what: str) -> None:
+    """`task.delay(id)` for each id. The database holds what is left to do, so a broker
+    that cannot be reached is logged and left to the sweeps (runs, cases, webhooks), not
+    raised into the work that just finished."""
     from kombu.exceptions import OperationalError as BrokerError
 
+    for pk in ids:
+        try:
+            task.delay(pk)
+        except BrokerError:
+            logger.warning("broker unreachable; %s %s waits for the sweep", what, pk)
+
+
+def _enqueue(run_ids: Sequence[int]) -> None:
     from inference.tasks import photo_process_task
 
-    for run_id in run_ids:
-        try:
-            photo_process_task.delay(run_id)
-        except BrokerError:
-            # The run is stored as queued: the sweeper sends it again once the broker is back.
-            logger.warning("broker unreachable; run %s waits for the sweeper", run_id)
+    _send(photo_process_task, run_ids, "run")
 
 
 def runs_create(*, photos: Sequence[Photo], model_version: ModelVersion) -> list[InferenceRun]:
@@ -155,51 +170,156 @@ def run_requeue(*, photo: Photo) -> None:
         transaction.on_commit(lambda: _enqueue(ids))
 
 
-def run_claim(*, run_id: int) -> bool:
-    """Take a queued run (conditional update); False when another worker has it or it is done."""
-    now = timezone.now()
-    claimed = InferenceRun.objects.filter(pk=run_id, status=InferenceRun.Status.QUEUED).update(
-        status=InferenceRun.Status.RUNNING, started_at=now, attempts=F("attempts") + 1
+# Every database touch of a worker goes through `db_retry`: a restart of PostgreSQL or a
+# dropped connection costs a few seconds, not the photo. ~8 s in all.
+DB_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
+
+
+def _connection_drop() -> None:
+    """Close this thread's connection (after an error), so the next query opens a new one."""
+    with contextlib.suppress(DatabaseError):
+        connection.close()
+
+
+def db_retry(func: Callable[..., T], /, **kwargs: Any) -> T:
+    """Call `func(**kwargs)`; after a transient database error (OperationalError,
+    InterfaceError) close the connection and call it again, up to len(DB_RETRY_DELAYS_S)
+    times with a short backoff, then raise the error.
+
+    Only for work that is safe to repeat: reads, conditional updates, a transaction. Inside
+    an open transaction nothing is retried: the transaction is lost, its owner decides.
+    """
+    for delay in (*DB_RETRY_DELAYS_S, None):
+        try:
+            return func(**kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            if delay is None or connection.in_atomic_block:
+                raise
+            name = getattr(func, "__name__", repr(func))
+            logger.warning("database error in %s (%s); trying again in %s s", name, exc, delay)
+            _connection_drop()
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def _heartbeat_stale(now: dt.datetime) -> Q:
+    """Running runs whose worker is gone: no heartbeat for INFERENCE_HEARTBEAT_STALE_S, or,
+    for a run started by a worker from before heartbeats, started INFERENCE_RUN_TIMEOUT_S ago."""
+    return Q(heartbeat_at__lt=now - timedelta(seconds=settings.INFERENCE_HEARTBEAT_STALE_S)) | Q(
+        heartbeat_at__isnull=True,
+        started_at__lt=now - timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S),
     )
+
+
+def run_claim(*, run_id: int, now: dt.datetime | None = None) -> bool:
+    """Take a queued run, or a running one whose worker died (stale heartbeat), with a
+    conditional update; False when it is finished or a live worker holds it.
+
+    A run taken over counts one more attempt; past INFERENCE_MAX_ATTEMPTS it is left to
+    the sweeper, which fails it.
+    """
+    now = now or timezone.now()
+    takeover = Q(status=InferenceRun.Status.RUNNING, attempts__lt=settings.INFERENCE_MAX_ATTEMPTS)
+    with transaction.atomic():  # the run and its photo together, so a retry starts clean
+        claimed = (
+            InferenceRun.objects.filter(pk=run_id)
+            .filter(Q(status=InferenceRun.Status.QUEUED) | (takeover & _heartbeat_stale(now)))
+            .update(
+                status=InferenceRun.Status.RUNNING,
+                started_at=now,
+                heartbeat_at=now,
+                attempts=F("attempts") + 1,
+            )
+        )
+        if claimed:
+            run = InferenceRun.objects.select_related("photo").get(pk=run_id)
+            Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.RUNNING)
     if claimed:
-        run = InferenceRun.objects.select_related("photo").get(pk=run_id)
-        Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.RUNNING)
         case_notify(case_id=run.photo.case_id)
     return bool(claimed)
 
 
-def run_execute(*, run_id: int) -> None:
-    """Run the inference core on the photo of a claimed run and store its output."""
-    run = InferenceRun.objects.select_related("photo__case", "model_version").get(pk=run_id)
-    photo = run.photo
-    if not photo.display:
-        photo_derive(photo=photo)
-    predictor = predictor_for(run.model_version.manifest_path)
-    with photo.original.open("rb") as fh:
-        data = fh.read()
-    (result,) = predictor.predict([data])
-    record = photo_record(result)
+def run_heartbeat(*, run_id: int, attempt: int) -> bool:
+    """Renew the heartbeat of a run this worker holds; False once it is not ours any more."""
+    return bool(
+        InferenceRun.objects.filter(
+            pk=run_id, status=InferenceRun.Status.RUNNING, attempts=attempt
+        ).update(heartbeat_at=timezone.now())
+    )
 
-    base = f"cases/{photo.case.public_id}/derived/{photo.pk}-v{run.model_version_id}"
-    with photo.display.open("rb") as fh, Image.open(fh) as img:
-        annotated = render_annotated(
-            img, result, predictor.part_taxonomy, predictor.damage_taxonomy
-        )
-    names = {}
-    for key, image in (
-        ("annotated", annotated),
-        ("part_map", label_map_png(result.part_map)),
-        ("damage_map", label_map_png(result.damage_map)),
-    ):
-        buffer = io.BytesIO()
-        fmt = "JPEG" if key == "annotated" else "PNG"
-        image.save(buffer, fmt, **({"quality": 88} if fmt == "JPEG" else {}))
-        ext = "jpg" if fmt == "JPEG" else "png"
-        names[key] = default_storage.save(f"{base}-{key}.{ext}", ContentFile(buffer.getvalue()))
-    record["files"] = names
 
+@contextlib.contextmanager
+def _run_heartbeat(*, run_id: int, attempt: int) -> Iterator[None]:
+    """Renew the run's heartbeat every INFERENCE_HEARTBEAT_S from a thread while the body runs.
+
+    A thread rather than updates between the pipeline's stages: one stage (a large photo on
+    a busy CPU) may take longer than the stale limit, and the thread beats through it. It
+    dies with the worker process, which is what the sweeper detects; a hung body is ended by
+    the task's time limit. A missed beat (the database away) is allowed for: the stale limit
+    is several beats long.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.INFERENCE_HEARTBEAT_S):
+                try:
+                    if not run_heartbeat(run_id=run_id, attempt=attempt):
+                        return  # finished, failed or taken over: nothing left to renew
+                except DatabaseError as exc:
+                    logger.warning("run %s: heartbeat missed (%s)", run_id, exc)
+                    _connection_drop()
+        finally:
+            _connection_drop()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=settings.INFERENCE_HEARTBEAT_S)
+
+
+def _files_delete(names: Iterable[str]) -> None:
+    for name in names:
+        try:
+            default_storage.delete(name)
+        except OSError:
+            logger.warning("could not delete %s", name, exc_info=True)
+
+
+def _run_files_discard(*, run_id: int, names: Iterable[str]) -> None:
+    """Delete files an attempt wrote that its run does not refer to.
+
+    A commit can go through although its answer was lost, so the run is asked first; when
+    the database cannot answer, the files stay for the orphan sweep (`derived_files_sweep`).
+    """
+    written = list(names)
+    if not written:
+        return
+    try:
+        result = InferenceRun.objects.values_list("result", flat=True).get(pk=run_id)
+    except DatabaseError as exc:
+        logger.warning("run %s: %s files left for the orphan sweep (%s)", run_id, len(written), exc)
+        return
+    kept = set((result.get("files") or {}).values()) if isinstance(result, dict) else set()
+    _files_delete(name for name in written if name not in kept)
+
+
+def _run_load(*, run_id: int) -> InferenceRun:
+    return InferenceRun.objects.select_related("photo__case", "model_version").get(pk=run_id)
+
+
+def _run_finish(
+    *, run: InferenceRun, attempt: int, result: Any, record: dict[str, Any], names: dict[str, str]
+) -> bool:
+    """Store a finished attempt (run and photo in one transaction); False when it is not
+    this attempt's any more (the run was taken over, or finished)."""
     with transaction.atomic():
-        updated = InferenceRun.objects.filter(pk=run.pk, status=InferenceRun.Status.RUNNING).update(
+        updated = InferenceRun.objects.filter(
+            pk=run.pk, status=InferenceRun.Status.RUNNING, attempts=attempt
+        ).update(
             status=InferenceRun.Status.DONE,
             result=record,
             timings_ms=record["timings_ms"],
@@ -207,37 +327,107 @@ def run_execute(*, run_id: int) -> None:
             error="",
         )
         if not updated:
-            return  # the sweeper took it back meanwhile; the newer attempt wins
-        Photo.objects.filter(pk=photo.pk).update(
+            return False
+        Photo.objects.filter(pk=run.photo_id).update(
             status=Photo.Status.SET_ASIDE if result.set_aside_reason else Photo.Status.DONE,
             set_aside_reason=result.set_aside_reason or "",
             annotated=names["annotated"],
             dsi=None if result.set_aside_reason else result.dsi,
         )
+    return True
+
+
+def run_execute(*, run_id: int) -> None:
+    """Run the inference core on the photo of a claimed run and store its output.
+
+    The derived files are written first and the run is committed after; when the commit
+    fails, or the run is no longer this attempt's (taken over after its heartbeat went
+    stale), the files are deleted again. The heartbeat is renewed meanwhile.
+    """
+    run = db_retry(_run_load, run_id=run_id)
+    attempt = run.attempts  # claimed just before with a fresh heartbeat: this attempt's number
+    photo = run.photo
+    names: dict[str, str] = {}
+    with _run_heartbeat(run_id=run.pk, attempt=attempt):
+        try:
+            if not photo.display:
+                db_retry(photo_derive, photo=photo)
+            predictor = predictor_for(run.model_version.manifest_path)
+            with photo.original.open("rb") as fh:
+                data = fh.read()
+            (result,) = predictor.predict([data])
+            record = photo_record(result)
+
+            # The attempt in the name: an attempt that took over a stale run never writes the
+            # object the stale one may still write (a bucket has no create-exclusive).
+            base = (
+                f"cases/{photo.case.public_id}/derived/"
+                f"{photo.pk}-v{run.model_version_id}-a{attempt}"
+            )
+            # The display copy is the oriented photo at up to CLAIMS_DERIVED_LONG_SIDE px:
+            # the annotated photo is drawn at that size, in the customer's words.
+            with photo.display.open("rb") as fh, Image.open(fh) as img:
+                annotated = render_annotated(
+                    img, result, predictor.damage_taxonomy, words=wording.damage_words
+                )
+            for key, image in (
+                ("annotated", annotated.image),
+                ("part_map", label_map_png(result.part_map)),
+                ("damage_map", label_map_png(result.damage_map)),
+            ):
+                buffer = io.BytesIO()
+                fmt = "JPEG" if key == "annotated" else "PNG"
+                image.save(buffer, fmt, **({"quality": JPEG_QUALITY} if fmt == "JPEG" else {}))
+                ext = "jpg" if fmt == "JPEG" else "png"
+                names[key] = default_storage.save(
+                    f"{base}-{key}.{ext}", ContentFile(buffer.getvalue())
+                )
+            record["files"] = names
+            finished = db_retry(
+                _run_finish, run=run, attempt=attempt, result=result, record=record, names=names
+            )
+        except BaseException:
+            _run_files_discard(run_id=run.pk, names=names.values())  # written, not committed
+            raise
+    if not finished:
+        # Taken over meanwhile (the attempt that took it keeps its own files), or our own
+        # commit went through although its answer was lost (the run refers to ours).
+        _run_files_discard(run_id=run.pk, names=names.values())
+        return
     case_notify(case_id=photo.case_id)
-    case_check_complete(case_id=photo.case_id)
+    db_retry(case_check_complete, case_id=photo.case_id)
 
 
 def run_fail(*, run_id: int, error: str, retry: bool, reason: str = "") -> bool:
     """Record a failed attempt: back to the queue when it may be retried (True), else failed.
 
     `error` (technical, for staff) goes on the run; `reason` (for the customer, no server
-    details) goes on the photo, defaulting to `error`.
+    details) goes on the photo, defaulting to `error`. A run already finished is left as
+    it is (False).
     """
-    run = InferenceRun.objects.select_related("photo").get(pk=run_id)
-    if retry and run.attempts < settings.INFERENCE_MAX_ATTEMPTS:
-        InferenceRun.objects.filter(pk=run_id).update(
-            status=InferenceRun.Status.QUEUED, error=error[:5000], queued_at=timezone.now()
+    unfinished = [InferenceRun.Status.QUEUED, InferenceRun.Status.RUNNING]
+    with transaction.atomic():
+        run = (
+            InferenceRun.objects.select_for_update()
+            .select_related("photo")
+            .filter(pk=run_id, status__in=unfinished)
+            .first()
         )
-        return True
-    InferenceRun.objects.filter(pk=run_id).update(
-        status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
-    )
-    Photo.objects.filter(pk=run.photo_id).update(
-        status=Photo.Status.FAILED, error=(reason or error)[:5000]
-    )
+        if run is None:
+            return False
+        if retry and run.attempts < settings.INFERENCE_MAX_ATTEMPTS:
+            InferenceRun.objects.filter(pk=run_id).update(
+                status=InferenceRun.Status.QUEUED, error=error[:5000], queued_at=timezone.now()
+            )
+            return True
+        InferenceRun.objects.filter(pk=run_id).update(
+            status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
+        )
+        Photo.objects.filter(pk=run.photo_id).update(
+            status=Photo.Status.FAILED, error=(reason or error)[:5000]
+        )
+        case_check_complete(case_id=run.photo.case_id)  # enqueues on commit
     case_notify(case_id=run.photo.case_id)
-    case_check_complete(case_id=run.photo.case_id)
     return False
 
 
@@ -247,29 +437,38 @@ def case_check_complete(*, case_id: int) -> None:
 
     pending = Photo.objects.filter(case_id=case_id).exclude(status__in=TERMINAL_PHOTO).exists()
     if not pending:
-        transaction.on_commit(lambda: case_finalise_task.delay(case_id))
+        transaction.on_commit(lambda: _send(case_finalise_task, [case_id], "case"))
 
 
-def runs_sweep(*, now: Any = None) -> list[int]:
-    """Re-enqueue runs left queued or running past the timeout (a killed worker loses nothing)."""
+def runs_sweep(*, now: dt.datetime | None = None) -> list[int]:
+    """Give every unfinished run a worker again: the database, not the broker, is the truth.
+
+    A running run whose heartbeat is stale lost its worker (killed, out of memory, the
+    machine gone); a queued run that no worker took for INFERENCE_QUEUED_STALE_S lost its
+    message (a broker restart, a failed publish). Both are queued again and sent, or failed
+    after INFERENCE_MAX_ATTEMPTS. Each is a conditional update that also moves `queued_at`,
+    so concurrent sweeps send a run once, and a duplicate message finds nothing to claim.
+    """
     now = now or timezone.now()
-    cutoff = now - timedelta(seconds=settings.INFERENCE_RUN_TIMEOUT_S)
+    queued_cutoff = now - timedelta(seconds=settings.INFERENCE_QUEUED_STALE_S)
     stale = InferenceRun.objects.filter(
-        Q(status=InferenceRun.Status.QUEUED, queued_at__lt=cutoff)
-        | Q(status=InferenceRun.Status.RUNNING, started_at__lt=cutoff)
+        Q(status=InferenceRun.Status.QUEUED, queued_at__lt=queued_cutoff)
+        | (Q(status=InferenceRun.Status.RUNNING) & _heartbeat_stale(now))
     )
     requeued: list[int] = []
     for run in stale:
         if run.attempts >= settings.INFERENCE_MAX_ATTEMPTS:
             run_fail(run_id=run.pk, error="gave up after repeated time-outs", retry=False)
             continue
-        if InferenceRun.objects.filter(pk=run.pk, status=run.status).update(
-            status=InferenceRun.Status.QUEUED, queued_at=now
-        ):
+        same = InferenceRun.objects.filter(pk=run.pk, status=run.status, queued_at=run.queued_at)
+        if run.status == InferenceRun.Status.RUNNING:
+            same = same.filter(_heartbeat_stale(now))  # not renewed since it was read
+        with transaction.atomic():
+            if not same.update(status=InferenceRun.Status.QUEUED, queued_at=now):
+                continue
             Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.QUEUED)
-            requeued.append(run.pk)
-    if requeued:
-        transaction.on_commit(lambda: _enqueue(requeued))
+            transaction.on_commit(functools.partial(_enqueue, [run.pk]))
+        requeued.append(run.pk)
     return requeued
 
 
@@ -287,8 +486,67 @@ def cases_sweep(*, now: Any = None) -> list[int]:
         .values_list("pk", flat=True)
     )
     if stuck:
-        transaction.on_commit(lambda: [case_finalise_task.delay(pk) for pk in stuck])
+        transaction.on_commit(lambda: _send(case_finalise_task, stuck, "case"))
     return stuck
+
+
+def _derived_referenced(*, case: Case) -> set[str]:
+    """Every file name the case's rows refer to (originals included, to be safe)."""
+    names: set[str] = set()
+    for row in Photo.objects.filter(case=case).values(
+        "original", "display", "thumbnail", "annotated"
+    ):
+        names.update(str(name) for name in row.values() if name)
+    for result in InferenceRun.objects.filter(photo__case=case).values_list("result", flat=True):
+        files = result.get("files") if isinstance(result, dict) else None
+        names.update(str(name) for name in (files or {}).values())
+    return names
+
+
+def _storage_listdir(folder: str) -> tuple[list[str], list[str]]:
+    """(folders, files) in `folder`; empty when there is none. A bucket has no folders, only
+    key prefixes, so `exists(folder)` is False there: ask for the listing instead."""
+    try:
+        return default_storage.listdir(folder)
+    except FileNotFoundError:  # the file system's answer for a folder not made yet
+        return [], []
+
+
+def derived_files_sweep(*, now: dt.datetime | None = None) -> list[str]:
+    """Delete derived files (display copies, thumbnails, overlays, label maps) that no row
+    refers to and that are older than INFERENCE_ORPHAN_AGE_S: what an attempt wrote before
+    its worker died. Returns the names deleted.
+
+    Only `cases/<case>/derived/` folders of cases that exist are looked at: an uploaded
+    original (`cases/<case>/originals/`) is never touched, and neither is anything of a
+    folder the database does not know.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(seconds=settings.INFERENCE_ORPHAN_AGE_S)
+    deleted: list[str] = []
+    for public_id in _storage_listdir("cases")[0]:
+        folder = f"cases/{public_id}/derived"
+        try:
+            case = Case.objects.filter(public_id=uuid.UUID(public_id)).first()
+        except ValueError:
+            continue  # not a case folder
+        if case is None:
+            continue
+        old = [
+            f"{folder}/{name}"
+            for name in _storage_listdir(folder)[1]
+            if default_storage.get_modified_time(f"{folder}/{name}") < cutoff
+        ]
+        if not old:
+            continue
+        referenced = _derived_referenced(case=case)
+        for name in old:
+            if name not in referenced:
+                default_storage.delete(name)
+                deleted.append(name)
+    if deleted:
+        logger.info("deleted %s derived files no row refers to", len(deleted))
+    return deleted
 
 
 # Cases ---------------------------------------------------------------------------------------
@@ -473,7 +731,7 @@ def webhook_deliveries_enqueue(*, delivery_ids: Sequence[int]) -> None:
     from inference.tasks import webhook_delivery_task
 
     ids = list(delivery_ids)
-    transaction.on_commit(lambda: [webhook_delivery_task.delay(pk) for pk in ids])
+    transaction.on_commit(lambda: _send(webhook_delivery_task, ids, "webhook delivery"))
 
 
 def case_webhook_enqueue(*, case_id: int) -> WebhookDelivery | None:
@@ -579,15 +837,24 @@ def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
         )
         return WebhookDelivery.objects.get(pk=delivery.pk)
     now = timezone.now()
-    with transaction.atomic():
-        ours.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now)
-        Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(webhook_sent_at=now)
-        audit_record(
-            verb="case.webhook_delivered",
-            case=case,
-            data={"url": delivery.url, "attempts": attempt},
-        )
-    return WebhookDelivery.objects.get(pk=delivery.pk)
+
+    def delivered() -> None:
+        with transaction.atomic():
+            if not ours.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now):
+                return  # recorded by a try whose commit went through unanswered
+            Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
+                webhook_sent_at=now
+            )
+            audit_record(
+                verb="case.webhook_delivered",
+                case=case,
+                data={"url": delivery.url, "attempts": attempt},
+            )
+
+    # The receiver has it: record that through a database outage rather than let the lease
+    # run out and send it again.
+    db_retry(delivered)
+    return db_retry(WebhookDelivery.objects.get, pk=delivery.pk)
 
 
 def webhook_deliveries_sweep(*, now: Any = None) -> list[int]:

@@ -6,10 +6,21 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from claims.models import ApiClient, Case, Photo
+from claims.api.tokens import NAME_MAX_CHARS
+from claims.models import ApiClient, ApiToken, Case, Photo
 from claims.webhooks import WebhookRefusedError, webhook_target_check
 from inference.core.masks import rle_at_size, rle_to_mask
 from inference.models import Finding
+
+
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Every error answer under /api/ (claims/api/errors.py, DRF's exception handler)."""
+
+    detail = serializers.CharField(help_text="What went wrong and, where it helps, what to do")
+
+
+class ValidationErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A 400 from validation; its schema comes from claims.api.schema.ValidationErrorScheme."""
 
 
 class CaseCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
@@ -35,8 +46,28 @@ class CocoRleSerializer(serializers.Serializer):  # type: ignore[type-arg]
 
 
 class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
-    photo = serializers.IntegerField(source="photo_id")
-    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    photo = serializers.IntegerField(source="photo_id", read_only=True, help_text="The photo's id")
+    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        help_text="The model version that made the finding"
+    )
+    box = serializers.ListField(
+        child=serializers.IntegerField(min_value=0),
+        min_length=4,
+        max_length=4,
+        read_only=True,
+        help_text="[x0, y0, x1, y1] (x1, y1 exclusive) around the finding, in the processed "
+        "grid (mask_size)",
+    )
+    mask_size = serializers.ListField(
+        child=serializers.IntegerField(min_value=1),
+        min_length=2,
+        max_length=2,
+        read_only=True,
+        help_text="[width, height] of the processed grid that mask_rle and box refer to",
+    )
+    mask_rle = CocoRleSerializer(
+        read_only=True, help_text="The finding's mask in the processed grid, as COCO RLE"
+    )
     confidence = serializers.FloatField(
         read_only=True,
         help_text="Calibrated probability that the finding is correct (C_base for a model "
@@ -81,6 +112,7 @@ class FindingSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "dsi_score",
             "model_version",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(CocoRleSerializer)
     def get_mask(self, finding: Finding) -> dict[str, Any]:
@@ -109,6 +141,21 @@ class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "thumbnail_url",
             "annotated_url",
         ]
+        read_only_fields = fields
+
+    @extend_schema_field(
+        serializers.URLField(allow_null=True, help_text="A small JPEG (send your token)")
+    )
+    def get_thumbnail_url(self, photo: Photo) -> str | None:
+        return self._url(photo, "thumb") if photo.thumbnail else None
+
+    @extend_schema_field(
+        serializers.URLField(
+            allow_null=True, help_text="The photo with its findings drawn (send your token)"
+        )
+    )
+    def get_annotated_url(self, photo: Photo) -> str | None:
+        return self._url(photo, "annotated") if photo.annotated else None
 
     def _url(self, photo: Photo, kind: str) -> str | None:
         request = self.context.get("request")
@@ -118,18 +165,15 @@ class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         )
         return request.build_absolute_uri(path) if request else path
 
-    def get_thumbnail_url(self, photo: Photo) -> str | None:
-        return self._url(photo, "thumb") if photo.thumbnail else None
-
-    def get_annotated_url(self, photo: Photo) -> str | None:
-        return self._url(photo, "annotated") if photo.annotated else None
-
 
 class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id", read_only=True)
+    reference = serializers.CharField(read_only=True, help_text="Short reference for people")
     photos = serializers.SerializerMethodField()
     findings = serializers.SerializerMethodField()
-    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField()
+    model_version: serializers.StringRelatedField[Any] = serializers.StringRelatedField(
+        allow_null=True, help_text="The model version that processed the case (null before)"
+    )
 
     class Meta:
         model = Case
@@ -148,6 +192,7 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
             "photos",
             "findings",
         ]
+        read_only_fields = fields
 
     @extend_schema_field(PhotoSerializer(many=True))
     def get_photos(self, case: Case) -> list[dict[str, Any]]:
@@ -166,17 +211,28 @@ class CaseSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
 
 class CaseListSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     id = serializers.UUIDField(source="public_id", read_only=True)
+    reference = serializers.CharField(read_only=True, help_text="Short reference for people")
 
     class Meta:
         model = Case
         fields = ["id", "reference", "status", "dsi", "created_at", "finished_at"]
+        read_only_fields = fields
 
 
 class WebhookSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     class Meta:
         model = ApiClient
         fields = ["webhook_url", "webhook_secret"]
-        extra_kwargs = {"webhook_secret": {"write_only": True}}
+        extra_kwargs = {
+            "webhook_url": {
+                "help_text": "Where finished cases are POSTed (https://); empty turns webhooks off"
+            },
+            "webhook_secret": {
+                "write_only": True,
+                "help_text": "The HMAC key of X-Claims-Signature-V2 (see docs/api.md); never "
+                "shown again",
+            },
+        }
 
     def validate_webhook_url(self, value: str) -> str:
         if not value:
@@ -186,3 +242,48 @@ class WebhookSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
         except WebhookRefusedError as exc:
             raise serializers.ValidationError(exc.message) from exc
         return value
+
+
+class ApiTokenSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
+    prefix = serializers.CharField(
+        read_only=True, help_text="The token's first characters, to tell tokens apart"
+    )
+
+    class Meta:
+        model = ApiToken
+        fields = ["id", "name", "scope", "prefix", "created_at", "last_used_at"]
+        read_only_fields = fields
+
+
+class ApiTokenCreatedSerializer(ApiTokenSerializer):
+    token = serializers.CharField(
+        read_only=True,
+        help_text="The secret: send it as `Authorization: Bearer <token>`. It is shown this "
+        "once and cannot be read again.",
+    )
+
+    class Meta(ApiTokenSerializer.Meta):
+        fields = [*ApiTokenSerializer.Meta.fields, "token"]
+        read_only_fields = fields
+
+
+class ApiTokenCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    name = serializers.CharField(
+        max_length=NAME_MAX_CHARS, help_text="What uses the token, e.g. 'fleet sync script'"
+    )
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices,
+        default=ApiToken.Scope.WRITE,
+        help_text="'read': GET only; 'write': everything the user may do",
+    )
+
+
+class TokenObtainSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, style={"input_type": "password"})
+    name = serializers.CharField(
+        max_length=NAME_MAX_CHARS,
+        default="script",
+        help_text="A name for the new token, shown on the settings page",
+    )
+    scope = serializers.ChoiceField(choices=ApiToken.Scope.choices, default=ApiToken.Scope.WRITE)

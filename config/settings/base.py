@@ -8,8 +8,11 @@ an in-memory channel layer (pages then poll with htmx). `DATABASE_URL`,
 from __future__ import annotations
 
 import ipaddress
+import re
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -36,6 +39,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc as static files, no CDN
     "django_htmx",
     "channels",
     "axes",
@@ -84,8 +88,23 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-    # Web server and worker write the same file: wait for the lock rather than fail.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Web server and worker write the same file: wait for the lock rather than fail. A
+    # transaction takes the write lock when it begins (IMMEDIATE), so one that read first
+    # cannot fail with "database is locked" when another wrote meanwhile: it waits.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
+# Web processes keep their PostgreSQL connections in a pool (psycopg_pool, Django 5.1+)
+# instead of opening one per request, which costs a backend fork and a SCRAM handshake;
+# config/gunicorn.py sets DATABASE_POOL_MAX for the web server only. Celery's forked
+# workers keep Django's connection per task (a pool must not cross a fork).
+DATABASE_POOL_MAX = env.int("DATABASE_POOL_MAX", default=0)
+if DATABASE_POOL_MAX and DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": DATABASE_POOL_MAX,
+        "timeout": 10,
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -128,6 +147,92 @@ STATIC_ROOT.mkdir(exist_ok=True)
 WHITENOISE_USE_FINDERS = True  # serve static/ directly; collectstatic is optional
 MEDIA_ROOT = Path(env.str("DJANGO_MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"  # never served directly: photos go through permission-checked views
+
+
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_STORAGE_URL_OPTIONS = ("endpoint_url", "region", "addressing_style")
+_STORAGE_URL_EXAMPLE = "s3://claims-photos?endpoint_url=http://minio:9000&region=us-east-1"
+
+
+def storage_from_url(url: str) -> dict[str, Any]:
+    """The `default` entry of STORAGES for DJANGO_STORAGE_URL; ImproperlyConfigured when bad.
+
+    Empty: the local file system under MEDIA_ROOT. `s3://BUCKET[/PREFIX][?endpoint_url=
+    http(s)://HOST:PORT&region=REGION&addressing_style=path|virtual]`: an S3-compatible
+    bucket (AWS, MinIO, Ceph...) through django-storages. The keys come from the usual
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY environment (or an instance role), never from
+    the URL, which ends up in logs and `ps`.
+    """
+    if not url:
+        return {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+
+    shown = re.sub(r"//[^/?#]*@", "//***@", url)  # an error message must not show a key
+
+    def bad(reason: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(
+            f"DJANGO_STORAGE_URL {shown!r}: {reason}; write it as {_STORAGE_URL_EXAMPLE!r} "
+            "(or leave it empty for the local MEDIA_ROOT)"
+        )
+
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:
+        raise bad(f"not a URL ({exc})") from None
+    if parts.scheme != "s3":
+        raise bad(f"the scheme {parts.scheme or '(none)'!r} is not supported, only s3")
+    if "@" in parts.netloc:
+        raise bad("keys do not belong in the URL; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    bucket = parts.netloc  # not .hostname, which lower-cases a name S3 would refuse
+    if not _BUCKET_NAME.match(bucket) or ".." in bucket:
+        hint = "; the server's address goes in ?endpoint_url=" if ":" in bucket else ""
+        raise bad(
+            f"{bucket or '(empty)'!r} is not a bucket name (3-63 characters: lower-case "
+            f"letters, digits, '.' and '-'){hint}"
+        )
+    if parts.fragment:
+        raise bad("a URL fragment ('#...') means nothing here")
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "location": parts.path.strip("/"),  # a key prefix inside the bucket
+        # As on the file system: a name already taken gets a suffix, never overwritten.
+        "file_overwrite": False,
+        "default_acl": None,  # the bucket's own policy: private; photos go through views
+        "querystring_auth": True,
+    }
+    seen: set[str] = set()
+    for key, value in parse_qsl(parts.query, keep_blank_values=True, strict_parsing=False):
+        if key not in _STORAGE_URL_OPTIONS:
+            raise bad(f"unknown option {key!r} (known: {', '.join(_STORAGE_URL_OPTIONS)})")
+        if key in seen:
+            raise bad(f"the option {key!r} is given twice")
+        seen.add(key)
+        if not value:
+            raise bad(f"the option {key!r} is empty")
+        if key == "endpoint_url":
+            endpoint = urlsplit(value)
+            if endpoint.scheme not in ("http", "https") or not endpoint.hostname:
+                raise bad(f"endpoint_url {value!r} must be http://HOST[:PORT] or https://...")
+            options["endpoint_url"] = value
+        elif key == "region":
+            options["region_name"] = value
+        elif value not in ("path", "virtual", "auto"):
+            raise bad(f"addressing_style {value!r} must be path, virtual or auto")
+        else:
+            options["addressing_style"] = value
+    if "endpoint_url" in options:
+        # A MinIO or Ceph server answers at its own host name, not at BUCKET.host.
+        options.setdefault("addressing_style", "path")
+    return {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+
+
+# Uploaded photos and the files derived from them (display copies, thumbnails, overlays,
+# label maps): the local MEDIA_ROOT by default, an S3-compatible bucket when set, so that
+# workers on other machines share only the database, the broker and the bucket.
+STORAGE_URL: str = env.str("DJANGO_STORAGE_URL", default="")
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": storage_from_url(STORAGE_URL),
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
 
 # Uploads: Django keeps files above this in temporary files instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -216,10 +321,29 @@ CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "inference.tasks.photo_process_task": {"queue": env.str("INFERENCE_QUEUE", default="cpu")},
 }
+# How often the beat sweeps runs (see INFERENCE_HEARTBEAT_S below).
+INFERENCE_SWEEP_S = env.int("INFERENCE_SWEEP_S", default=15)
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-runs": {"task": "inference.tasks.runs_sweep_task", "schedule": 60.0},
-    # Re-sends webhooks whose message the broker lost or whose retry is due.
-    "sweep-webhooks": {"task": "inference.tasks.webhook_deliveries_sweep_task", "schedule": 60.0},
+    # Recovery: runs whose worker died or whose message the broker lost (INFERENCE_SWEEP_S);
+    # a sweep message older than its period is dropped, the next one does the work.
+    "sweep-stale-runs": {
+        "task": "inference.tasks.runs_sweep_task",
+        "schedule": float(INFERENCE_SWEEP_S),
+        "options": {"expires": float(INFERENCE_SWEEP_S)},
+    },
+    # Derived files (display copies, overlays, label maps) that no row references.
+    "sweep-derived-files": {
+        "task": "inference.tasks.derived_files_sweep_task",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    # Re-sends webhooks whose message the broker lost or whose retry is due: a lost one
+    # goes out within CLAIMS_WEBHOOK_SWEEP_GRACE_S + 15 s.
+    "sweep-webhooks": {
+        "task": "inference.tasks.webhook_deliveries_sweep_task",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
 }
 
 # Inference: which back end the worker runs, and how long a run may stay queued or running.
@@ -228,8 +352,23 @@ INFERENCE_THREADS = env.int("INFERENCE_THREADS", default=2)
 INFERENCE_K_AGREE_DENOMINATOR = env.str("INFERENCE_K_AGREE_DENOMINATOR", default="visible")
 INFERENCE_RUN_TIMEOUT_S = env.int("INFERENCE_RUN_TIMEOUT_S", default=600)
 INFERENCE_MAX_ATTEMPTS = env.int("INFERENCE_MAX_ATTEMPTS", default=3)
-# A case whose photos all finished this long ago but is still processing lost its case task.
-INFERENCE_CASE_GRACE_S = env.int("INFERENCE_CASE_GRACE_S", default=120)
+# A case whose photos all finished this long ago but is still processing lost its case task
+# (a broker outage as its last photo finished): the sweep finishes it, within 30 + 15 s.
+INFERENCE_CASE_GRACE_S = env.int("INFERENCE_CASE_GRACE_S", default=30)
+# Recovery in under a minute: a worker renews its run's heartbeat every INFERENCE_HEARTBEAT_S;
+# the sweep (every INFERENCE_SWEEP_S) re-queues a running run whose heartbeat is older than
+# INFERENCE_HEARTBEAT_STALE_S (its worker died) and re-sends a queued run no worker took for
+# INFERENCE_QUEUED_STALE_S (the broker lost its message). Worst case 30 + 15 s.
+INFERENCE_HEARTBEAT_S = env.int("INFERENCE_HEARTBEAT_S", default=5)
+INFERENCE_HEARTBEAT_STALE_S = env.int("INFERENCE_HEARTBEAT_STALE_S", default=30)
+INFERENCE_QUEUED_STALE_S = env.int("INFERENCE_QUEUED_STALE_S", default=30)
+# Derived files no row references are deleted once older than this (never an original).
+INFERENCE_ORPHAN_AGE_S = env.int("INFERENCE_ORPHAN_AGE_S", default=3600)
+if INFERENCE_HEARTBEAT_STALE_S < 3 * INFERENCE_HEARTBEAT_S:
+    raise ImproperlyConfigured(
+        "INFERENCE_HEARTBEAT_STALE_S must be at least 3 x INFERENCE_HEARTBEAT_S, or a busy "
+        f"worker's run looks dead; got {INFERENCE_HEARTBEAT_STALE_S} and {INFERENCE_HEARTBEAT_S}"
+    )
 if INFERENCE_BACKEND not in ("onnx", "torch"):
     raise ImproperlyConfigured(
         f"INFERENCE_BACKEND must be 'onnx' or 'torch', got {INFERENCE_BACKEND!r}"
@@ -242,18 +381,21 @@ if INFERENCE_K_AGREE_DENOMINATOR not in ("visible", "all"):
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a request without credentials is answered `WWW-Authenticate: Bearer`.
+        "claims.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "claims.api.schema.ClaimsAutoSchema",
     "DEFAULT_THROTTLE_RATES": {"uploads": env.str("API_UPLOAD_RATE", default="30/hour")},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Damage claims review API",
-    "DESCRIPTION": "File claims with photos, follow their processing, read findings and DSI.",
+    "DESCRIPTION": "File claims with photos, follow their processing, read findings and DSI. "
+    "Authenticate with `Authorization: Bearer <token>` (docs/api.md has a walk-through).",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
@@ -261,7 +403,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CaseStatusEnum": "claims.models.Case.Status",
         "PhotoStatusEnum": "claims.models.Photo.Status",
+        "ApiTokenScopeEnum": "claims.models.ApiToken.Scope",
     },
+    # /api/docs/ and /api/redoc/ load their scripts from drf-spectacular-sidecar's static
+    # files: the docs work offline and no page of the site loads from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {

@@ -296,7 +296,17 @@ COVERED_ROUTES = {
     "api/cases/<uuid:public_id>/",
     "api/webhook/",
     "api/schema/",
+    # API tokens and the API docs: tests/claims/test_api_tokens.py, test_api_schema.py.
+    "accounts/api-tokens/",
+    "accounts/api-tokens/<int:token_id>/revoke/",
+    "api/tokens/",
+    "api/tokens/<int:token_id>/",
+    "api/auth/token/",
+    "api/docs/",
+    "api/redoc/",
     "django-admin/",
+    # Public on purpose (a redirect to the static icon): tests/platform/test_safe_defaults.py.
+    "favicon.ico",
 }
 
 

@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import selectors
+from claims import selectors, wording
 from claims.models import Case, Photo
 from claims.services import Upload, case_submit
 from claims.templatetags.claims_tags import percent
@@ -80,16 +80,16 @@ def test_summary_rows_name_each_photo_once(processed_case) -> None:  # type: ign
 
 def test_case_page_shows_report_dsi_and_set_aside(processed_case, client_for) -> None:  # type: ignore[no-untyped-def]
     html = client_for.get(f"/cases/{processed_case.public_id}/").content.decode()
-    assert f'<strong id="case-dsi">{processed_case.dsi:.1f}</strong>' in html
+    assert f'<span id="case-dsi">{int(processed_case.dsi + 0.5)}</span>' in html
     front, again, wall = processed_case.photos.order_by("position")
-    assert f"1: {front.dsi:.1f}" in html
-    assert f"2: {again.dsi:.1f}" in html
-    assert "3: set aside" in html
+    assert f"photo 1: {int(front.dsi + 0.5)}" in html
+    assert f"photo 2: {int(again.dsi + 0.5)}" in html
+    assert "photo 3: set aside" in html
     assert wall.status == Photo.Status.SET_ASIDE
-    assert f"Set aside: {wall.set_aside_reason}. Please add another photo." in html
+    reason = wording.set_aside_words(wall.set_aside_reason)
+    assert "probability" not in reason  # the model's number stays with the adjusters
+    assert f"Set aside: {reason}. Please add another photo." in html
     assert 'name="photo"' in html  # the form to add another photo
-    count = Finding.objects.filter(photo=front).count()
-    assert f"<summary>{count} damaged regions</summary>" in html
     assert "gps" not in html.lower()
 
 
@@ -174,16 +174,18 @@ def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for)
         status=Case.Status.RELEASED,
     )
     assert [r["shape"] for r in selectors.case_summary(case=case)] == ["box", "box"]
+    Finding.objects.filter(case=case, part="hood").update(area_cm2=4300.0)
     html = client_for.get(f"/cases/{case.public_id}/").content.decode()
+    row = re.search(r'<tr data-part="bonnet" data-shape="box"[^>]*>(.*?)</tr>', html, re.S)
+    assert row is not None
     assert (
-        '<tr data-shape="box"><td>hood</td><td>deformity</td><td>small <span class="muted">(box)</span></td>'
-        in html
+        '<span class="row-sentence">Bonnet: dent or deformation, medium, up to about 0.4 m²</span>'
+        in row.group(1)
     )
     assert 'id="box-note"' in html
-    assert '<li data-shape="box">deformity on hood (small box, 90%)</li>' in html
     text = _pdf_text(client_for.get(f"/cases/{case.public_id}/report.pdf").content)
-    assert "small \\(box\\)" in text
-    assert "Damage marked \\(box\\) was found as a box around it" in text
+    assert "Bonnet: dent or deformation, medium, up to about 0.4" in text
+    assert 'Sizes marked "up to" were measured on a box drawn around the damage' in text
 
     # A segmentation version's case says nothing of boxes.
     masks = seed.case_create(
@@ -193,8 +195,8 @@ def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for)
         status=Case.Status.RELEASED,
     )
     html = client_for.get(f"/cases/{masks.public_id}/").content.decode()
-    assert "(box)" not in html
+    assert "up to about" not in html
     assert 'id="box-note"' not in html
-    assert "Damage marked" not in _pdf_text(
+    assert "Sizes marked" not in _pdf_text(
         client_for.get(f"/cases/{masks.public_id}/report.pdf").content
     )

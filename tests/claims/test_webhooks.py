@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -21,6 +24,7 @@ from claims.webhooks import (
     WebhookRefusedError,
     case_webhook_deliver,
     webhook_post,
+    webhook_signature_verify,
     webhook_target_check,
 )
 
@@ -406,7 +410,19 @@ def test_case_webhook_send_refuses_then_delivers(
     settings.CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
     assert services.case_webhook_send(case_id=case.pk) is True
     assert services.case_webhook_send(case_id=case.pk) is False  # sent once
-    ((path, headers, _payload),) = server.received
+    ((path, headers, payload),) = server.received
     assert path == "/hook"
     assert headers["X-Claims-Signature"].startswith("sha256=")
+    # V2: the timestamp of this attempt is signed with the body; it expires after the window.
+    sent = int(headers["X-Claims-Timestamp"])
+    assert abs(sent - time.time()) < 60
+    signed = f"{sent}.".encode() + payload
+    expected = hmac.new(b"s3cret", signed, hashlib.sha256).hexdigest()
+    assert headers["X-Claims-Signature-V2"] == f"sha256={expected}"
+    check = {"secret": "s3cret", "timestamp": str(sent), "signature": f"sha256={expected}"}
+    assert webhook_signature_verify(**check, body=payload)
+    assert not webhook_signature_verify(**check, body=payload + b" ")
+    assert not webhook_signature_verify(**check, body=payload, now=sent + 301)
+    assert not webhook_signature_verify(**check, body=payload, now=sent - 301)
+    assert not webhook_signature_verify(**{**check, "timestamp": str(sent + 1)}, body=payload)
     assert Case.objects.get(pk=case.pk).webhook_sent_at is not None

@@ -73,7 +73,7 @@ def test_customer_files_claim_and_sees_report(  # type: ignore[no-untyped-def]
     page.wait_for_selector("#report", timeout=180_000)
     case.refresh_from_db()
     assert case.status == Case.Status.NEEDS_REVIEW  # a photo was set aside: a person looks
-    assert page.inner_text("#case-dsi") == f"{case.dsi:.1f}"
+    assert page.inner_text("#case-dsi") == str(int(case.dsi + 0.5))
     assert page.locator("img[alt*='with parts and damage marked']").count() == 3
     set_aside = case.photos.get(original_name="wall.jpg")
     assert set_aside.status == Photo.Status.SET_ASIDE
@@ -89,7 +89,8 @@ def test_customer_files_claim_and_sees_report(  # type: ignore[no-untyped-def]
     else:
         assert "No damage was found" in page.inner_text("#no-damage")
     for photo in case.photos.filter(status=Photo.Status.DONE):
-        assert f"DSI {photo.dsi:.1f}" in page.inner_text(f"#photo-{photo.pk} .caption")
+        caption = page.inner_text(f"#photo-{photo.pk} .caption")
+        assert f"Severity {int(photo.dsi + 0.5)} of 100" in caption
     # The annotated image is served (session-checked) as a JPEG.
     response = page.request.get(
         f"{base}/cases/{case.public_id}/photos/{set_aside.pk}/annotated.jpg"
