@@ -17,11 +17,13 @@ Snapshot layout (read by the training command's COCO loader):
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
@@ -52,6 +54,9 @@ class LabelledImage:
     width: int
     height: int
     objects: tuple[LabelledObject, ...] = field(default_factory=tuple)
+    # Opens the photo where it is no local file (an object-storage bucket): the Django side
+    # passes e.g. `partial(storage.open, name, "rb")`, and `source_path` is then not read.
+    source_open: Callable[[], IO[bytes]] | None = field(default=None, compare=False)
 
 
 def category_ids(categories: Sequence[str]) -> dict[str, int]:
@@ -150,12 +155,17 @@ def yolo_segmentation_lines(image: LabelledImage, ids: dict[str, int]) -> list[s
     return lines
 
 
-def _copy_image(source: Path, target: Path) -> None:
+def _copy_image(image: LabelledImage, target: Path) -> None:
     """Copy the photo as it is shown (EXIF orientation applied); JPEG when re-encoded."""
-    with Image.open(source) as img:
+    if image.source_open is None:
+        data = image.source_path.read_bytes()
+    else:
+        with image.source_open() as fh:
+            data = fh.read()
+    with Image.open(io.BytesIO(data)) as img:
         oriented = ImageOps.exif_transpose(img)
         if oriented is img and img.format == "JPEG" and target.suffix.lower() in (".jpg", ".jpeg"):
-            shutil.copyfile(source, target)
+            target.write_bytes(data)
             return
         oriented.convert("RGB").save(target, "JPEG", quality=95)
 
@@ -186,7 +196,7 @@ def write_snapshot(
         (tmp / sub).mkdir(parents=True)
     for image in images:
         stem = Path(image.file_name).stem
-        _copy_image(image.source_path, tmp / "images" / image.file_name)
+        _copy_image(image, tmp / "images" / image.file_name)
         Image.fromarray(png_label_map(image, ids), mode="L").save(tmp / "masks" / f"{stem}.png")
         lines = yolo_segmentation_lines(image, ids)
         (tmp / "labels" / f"{stem}.txt").write_text("".join(f"{line}\n" for line in lines))

@@ -1,8 +1,12 @@
 """Human judgement, kept apart from model output.
 
 The model's `inference.Finding` rows are never changed: a decision, a mask edit or a
-recomputed report is a new row that records who and when. The latest decision on a
-finding is the one that counts; older ones stay as history.
+recomputed report is a new row that records who and when. One decision per finding is
+`current` (the database refuses a second); older ones stay as history.
+
+A case is reviewed in rounds: the first decision opens round 1, an adjuster finishes it
+explicitly (which writes the reviewed report once), and a reviewed case changes only after
+an adjuster reopens it, which opens the next round.
 """
 
 from __future__ import annotations
@@ -76,6 +80,46 @@ class MaskEdit(models.Model):
         return {"size": [self.height, self.width], "counts": self.counts}
 
 
+class ReviewRound(models.Model):
+    """One pass of review over a case: opened by its first decision (or a reopen),
+    finished once by an adjuster. At most one round of a case is open."""
+
+    case = models.ForeignKey("claims.Case", on_delete=models.PROTECT, related_name="review_rounds")
+    number = models.PositiveSmallIntegerField()
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty for rounds that existed before rounds were recorded.",
+    )
+    opened_at = models.DateTimeField(default=timezone.now)
+    reason = models.TextField(blank=True, help_text="Why the case was reopened (rounds after 1).")
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["case", "number"], name="review_round_number"),
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=models.Q(finished_at__isnull=True),
+                name="review_round_one_open",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.finished_at is None else "finished"
+        return f"review round {self.number} of case {self.case_id} ({state})"
+
+
 class ReviewDecision(models.Model):
     """One human decision about a finding, a missed damage or a set-aside photo."""
 
@@ -112,6 +156,13 @@ class ReviewDecision(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="review_decisions"
     )
     decided_at = models.DateTimeField(default=timezone.now)
+    round = models.PositiveSmallIntegerField(
+        default=1, help_text="The review round it was made in."
+    )
+    current = models.BooleanField(
+        default=True,
+        help_text="The decision that counts; false once a later decision replaced it.",
+    )
 
     class Meta:
         indexes = [
@@ -134,6 +185,17 @@ class ReviewDecision(models.Model):
                     & models.Q(finding__isnull=False)
                 ),
                 name="review_dec_finding_iff_model",
+            ),
+            # One decision counts per finding and per set-aside photo, whatever races.
+            models.UniqueConstraint(
+                fields=["finding"],
+                condition=models.Q(current=True, finding__isnull=False),
+                name="review_dec_one_current_per_finding",
+            ),
+            models.UniqueConstraint(
+                fields=["photo"],
+                condition=models.Q(current=True, action="confirm_set_aside"),
+                name="review_dec_one_current_confirm",
             ),
         ]
 
@@ -177,6 +239,14 @@ class DatasetSnapshot(models.Model):
     annotations = models.PositiveIntegerField()
     categories = models.JSONField()
     cases = models.JSONField()
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text=(
+            "Labels by class and by source, who reviewed the cases and when (first and "
+            "last finished review), for the snapshot list."
+        ),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -107,6 +107,17 @@ def reliability_svg(
             f'<text x="{PAD - 4}" y="{y(tick) + 3:.1f}" font-size="9" '
             f'text-anchor="end">{tick:g}</text>'
         )
+    # Legend, top left inside the frame (the bars stay low there when calibration is fair).
+    lx, ly = PAD + 6, PAD + 10
+    parts.append(
+        f'<rect x="{lx}" y="{ly - 7}" width="9" height="8" fill="#42a5f5" fill-opacity=".7"/>'
+        f'<text x="{lx + 13}" y="{ly}" font-size="9">{escape(y_label)}</text>'
+        f'<circle cx="{lx + 4}" cy="{ly + 9}" r="3" fill="#1565c0"/>'
+        f'<text x="{lx + 13}" y="{ly + 12}" font-size="9">mean {escape(x_label)}</text>'
+        f'<line x1="{lx}" y1="{ly + 20}" x2="{lx + 9}" y2="{ly + 20}" stroke="#bbb" '
+        f'stroke-dasharray="3 2"/><text x="{lx + 13}" y="{ly + 23}" font-size="9">'
+        "perfectly calibrated</text>"
+    )
     for b in bins:
         bar_w = (b.upper - b.lower) * plot_w - 2
         parts.append(
@@ -120,14 +131,31 @@ def reliability_svg(
     return _frame(title, "".join(parts))
 
 
-def bars_svg(title: str, values: Mapping[str, float]) -> str:
-    """Horizontal bars for values in [0, 1] (per-class IoU, for example)."""
+def bars_svg(title: str, values: Mapping[str, float], x_label: str = "IoU") -> str:
+    """Horizontal bars for values in [0, 1] (per-class IoU, for example), on an x axis
+    with ticks at 0, 0.25, ..., 1 and its label under it."""
     rows = list(values.items())
-    row_h = max(12.0, (HEIGHT - 2 * 12) / max(1, len(rows)))
-    height = int(max(HEIGHT, 24 + row_h * len(rows)))
+    axis_h = 30  # ticks and the axis label under the bars
+    row_h = max(12.0, (HEIGHT - 12 - axis_h) / max(1, len(rows)))
+    bars_bottom = 12 + row_h * len(rows)
+    height = int(max(HEIGHT, bars_bottom + axis_h))
     label_w = 110
     bar_max = WIDTH - label_w - 50
-    parts = []
+    parts = [
+        f'<line x1="{label_w}" y1="{bars_bottom + 2:.1f}" x2="{label_w + bar_max}" '
+        f'y2="{bars_bottom + 2:.1f}" stroke="#999"/>',
+        f'<text x="{label_w + bar_max / 2:.1f}" y="{bars_bottom + 26:.1f}" font-size="11" '
+        f'text-anchor="middle">{escape(x_label)}</text>',
+    ]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tx = label_w + tick * bar_max
+        parts.append(
+            f'<line x1="{tx:.1f}" y1="{bars_bottom + 2:.1f}" x2="{tx:.1f}" '
+            f'y2="{bars_bottom + 6:.1f}" stroke="#999"/>'
+            f'<line x1="{tx:.1f}" y1="12" x2="{tx:.1f}" y2="{bars_bottom:.1f}" stroke="#e3e3e3"/>'
+            f'<text x="{tx:.1f}" y="{bars_bottom + 15:.1f}" font-size="9" '
+            f'text-anchor="middle">{tick:g}</text>'
+        )
     for i, (name, value) in enumerate(rows):
         top = 12 + i * row_h
         v = min(1.0, max(0.0, float(value)))

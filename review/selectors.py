@@ -4,6 +4,7 @@ the labels of reviewed photos."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review.labels import LabelledImage, LabelledObject
-from review.models import Lease, ReviewDecision, ReviewedReport
+from review.models import Lease, ReviewDecision, ReviewedReport, ReviewRound
 from review.rle import Rle
 
 AGE_FILTERS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
@@ -110,8 +111,10 @@ class QueueResult(Sequence[Case]):
         if isinstance(index, int):
             return self[index : index + 1 if index != -1 else None][0]
         rows = self._rows[index]
-        cases = Case.objects.select_related("model_version", "review_lease__holder").in_bulk(
-            [r.case_id for r in rows]
+        cases = (
+            Case.objects.select_related("model_version", "review_lease__holder")
+            .defer("model_version__metrics", "model_version__threshold_promise")
+            .in_bulk([r.case_id for r in rows])
         )
         out = []
         for r in rows:
@@ -125,21 +128,27 @@ class QueueResult(Sequence[Case]):
 
 def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> QueueResult:
     """Cases with findings below their model version's threshold that nobody decided, or
-    set-aside photos nobody confirmed; lowest confidence first, then the oldest case.
+    set-aside photos nobody confirmed, or everything decided but the review not finished;
+    lowest confidence first (ready-to-finish cases count as 0), then the oldest case.
 
-    Two grouped queries (findings by case, photos by case) and a merge: one pass over
-    the findings whatever the number of cases, instead of a subquery per case.
+    Three grouped queries (findings by case, photos by case, cases ready to finish) and a
+    merge: one pass over the findings whatever the number of cases, instead of a
+    subquery per case.
     """
     now = now or timezone.now()
-    open_cases = ~Q(
-        case__status__in=[Case.Status.PROCESSING, Case.Status.FAILED, Case.Status.REVIEWED]
-    )
-    age = Q()
+    closed = [Case.Status.PROCESSING, Case.Status.FAILED, Case.Status.REVIEWED]
+    open_cases = ~Q(case__status__in=closed)
     _label, newer, older = AGE_FILTERS.get(filters.age, AGE_FILTERS[""])
-    if newer is not None:
-        age &= Q(case__created_at__gt=now - newer)
-    if older is not None:
-        age &= Q(case__created_at__lte=now - older)
+
+    def age_q(created_at: str) -> Q:
+        age = Q()
+        if newer is not None:
+            age &= Q(**{f"{created_at}__gt": now - newer})
+        if older is not None:
+            age &= Q(**{f"{created_at}__lte": now - older})
+        return age
+
+    age = age_q("case__created_at")
     merged: dict[int, _QueueRow] = {}
     for case_id, created_at, min_c, n in (
         _pending_findings(filters)
@@ -167,6 +176,17 @@ def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> Que
                 row.pending_findings if row else 0,
                 n,
             )
+        # A review started (or reopened) with everything decided but not finished: the
+        # adjuster's last step, quick, so these come first.
+        open_round = ReviewRound.objects.filter(case=OuterRef("pk"), finished_at__isnull=True)
+        ready = (
+            Case.objects.filter(Exists(open_round))
+            .exclude(status__in=closed)
+            .exclude(pk__in=list(merged))
+            .filter(age_q("created_at"))
+        )
+        for case_id, created_at in ready.values_list("pk", "created_at"):
+            merged[case_id] = _QueueRow(case_id, created_at, None, 0, 0)
     return QueueResult(sorted(merged.values(), key=lambda r: r.sort_key))
 
 
@@ -216,7 +236,7 @@ class ReviewItem:
 def case_review_items(*, case: Case) -> list[ReviewItem]:
     version = case.model_version
     decisions = list(
-        ReviewDecision.objects.filter(case=case)
+        ReviewDecision.objects.filter(case=case, current=True)
         .select_related("mask_edit", "reviewer")
         .order_by("decided_at", "pk")
     )
@@ -294,6 +314,10 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
     )
 
 
+def case_open_round(*, case: Case) -> ReviewRound | None:
+    return ReviewRound.objects.filter(case=case, finished_at__isnull=True).first()
+
+
 def case_latest_report(*, case: Case) -> ReviewedReport | None:
     return (
         case.reviewed_reports.order_by("-created_at", "-pk").select_related("reviewed_by").first()
@@ -319,17 +343,11 @@ def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
 
 def model_version_outcomes(*, version: ModelVersion) -> list[tuple[float, bool]]:
     """(C_refined, kept by a person) of every finding of `version` a person decided."""
-    latest: dict[int, ReviewDecision] = {}
-    for d in (
-        ReviewDecision.objects.filter(finding__model_version=version)
-        .order_by("decided_at", "pk")
-        .only("finding_id", "action", "c_refined", "decided_at")
-    ):
-        assert d.finding_id is not None
-        latest[d.finding_id] = d
     return [
-        (float(d.c_refined or 0.0), d.action != ReviewDecision.Action.REJECT)
-        for d in latest.values()
+        (float(c_refined or 0.0), action != ReviewDecision.Action.REJECT)
+        for c_refined, action in ReviewDecision.objects.filter(
+            finding__model_version=version, current=True
+        ).values_list("c_refined", "action")
     ]
 
 
@@ -404,7 +422,11 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
             images.append(
                 LabelledImage(
                     file_name=f"case-{case.reference}-photo-{photo.position + 1}-{photo.pk}.jpg",
-                    source_path=Path(photo.original.path),
+                    # Read through the storage (a bucket, when configured), not a path.
+                    source_path=Path(str(photo.original.name)),
+                    source_open=functools.partial(
+                        photo.original.storage.open, str(photo.original.name), "rb"
+                    ),
                     width=photo.width,
                     height=photo.height,
                     objects=tuple(by_photo.get(photo.pk, [])),
@@ -419,6 +441,76 @@ def model_version_audit(*, version: ModelVersion) -> QuerySet[AuditEvent]:
         .select_related("actor")
         .order_by("-created_at", "-pk")
     )
+
+
+def _dig(metrics: object, *path: str) -> object:
+    for key in path:
+        if not isinstance(metrics, dict):
+            return None
+        metrics = metrics.get(key)
+    return metrics
+
+
+HEADLINE_METRICS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # (column, path in the manifest's metrics): what the model list shows of every version.
+    ("parts mIoU", ("segmentation_validation", "parts_miou")),
+    ("damage mIoU", ("segmentation_validation", "damage_miou")),
+    ("finding precision", ("findings_evaluation", "precision")),
+    ("finding recall", ("findings_evaluation", "recall")),
+    ("confidence ECE", ("findings_evaluation", "calibration", "ece")),
+    ("vehicle accuracy", ("vehicle_validation", "accuracy")),
+)
+
+
+def headline_metrics(metrics: object) -> list[tuple[str, float | None]]:
+    """The few figures that compare versions at a glance, None where a version's manifest
+    does not hold one (not measured)."""
+    out: list[tuple[str, float | None]] = []
+    for label, path in HEADLINE_METRICS:
+        value = _dig(metrics, *path)
+        out.append(
+            (
+                label,
+                float(value)
+                if isinstance(value, int | float) and not isinstance(value, bool)
+                else None,
+            )
+        )
+    return out
+
+
+MAX_LIST_SHOWN = 12
+
+
+def metric_rows(metrics: object, prefix: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """Every figure a manifest's metrics hold, nested sections flattened to
+    "section · key" rows; numbers rounded for reading, short lists shown, long ones
+    (per-photo lists, curve points) counted."""
+    rows: list[tuple[str, str]] = []
+    if not isinstance(metrics, dict):
+        return rows
+    for key, value in metrics.items():
+        path = (*prefix, str(key))
+        if isinstance(value, dict):
+            rows.extend(metric_rows(value, path))
+            continue
+        if isinstance(value, bool) or value is None:
+            shown = str(value).lower()
+        elif isinstance(value, float):
+            shown = f"{value:.4f}".rstrip("0").rstrip(".") if abs(value) < 1e6 else f"{value:.3g}"
+        elif isinstance(value, list):
+            simple = all(isinstance(v, int | float | str) for v in value)
+            if simple and len(value) <= MAX_LIST_SHOWN:
+                shown = (
+                    ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in value)
+                    or "(none)"
+                )
+            else:
+                shown = f"{len(value)} items"
+        else:
+            shown = str(value)
+        rows.append((" · ".join(path), shown))
+    return rows
 
 
 def finding_figures(report: object) -> list[tuple[str, str]]:

@@ -4,9 +4,11 @@ model-version status and label exports. Keyword-only; every refusal is an Applic
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
-from collections import defaultdict
+import zipfile
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,14 @@ from inference.models import Finding, ModelVersion
 from inference.services import case_notify
 from review import labels as label_writers
 from review import rle as rle_codec
-from review.models import DatasetSnapshot, Lease, MaskEdit, ReviewDecision, ReviewedReport
+from review.models import (
+    DatasetSnapshot,
+    Lease,
+    MaskEdit,
+    ReviewDecision,
+    ReviewedReport,
+    ReviewRound,
+)
 from review.rle import Rle, RleError
 
 LOCKED_RETRIES = 8
@@ -142,12 +151,81 @@ def lease_claim_next(*, user: Any, candidates: list[int], now: dt.datetime | Non
 # Decisions ------------------------------------------------------------------------------
 
 
-def _lock_for_decision(*, case: Case, user: Any) -> None:
+def _open_round(*, case: Case, user: Any) -> ReviewRound:
+    """The case's open review round, locked until the transaction ends (opened on the
+    first decision). Every write of a review takes this lock first, so the decisions of
+    one case, its finishing and its reopening happen one after the other, whatever the
+    number of requests in flight; a reviewed case is refused until someone reopens it."""
+    for _attempt in range(2):
+        open_round = (
+            ReviewRound.objects.select_for_update()
+            .filter(case=case, finished_at__isnull=True)
+            .first()
+        )
+        if open_round is not None:
+            return open_round
+        last = ReviewRound.objects.filter(case=case).order_by("-number").first()
+        if last is not None:
+            raise ApplicationError(_reviewed_message(last))
+        try:
+            with transaction.atomic():
+                ReviewRound.objects.create(case=case, number=1, opened_by=user)
+        except IntegrityError:
+            continue  # another request opened it at the same moment: take that one
+    raise ApplicationError("This case is being changed by another request; try again.")
+
+
+def _reviewed_message(last: ReviewRound) -> str:
+    who = last.finished_by.username if last.finished_by else "an adjuster"
+    when = (
+        timezone.localtime(last.finished_at).strftime("%Y-%m-%d %H:%M") if last.finished_at else ""
+    )
+    return (
+        f"This case was reviewed by {who} on {when} and is read-only; "
+        "reopen the review (with a reason) to change it."
+    )
+
+
+def _lock_for_decision(*, case: Case, user: Any) -> ReviewRound:
     require_reviewer(user)
     if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
         raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
     if not _take(case_id=case.pk, user=user, now=timezone.now()):
         raise ApplicationError(_held_message(case.pk))
+    return _open_round(case=case, user=user)
+
+
+def _supersede(*, current: ReviewDecision | None, supersedes: int | None) -> None:
+    """Refuse a decision taken on a stale view: `supersedes` must name the decision the
+    person saw as current (None when they saw none). Then retire that decision."""
+    if (current.pk if current else None) != supersedes:
+        if current is None:
+            raise ApplicationError(
+                "The decision you are replacing was itself replaced; reload the case."
+            )
+        raise ApplicationError(
+            f"This was {current.get_action_display()} by {current.reviewer.username} at "
+            f"{timezone.localtime(current.decided_at):%H:%M:%S} meanwhile; reload the case "
+            "and decide again if you still disagree."
+        )
+    if current is not None:
+        ReviewDecision.objects.filter(pk=current.pk, current=True).update(current=False)
+
+
+def _current_decision(**where: Any) -> ReviewDecision | None:
+    return ReviewDecision.objects.select_related("reviewer").filter(current=True, **where).first()
+
+
+def _record(**fields: Any) -> ReviewDecision:
+    """Insert the new current decision. The partial unique index is the last word: a
+    second current decision for the same finding or photo cannot be stored."""
+    try:
+        with transaction.atomic():
+            return ReviewDecision.objects.create(current=True, **fields)
+    except IntegrityError:
+        raise ApplicationError(
+            "Another decision on this item was stored at the same moment; reload the case."
+        ) from None
 
 
 def _classes(taxonomy: str, keep_first: bool = False) -> tuple[str, ...]:
@@ -241,14 +319,21 @@ def _audit_decision(decision: ReviewDecision, user: Any) -> None:
     )
 
 
-def finding_decide(*, finding: Finding, user: Any, action: str) -> ReviewDecision:
-    """Accept or reject a model finding; a new decision row, the finding is untouched."""
+def finding_decide(
+    *, finding: Finding, user: Any, action: str, supersedes: int | None = None
+) -> ReviewDecision:
+    """Accept or reject a model finding; a new decision row, the finding is untouched.
+
+    `supersedes` is the id of the decision the person saw on this finding (None when it
+    was undecided): a decision taken on a stale view is refused instead of overwriting
+    what someone else (or another tab) decided meanwhile."""
     if action not in (ReviewDecision.Action.ACCEPT, ReviewDecision.Action.REJECT):
         raise ApplicationError("The decision must be 'accept' or 'reject'.")
     case = finding.case
     with transaction.atomic():
-        _lock_for_decision(case=case, user=user)
-        decision = ReviewDecision.objects.create(
+        review_round = _lock_for_decision(case=case, user=user)
+        _supersede(current=_current_decision(finding=finding), supersedes=supersedes)
+        decision = _record(
             case=case,
             finding=finding,
             photo_id=finding.photo_id,
@@ -257,9 +342,9 @@ def finding_decide(*, finding: Finding, user: Any, action: str) -> ReviewDecisio
             part=finding.part,
             c_refined=finding.c_refined,
             reviewer=user,
+            round=review_round.number,
         )
         _audit_decision(decision, user)
-        _complete_if_done(case=case, user=user)
     return decision
 
 
@@ -271,38 +356,24 @@ def finding_edit(
     damage_type: str,
     part: str,
     shape: str = MaskEdit.Shape.MASK,
+    supersedes: int | None = None,
 ) -> ReviewDecision:
     """Correct a finding's mask, damage type or part: a mask edit and a decision row.
 
     `shape` is "box" when the person drew a box (the mask must then be a filled rectangle),
-    whatever the finding's own shape: a box finding may be corrected with a painted mask."""
-    case = finding.case
-    with transaction.atomic():
-        _lock_for_decision(case=case, user=user)
-        _check_labels(version=finding.model_version, damage_type=damage_type, part=part)
-        edit = _mask_edit(
-            photo=finding.photo,
-            finding=finding,
-            user=user,
-            mask=mask,
-            damage_type=damage_type,
-            part=part,
-            shape=shape,
-        )
-        decision = ReviewDecision.objects.create(
-            case=case,
-            finding=finding,
-            photo_id=finding.photo_id,
-            mask_edit=edit,
-            action=ReviewDecision.Action.EDIT,
-            damage_type=damage_type,
-            part=part,
-            c_refined=finding.c_refined,
-            reviewer=user,
-        )
-        _audit_decision(decision, user)
-        _complete_if_done(case=case, user=user)
-    return decision
+    whatever the finding's own shape: a box finding may be corrected with a painted mask.
+    `supersedes` as in `finding_decide`."""
+    return _drawn_decision(
+        photo=finding.photo,
+        finding=finding,
+        version=finding.model_version,
+        user=user,
+        mask=mask,
+        damage_type=damage_type,
+        part=part,
+        shape=shape,
+        supersedes=supersedes,
+    )
 
 
 def damage_add(
@@ -315,37 +386,67 @@ def damage_add(
     shape: str = MaskEdit.Shape.MASK,
 ) -> ReviewDecision:
     """Record a damage the model missed, as a mask or (`shape="box"`) a drawn box."""
-    case = photo.case
-    version = case.model_version
+    version = photo.case.model_version
     if version is None:
         raise ApplicationError("This case has no model version yet; wait until it is processed.")
     if photo.status != Photo.Status.DONE:
         raise ApplicationError(
             "Damages can be added only on photos that went through the pipeline."
         )
+    return _drawn_decision(
+        photo=photo,
+        finding=None,
+        version=version,
+        user=user,
+        mask=mask,
+        damage_type=damage_type,
+        part=part,
+        shape=shape,
+        supersedes=None,
+    )
+
+
+def _drawn_decision(
+    *,
+    photo: Photo,
+    finding: Finding | None,
+    version: ModelVersion,
+    user: Any,
+    mask: Any,
+    damage_type: str,
+    part: str,
+    shape: str,
+    supersedes: int | None,
+) -> ReviewDecision:
+    """A mask a person drew: an edit of `finding`, or a missed damage when it is None."""
+    case = photo.case
     with transaction.atomic():
-        _lock_for_decision(case=case, user=user)
+        review_round = _lock_for_decision(case=case, user=user)
         _check_labels(version=version, damage_type=damage_type, part=part)
+        if finding is not None:
+            _supersede(current=_current_decision(finding=finding), supersedes=supersedes)
         edit = _mask_edit(
             photo=photo,
-            finding=None,
+            finding=finding,
             user=user,
             mask=mask,
             damage_type=damage_type,
             part=part,
             shape=shape,
         )
-        decision = ReviewDecision.objects.create(
+        decision = _record(
             case=case,
+            finding=finding,
             photo=photo,
             mask_edit=edit,
-            action=ReviewDecision.Action.ADD,
+            action=ReviewDecision.Action.EDIT if finding else ReviewDecision.Action.ADD,
             damage_type=damage_type,
             part=part,
+            c_refined=finding.c_refined if finding else None,
             reviewer=user,
+            round=review_round.number,
         )
         _audit_decision(decision, user)
-        _complete_if_done(case=case, user=user)
     return decision
 
 
@@ -355,15 +456,17 @@ def photo_confirm_set_aside(*, photo: Photo, user: Any) -> ReviewDecision:
         raise ApplicationError("Only set-aside photos are confirmed.")
     case = photo.case
     with transaction.atomic():
-        _lock_for_decision(case=case, user=user)
-        decision = ReviewDecision.objects.create(
+        review_round = _lock_for_decision(case=case, user=user)
+        if _current_decision(photo=photo, action=ReviewDecision.Action.CONFIRM_SET_ASIDE):
+            raise ApplicationError("This photo is already confirmed as set aside.")
+        decision = _record(
             case=case,
             photo=photo,
             action=ReviewDecision.Action.CONFIRM_SET_ASIDE,
             reviewer=user,
+            round=review_round.number,
         )
         _audit_decision(decision, user)
-        _complete_if_done(case=case, user=user)
     return decision
 
 
@@ -381,7 +484,9 @@ def report_compute(*, case: Case) -> dict[str, Any]:
 
     A finding a person accepted, edited or added counts with confidence 1 (a person saw
     it); a rejected one is dropped; a finding above the threshold that nobody decided
-    keeps the model's terms. A_i uses the edited mask's share of the photo.
+    keeps the model's terms. A_i uses the edited mask's share of the photo. A photo's DSI
+    is the mean S_i of what it shows; the case's is the mean over its rows (part, damage
+    type), each row the mean of its photos' S_i, as in the model's synthesis.
     """
     version = case.model_version
     try:
@@ -391,10 +496,8 @@ def report_compute(*, case: Case) -> dict[str, Any]:
     latest: dict[int, ReviewDecision] = {}
     added: list[ReviewDecision] = []
     d: ReviewDecision | None
-    for d in (
-        ReviewDecision.objects.filter(case=case)
-        .select_related("mask_edit", "photo")
-        .order_by("decided_at", "pk")
+    for d in ReviewDecision.objects.filter(case=case, current=True).select_related(
+        "mask_edit", "photo"
     ):
         if d.finding_id is not None:
             latest[d.finding_id] = d
@@ -407,6 +510,7 @@ def report_compute(*, case: Case) -> dict[str, Any]:
     )
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     scores_by_photo: dict[int, list[float]] = defaultdict(list)
+    scores_by_row: dict[tuple[str, str], list[float]] = defaultdict(list)
     kept = rejected = 0
 
     def weight(damage: str, fallback: float) -> float:
@@ -423,6 +527,7 @@ def report_compute(*, case: Case) -> dict[str, Any]:
             row["photos"].append(photo.position + 1)
         row["sources"].append(source)
         scores_by_photo[photo.pk].append(score)
+        scores_by_row[(part, damage)].append(score)
 
     for f in findings:
         d = latest.get(f.pk)
@@ -454,10 +559,12 @@ def report_compute(*, case: Case) -> dict[str, Any]:
             edit.area_px / (edit.width * edit.height), 1.0, weight(d.damage_type, 0.0)
         )
         add(d.part, d.damage_type, d.photo, terms.score, "added")
-    all_scores = [s for scores in scores_by_photo.values() for s in scores]
+    # As the model's synthesis does: each damaged part and type counts once for the case
+    # (the mean of its scores in the photos showing it), whatever the number of photos.
+    row_means = [dsi_mean(scores) for scores in scores_by_row.values()]
     return {
         "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
-        "dsi": round(dsi_mean(all_scores), 4),
+        "dsi": round(dsi_mean(row_means), 4),
         "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
         "kept": kept,
         "rejected": rejected,
@@ -465,38 +572,97 @@ def report_compute(*, case: Case) -> dict[str, Any]:
     }
 
 
-def _complete_if_done(*, case: Case, user: Any) -> ReviewedReport | None:
-    if _pending_count(case) > 0:
-        return None
-    data = report_compute(case=case)
-    report = ReviewedReport.objects.create(
-        case=case,
-        damaged_parts=data["damaged_parts"],
-        dsi=data["dsi"],
-        kept=data["kept"],
-        rejected=data["rejected"],
-        added=data["added"],
-        reviewed_by=user,
-    )
-    # The model's DSI stays on the findings; the case carries the reviewed figure.
-    Case.objects.filter(pk=case.pk).update(
-        status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=timezone.now()
-    )
-    audit_record(
-        verb="review.case_reviewed",
-        case=case,
-        actor=user,
-        data={
-            "report": report.pk,
-            "dsi": data["dsi"],
-            "kept": data["kept"],
-            "rejected": data["rejected"],
-            "added": data["added"],
-        },
-    )
-    case_id = case.pk
-    transaction.on_commit(lambda: case_notify(case_id=case_id))
+def case_finish_review(*, case: Case, user: Any) -> ReviewedReport:
+    """Finish the open review round: the reviewed report is written, the case becomes
+    "reviewed" and read-only, and the customer is told; exactly once however many
+    requests ask for it at the same time."""
+    with transaction.atomic():
+        review_round = _lock_for_decision(case=case, user=user)
+        pending = _pending_count(case)
+        if pending:
+            raise ApplicationError(
+                f"{pending} item{'s' if pending != 1 else ''} still to decide; decide "
+                f"{'them' if pending != 1 else 'it'} before finishing the review."
+            )
+        now = timezone.now()
+        finished = ReviewRound.objects.filter(pk=review_round.pk, finished_at__isnull=True).update(
+            finished_at=now, finished_by=user
+        )
+        if finished != 1:  # unreachable while the round is locked; kept as the last word
+            raise ApplicationError("This review was finished by another request.")
+        data = report_compute(case=case)
+        report = ReviewedReport.objects.create(
+            case=case,
+            damaged_parts=data["damaged_parts"],
+            dsi=data["dsi"],
+            kept=data["kept"],
+            rejected=data["rejected"],
+            added=data["added"],
+            reviewed_by=user,
+            created_at=now,
+        )
+        # The model's DSI stays on the findings; the case carries the reviewed figure.
+        Case.objects.filter(pk=case.pk).update(
+            status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=now
+        )
+        audit_record(
+            verb="review.case_reviewed",
+            case=case,
+            actor=user,
+            data={
+                "report": report.pk,
+                "round": review_round.number,
+                "dsi": data["dsi"],
+                "kept": data["kept"],
+                "rejected": data["rejected"],
+                "added": data["added"],
+            },
+        )
+        case_id = case.pk
+        transaction.on_commit(lambda: case_notify(case_id=case_id))
     return report
+
+
+REOPEN_REASON_MAX = 500
+
+
+def case_reopen(*, case: Case, user: Any, reason: str) -> ReviewRound:
+    """Open the next review round of a reviewed case, so its decisions can change again.
+
+    The reason is required and goes to the audit trail; the person takes the case's
+    lease. The last reviewed report stays what the customer sees until the new round is
+    finished."""
+    require_reviewer(user)
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("Say why the review is reopened (it goes to the audit trail).")
+    if len(reason) > REOPEN_REASON_MAX:
+        raise ApplicationError(f"Keep the reason under {REOPEN_REASON_MAX} characters.")
+    with transaction.atomic():
+        if not _take(case_id=case.pk, user=user, now=timezone.now()):
+            raise ApplicationError(_held_message(case.pk))
+        last = ReviewRound.objects.select_for_update().filter(case=case).order_by("-number").first()
+        if last is None or last.finished_at is None:
+            raise ApplicationError(
+                "This case is open for review already (not finished); there is nothing to reopen."
+            )
+        try:
+            with transaction.atomic():
+                review_round = ReviewRound.objects.create(
+                    case=case, number=last.number + 1, opened_by=user, reason=reason
+                )
+        except IntegrityError:
+            raise ApplicationError("This case was reopened by another request.") from None
+        Case.objects.filter(pk=case.pk).update(
+            status=Case.Status.NEEDS_REVIEW, updated_at=timezone.now()
+        )
+        audit_record(
+            verb="review.case_reopened",
+            case=case,
+            actor=user,
+            data={"round": review_round.number, "reason": reason},
+        )
+    return review_round
 
 
 # Model versions -------------------------------------------------------------------------
@@ -629,6 +795,7 @@ def snapshot_export(
     except TaxonomyError as exc:
         raise ApplicationError(str(exc)) from None
     images, case_ids = reviewed_label_images(damage_taxonomy=taxonomy_name)
+    summary = _snapshot_summary(images, case_ids)
     target = export_root() / version
     try:
         manifest = label_writers.write_snapshot(
@@ -640,6 +807,7 @@ def snapshot_export(
                 "cases": case_ids,
                 "damage_taxonomy": taxonomy_name,
                 "created_at": timezone.now().isoformat(),
+                "summary": summary,
             },
         )
     except label_writers.LabelExportError as exc:
@@ -651,6 +819,7 @@ def snapshot_export(
         annotations=int(manifest["annotations"]),  # type: ignore[call-overload]
         categories=categories,
         cases=case_ids,
+        summary=summary,
         created_by=user,
     )
     audit_record(
@@ -672,6 +841,63 @@ def snapshot_export(
             data={"snapshot": version},
         )
     return snapshot
+
+
+ALREADY_COMPRESSED = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
+
+
+def snapshot_archive(*, snapshot: DatasetSnapshot, user: Any) -> Path:
+    """The snapshot as one zip (COCO with RLE, PNG label maps, YOLO labels and data.yaml,
+    the images, manifest.json) under `<version>/`, built once next to the snapshot:
+    snapshots never change, so the archive does not either."""
+    if user is not None:
+        require_admin(user)
+    folder = Path(snapshot.path)
+    if not (folder / "manifest.json").is_file():
+        raise ApplicationError(
+            f"Snapshot {snapshot.version}'s folder {folder} is gone from the server; "
+            "export the labels again."
+        )
+    archive = export_root() / f"{snapshot.version}.zip"
+    if archive.is_file():
+        return archive
+    partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+    with zipfile.ZipFile(partial, "w") as zf:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                zf.write(
+                    path,
+                    arcname=f"{snapshot.version}/{path.relative_to(folder).as_posix()}",
+                    compress_type=zipfile.ZIP_STORED
+                    if path.suffix.lower() in ALREADY_COMPRESSED
+                    else zipfile.ZIP_DEFLATED,
+                )
+    partial.replace(archive)  # concurrent builders each write their own, last one wins
+    return archive
+
+
+def _snapshot_summary(
+    images: list[label_writers.LabelledImage], case_ids: list[int]
+) -> dict[str, Any]:
+    """What the snapshot list shows: labels by class and by source (accepted, edited,
+    added), who finished the reviews and the first and last of them."""
+    by_class: Counter[str] = Counter()
+    by_source: Counter[str] = Counter()
+    for image in images:
+        for obj in image.objects:
+            by_class[obj.category] += 1
+            by_source[obj.source] += 1
+    rounds = ReviewRound.objects.filter(case_id__in=case_ids, finished_at__isnull=False)
+    dates = sorted(r.finished_at for r in rounds if r.finished_at is not None)
+    return {
+        "by_class": dict(sorted(by_class.items())),
+        "by_source": dict(sorted(by_source.items())),
+        "reviewers": sorted(
+            {r.finished_by.username for r in rounds.select_related("finished_by") if r.finished_by}
+        ),
+        "reviewed_from": dates[0].isoformat() if dates else None,
+        "reviewed_to": dates[-1].isoformat() if dates else None,
+    }
 
 
 def _default_damage_taxonomy() -> str:

@@ -12,6 +12,8 @@ urlpatterns = [
     path("cases/<uuid:public_id>/claim/", views.case_claim, name="case_claim"),
     path("cases/<uuid:public_id>/heartbeat/", views.case_heartbeat, name="case_heartbeat"),
     path("cases/<uuid:public_id>/release/", views.case_release, name="case_release"),
+    path("cases/<uuid:public_id>/finish/", views.case_finish, name="case_finish"),
+    path("cases/<uuid:public_id>/reopen/", views.case_reopen, name="case_reopen"),
     path("findings/<int:finding_id>/decide/", views.finding_decide, name="finding_decide"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("photos/<int:photo_id>/add/", views.photo_add_damage, name="photo_add_damage"),
@@ -28,5 +30,10 @@ urlpatterns = [
     ),
     path("models/<int:pk>/<str:action>/", views.model_version_status, name="model_version_status"),
     path("exports/", views.snapshot_create, name="snapshot_create"),
+    path(
+        "exports/<str:version>.zip",
+        views.snapshot_download,
+        name="snapshot_download",
+    ),
     *api_urls.urlpatterns,
 ]

@@ -12,7 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -23,6 +24,7 @@ from claims.models import Case, Photo
 from claims.roles import Role, role_of
 from inference.models import Finding, ModelVersion
 from review import plots, selectors, services, thresholds
+from review.models import DatasetSnapshot
 
 QUEUE_PAGE_SIZE = 50
 
@@ -162,6 +164,8 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
             "shape": item.finding.shape if item.finding else None,
             "edit_mask": edit.as_coco() if edit else None,
             "edit_shape": edit.shape if edit else None,
+            # Sent back with a decision: refused if someone decided meanwhile.
+            "decision": item.decision.pk if item.decision else None,
         }
         if item.finding:
             row["decide_url"] = reverse("review:finding_decide", args=[item.finding.pk])
@@ -182,6 +186,8 @@ def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "items_payload": _items_payload(case, items),
         "pending": sum(1 for i in items if i.needs_review),
         "report": selectors.case_latest_report(case=case),
+        "reviewed": case.status == Case.Status.REVIEWED,
+        "review_round": selectors.case_open_round(case=case),
         "lease": lease,
         "mine": lease is not None and lease.holder_id == request.user.pk,
     }
@@ -248,6 +254,49 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
+def _supersedes(value: Any) -> int | None:
+    """The decision the person saw as current: an id, or empty/None for none."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise ApplicationError(
+        "'supersedes' must be the id of the decision you saw on this item, or empty."
+    )
+
+
+@login_required
+@require_POST
+def case_finish(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    try:
+        services.case_finish_review(case=case, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[public_id]))
+    if not _htmx(request):
+        messages.success(request, f"Case {case.reference} is reviewed; the customer is told.")
+        return redirect("review:case", public_id=case.public_id)
+    return _render_findings(request, case)
+
+
+@login_required
+@require_POST
+def case_reopen(request: HttpRequest, public_id: Any) -> HttpResponse:
+    _reviewer(request)
+    case = _case(public_id)
+    try:
+        services.case_reopen(case=case, user=request.user, reason=request.POST.get("reason", ""))
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[public_id]))
+    if not _htmx(request):
+        messages.info(request, f"Case {case.reference} is open for review again.")
+        return redirect("review:case", public_id=case.public_id)
+    return _render_findings(request, case)
+
+
 @login_required
 @require_POST
 def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
@@ -255,7 +304,10 @@ def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
     finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
     try:
         services.finding_decide(
-            finding=finding, user=request.user, action=request.POST.get("action", "")
+            finding=finding,
+            user=request.user,
+            action=request.POST.get("action", ""),
+            supersedes=_supersedes(request.POST.get("supersedes")),
         )
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[finding.case.public_id]))
@@ -280,6 +332,7 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
             damage_type=str(data.get("damage_type", "")),
             part=str(data.get("part", "")),
             shape=str(data.get("shape", "mask")),
+            supersedes=_supersedes(data.get("supersedes")),
         )
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
@@ -327,12 +380,19 @@ def photo_confirm(request: HttpRequest, photo_id: int) -> HttpResponse:
 @require_GET
 def model_versions(request: HttpRequest) -> HttpResponse:
     _admin(request)
-    versions = ModelVersion.objects.order_by("-created_at")
-    from review.models import DatasetSnapshot
-
+    versions = [
+        (v, selectors.headline_metrics(v.metrics))
+        for v in ModelVersion.objects.order_by("-created_at")
+    ]
     snapshots = DatasetSnapshot.objects.select_related("created_by").order_by("-created_at")[:20]
     return render(
-        request, "review/model_versions.html", {"versions": versions, "snapshots": snapshots}
+        request,
+        "review/model_versions.html",
+        {
+            "versions": versions,
+            "headline_labels": [label for label, _ in selectors.HEADLINE_METRICS],
+            "snapshots": snapshots,
+        },
     )
 
 
@@ -369,13 +429,19 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     ),
                 )
             )
-    if isinstance(per_class, dict) and per_class:
-        plot_svgs.append(
-            (
-                "Per-class IoU",
-                plots.bars_svg("Per-class IoU", {str(k): float(v) for k, v in per_class.items()}),
-            )
-        )
+    segmentation = metrics.get("segmentation_validation") if isinstance(metrics, dict) else None
+    per_class_plots = [("Per-class IoU", per_class)]
+    if isinstance(segmentation, dict):
+        per_class_plots += [
+            ("Per-class IoU of the parts (validation)", segmentation.get("parts_iou")),
+            ("Per-class IoU of the damage (validation)", segmentation.get("damage_iou")),
+        ]
+    for title, values in per_class_plots:
+        if isinstance(values, dict) and values:
+            with contextlib.suppress(TypeError, ValueError):
+                plot_svgs.append(
+                    (title, plots.bars_svg(title, {str(k): float(v) for k, v in values.items()}))
+                )
     if isinstance(confusion, dict) and confusion.get("labels") and confusion.get("matrix"):
         with contextlib.suppress(ValueError):
             plot_svgs.append(
@@ -386,11 +452,6 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     ),
                 )
             )
-    scalar_metrics = {
-        k: v
-        for k, v in (metrics.items() if isinstance(metrics, dict) else [])
-        if isinstance(v, int | float | str)
-    }
     context = {
         "version": version,
         "counts": selectors.model_version_counts(version=version),
@@ -406,7 +467,8 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else None,
         "plots": plot_svgs,
         "finding_figures": finding_figures,
-        "metrics": scalar_metrics,
+        "metrics": selectors.metric_rows(metrics),
+        "headline": selectors.headline_metrics(metrics),
         "audit": selectors.model_version_audit(version=version),
         "active": selectors.model_version_active(excluding=version),
     }
@@ -504,3 +566,15 @@ def snapshot_create(request: HttpRequest) -> HttpResponse:
         f"{snapshot.annotations} labels, in {snapshot.path}.",
     )
     return redirect("review:model_versions")
+
+
+@login_required
+@require_GET
+def snapshot_download(request: HttpRequest, version: str) -> HttpResponseBase:
+    _admin(request)
+    snapshot = get_object_or_404(DatasetSnapshot, version=version)
+    try:
+        archive = services.snapshot_archive(snapshot=snapshot, user=request.user)
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:model_versions"))
+    return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)

@@ -1,21 +1,35 @@
-"""REST endpoints for integrations and scripts: the queue and accept / reject decisions."""
+"""REST endpoints for integrations and scripts: the queue, decisions, finishing and reopening a review."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import FileResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from claims.api.schema import error
 from claims.errors import ApplicationError
+from claims.models import Case
 from claims.roles import Role, role_of
 from inference.models import Finding
 from review import selectors, services
-from review.api.serializers import DecisionOutSerializer, DecisionSerializer, QueueCaseSerializer
+from review.api.serializers import (
+    DecisionOutSerializer,
+    DecisionSerializer,
+    QueueCaseSerializer,
+    ReopenSerializer,
+    ReviewedReportSerializer,
+    ReviewRoundSerializer,
+    SnapshotSerializer,
+)
+from review.models import DatasetSnapshot
 
 
 class IsReviewer(permissions.BasePermission):
@@ -37,15 +51,112 @@ class QueueApi(APIView):
 class FindingDecisionApi(APIView):
     permission_classes = [permissions.IsAuthenticated, IsReviewer]
 
-    @extend_schema(request=DecisionSerializer, responses={201: DecisionOutSerializer})
+    @extend_schema(
+        request=DecisionSerializer,
+        responses={
+            201: DecisionOutSerializer,
+            409: error(
+                "Refused: someone else holds the case, the decision you replace changed "
+                "meanwhile (`supersedes`), or the case is reviewed (reopen it first)"
+            ),
+        },
+    )
     def post(self, request: Request, finding_id: int) -> Response:
         body = DecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         finding = get_object_or_404(Finding.objects.select_related("case"), pk=finding_id)
         try:
             decision = services.finding_decide(
-                finding=finding, user=request.user, action=body.validated_data["action"]
+                finding=finding,
+                user=request.user,
+                action=body.validated_data["action"],
+                supersedes=body.validated_data["supersedes"],
             )
         except ApplicationError as exc:
-            return Response({"error": exc.message}, status=status.HTTP_409_CONFLICT)
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         return Response(DecisionOutSerializer(decision).data, status=status.HTTP_201_CREATED)
+
+
+class CaseFinishApi(APIView):
+    """Finish the open review round: the reviewed report is written once; 409 when
+    items are still undecided or the case is already reviewed."""
+
+    permission_classes = [permissions.IsAuthenticated, IsReviewer]
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: ReviewedReportSerializer,
+            409: error("Items still undecided, the case held by someone else, or already reviewed"),
+        },
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        case = get_object_or_404(Case, public_id=public_id)
+        try:
+            report = services.case_finish_review(case=case, user=request.user)
+        except ApplicationError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        return Response(ReviewedReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+
+class CaseReopenApi(APIView):
+    """Reopen a reviewed case for another round (reason required, audited)."""
+
+    permission_classes = [permissions.IsAuthenticated, IsReviewer]
+
+    @extend_schema(
+        request=ReopenSerializer,
+        responses={
+            201: ReviewRoundSerializer,
+            409: error("Not reviewed (nothing to reopen), or the case is held by someone else"),
+        },
+    )
+    def post(self, request: Request, public_id: Any) -> Response:
+        body = ReopenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        case = get_object_or_404(Case, public_id=public_id)
+        try:
+            review_round = services.case_reopen(
+                case=case, user=request.user, reason=body.validated_data["reason"]
+            )
+        except ApplicationError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        return Response(ReviewRoundSerializer(review_round).data, status=status.HTTP_201_CREATED)
+
+
+class IsAdminRole(permissions.BasePermission):
+    message = "Only admins export and download labels."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return role_of(request.user) == Role.ADMIN
+
+
+class SnapshotListApi(APIView):
+    """Label snapshots, newest first, with their counts and archive links."""
+
+    permission_classes = [permissions.IsAuthenticated, IsAdminRole]
+
+    @extend_schema(responses=SnapshotSerializer(many=True))
+    def get(self, request: Request) -> Response:
+        snapshots = DatasetSnapshot.objects.order_by("-created_at")[:100]
+        return Response(SnapshotSerializer(snapshots, many=True).data)
+
+
+class SnapshotArchiveApi(APIView):
+    """One snapshot as a zip: COCO with RLE, PNG label maps, YOLO labels, the images."""
+
+    permission_classes = [permissions.IsAuthenticated, IsAdminRole]
+
+    @extend_schema(
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            409: error("The snapshot's folder is gone from the server; export again"),
+        }
+    )
+    def get(self, request: Request, version: str) -> HttpResponseBase:
+        snapshot = get_object_or_404(DatasetSnapshot, version=version)
+        try:
+            archive = services.snapshot_archive(snapshot=snapshot, user=request.user)
+        except ApplicationError as exc:
+            return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
+        return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)

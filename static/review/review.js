@@ -155,6 +155,7 @@
     }
     const form = new FormData();
     form.append("action", action);
+    form.append("supersedes", f.decision == null ? "" : String(f.decision));
     say((action === "accept" ? "Accepting " : "Rejecting ") + f.label + "...");
     const ok = await swapPanel(await post(f.decide_url, form));
     if (ok) {
@@ -164,8 +165,28 @@
   }
 
   function announceDone() {
-    const done = panel.querySelector("[data-case-reviewed]");
-    if (done) say("Every finding is decided: the case is reviewed. Press n for the next case.");
+    if (panel.querySelector("[data-ready-to-finish]")) {
+      say("Every item is decided. Press f to finish the review (it tells the customer).");
+    }
+  }
+
+  function finishReview() {
+    if (editor) {
+      say("Save (Enter) or cancel (Esc) the edit first.", true);
+      return;
+    }
+    const form = document.getElementById("finish-form");
+    if (!form) {
+      const pending = findings.filter((f) => f.state === "pending").length;
+      say(
+        panel.querySelector("[data-case-reviewed]")
+          ? "This case is already reviewed."
+          : pending + " item" + (pending === 1 ? "" : "s") + " still to decide before finishing.",
+        true,
+      );
+      return;
+    }
+    form.requestSubmit();
   }
 
   // ----- photo and overlays -------------------------------------------------------------
@@ -325,6 +346,10 @@
   // ----- mask editor --------------------------------------------------------------------
   function openEditor(kind) {
     if (editor) return; // a second e or m queued while the first was opening
+    if (panel.querySelector("[data-case-reviewed]")) {
+      say("This case is reviewed and read-only; reopen the review (with a reason) to change it.", true);
+      return;
+    }
     const p = config.photos[photoIndex];
     const f = current();
     if (kind === "edit" && (!f || f.kind === "photo" || !f.mask)) {
@@ -414,6 +439,8 @@
       part: document.getElementById("editor-part").value,
       shape: editor.shape(), // "box": the label records that a box was drawn
     };
+    // The decision this correction replaces, as seen here: refused if it changed meanwhile.
+    if (editing.kind === "edit") body.supersedes = editing.finding.decision;
     const url = editing.kind === "edit" ? editing.finding.edit_url : editing.photo.add_url;
     say("Saving the " + body.shape + " (" + area + " pixels at " + editing.photo.width + "x" + editing.photo.height + ")...");
     const ok = await swapPanel(await post(url, body));
@@ -450,7 +477,7 @@
     { keys: ["enter", "s"], label: "Enter / s", help: "save the mask", run: () => (editor.tool === "polygon" && editor.polygon.length >= 3 ? editor.closePolygon() : saveEditor()) },
     { keys: ["escape"], label: "Esc", help: "cancel editing", run: closeEditor },
     // Decisions wait until the editor is closed.
-    { keys: ["a", "r", "e", "n", "m", "j", "k", "arrowdown", "arrowup"], run: () => say("Save (Enter) or cancel (Esc) the edit first.", true) },
+    { keys: ["a", "r", "e", "n", "f", "m", "j", "k", "arrowdown", "arrowup"], run: () => say("Save (Enter) or cancel (Esc) the edit first.", true) },
   ];
 
   // Selects in the toolbar: Enter saves, Escape returns to the canvas.
@@ -500,6 +527,10 @@
       return;
     }
     if (findings.some((f) => f.state === "pending") && nextPending()) return;
+    if (panel.querySelector("[data-ready-to-finish]")) {
+      say("Every item is decided: press f to finish this review before the next case.", true);
+      return;
+    }
     document.getElementById("next-case-form").submit();
   }
 
@@ -510,6 +541,7 @@
     { keys: ["e"], help: "edit the selected finding's mask, type or part", run: inTurn(() => openEditor("edit")) },
     { keys: ["m"], help: "add a damage the model missed on this photo", run: inTurn(() => openEditor("add")) },
     { keys: ["n"], help: "next: the next undecided finding, then the next case", run: inTurn(nextCase) },
+    { keys: ["f"], help: "finish the review once everything is decided", run: inTurn(finishReview) },
     { keys: ["j", "arrowdown"], label: "j / \u2193", help: "select the next finding", run: inTurn(() => select(1)) },
     { keys: ["k", "arrowup"], label: "k / \u2191", help: "select the previous finding", run: inTurn(() => select(-1)) },
     { keys: ["1"], help: "show or hide the parts overlay", run: () => toggleLayer("toggle-parts") },

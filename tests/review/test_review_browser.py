@@ -147,25 +147,37 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     adj.locator(f'[data-finding-id="f{ids["bumper"]}"][data-state="rejected"]').wait_for()
     adj.keyboard.press("a")
     adj.locator(f'[data-finding-id="f{ids["hood"]}"][data-state="accepted"]').wait_for()
+    adj.locator("[data-ready-to-finish]").wait_for()
+    assert "Press f to finish the review" in adj.locator("#review-status").inner_text()
+    # A mis-click is corrected before finishing: the hood stays selected; r, then a again.
+    adj.keyboard.press("r")
+    adj.locator(f'[data-finding-id="f{ids["hood"]}"][data-state="rejected"]').wait_for()
+    adj.keyboard.press("a")
+    adj.locator(f'[data-finding-id="f{ids["hood"]}"][data-state="accepted"]').wait_for()
+    _shot(adj, "2-ready-to-finish")
+    adj.keyboard.press("f")
     adj.locator("[data-case-reviewed]").wait_for()
+    assert adj.locator(".finding [data-action]").count() == 0  # read-only
     _shot(adj, "2-reviewed")
 
     edit = MaskEdit.objects.get()
     assert (edit.width, edit.height) == (640, 480)  # stored at the photo's full size
     assert edit.area_px > 500
-    assert list(ReviewDecision.objects.order_by("pk").values_list("action", flat=True)) == [
-        "edit",
-        "reject",
-        "accept",
+    assert list(ReviewDecision.objects.order_by("pk").values_list("action", "current")) == [
+        ("edit", True),
+        ("reject", True),
+        ("accept", False),
+        ("reject", False),
+        ("accept", True),
     ]
 
     # The customer's open page picks up the reviewed report without a reload.
     cust.locator("#reviewed-report").wait_for(timeout=20000)
     text = cust.locator("#reviewed-report").inner_text()
-    assert "door_shell" in text
-    assert "hood" in text
-    assert "trunk" in text
-    assert "bumper" not in text
+    assert "Door: " in text
+    assert "Bonnet: " in text
+    assert "Boot lid: " in text
+    assert "Bumper" not in text
     _shot(cust, "3-customer")
 
 
@@ -228,9 +240,11 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
             adj.locator(f'[data-finding-id="{first}"][data-state="accepted"]').wait_for()
             adj.locator(f'[data-finding-id="{second}"][data-state="rejected"]').wait_for()
         pressed = 0
-        while adj.locator("[data-case-reviewed]").count() == 0:
+        while adj.locator("[data-ready-to-finish]").count() == 0:
             _decide_with_key(adj, "ar"[pressed % 2])
             pressed += 1
+        adj.keyboard.press("f")
+        adj.locator("[data-case-reviewed]").wait_for()
         _shot(adj, f"queue-{number}-reviewed")
         assert "Press n for the next case" in adj.locator("[data-case-reviewed]").inner_text()
 
@@ -283,13 +297,15 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     services.finding_decide(finding=by_part["hood"], user=adjuster, action="reject")
     services.finding_decide(finding=by_part["door_shell"], user=adjuster, action="accept")
     services.finding_decide(finding=by_part["bumper"], user=adjuster, action="accept")
+    services.case_finish_review(case=case, user=adjuster)
     base = live_server.url
 
     admin = _page_as(chromium, base, admin_user)
     admin.goto(f"{base}/review/models/")
     admin.get_by_role("link", name=version.name).click()
     admin.wait_for_url(re.compile(rf".*/review/models/{version.pk}/$"))
-    # Metrics, the three plots and the suggested threshold.
+    # Metrics (every stored figure, folded), the three plots and the suggested threshold.
+    admin.locator("#all-metrics summary").click()
     assert "miou" in admin.locator("#metrics").inner_text()
     captions = admin.locator(".plots figcaption").all_inner_texts()
     assert captions == [
@@ -515,3 +531,27 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
     assert probe["edge"] > 0
     assert probe["centre"] == 0
     _shot(adj, "box-3-saved")
+
+
+def test_admin_reads_headline_figures_and_plots_on_the_model_pages(
+    chromium, live_server, admin_user, shipped_model
+) -> None:
+    page = _page_as(chromium, live_server.url, admin_user)
+    page.goto(f"{live_server.url}/review/models/")
+    parts = page.locator(f"tr:has-text('{shipped_model.version}') [data-metric='parts mIoU']")
+    assert (
+        parts.first.inner_text()
+        == f"{shipped_model.metrics['segmentation_validation']['parts_miou']:.3f}"
+    )
+    _shot(page, "models-1-list")
+    page.locator(f"a[href='/review/models/{shipped_model.pk}/']").click()
+    page.locator("#headline").wait_for()
+    figures = page.locator(".plots figure")
+    assert figures.count() >= 3  # stored reliability, parts IoU, damage IoU
+    for i in range(figures.count()):
+        svg = figures.nth(i).locator("svg")
+        assert svg.is_visible()
+        assert svg.locator("text").count() >= 4  # title, axis labels and ticks
+    _shot(page, "models-2-detail")
+    page.locator("#all-metrics summary").click()
+    assert page.locator("#metrics tr").count() > 20

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pycocotools.coco import COCO
 
@@ -20,7 +20,14 @@ from claims.models import AuditEvent, Case
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import seed, services
-from review.models import DatasetSnapshot, Lease, MaskEdit, ReviewDecision, ReviewedReport
+from review.models import (
+    DatasetSnapshot,
+    Lease,
+    MaskEdit,
+    ReviewDecision,
+    ReviewedReport,
+    ReviewRound,
+)
 from review.selectors import case_review_items
 
 pytestmark = pytest.mark.django_db
@@ -145,12 +152,12 @@ def test_decisions_are_new_rows_and_findings_stay_unchanged(make_case, adjuster)
     services.lease_claim(case=case, user=adjuster)
     finding = _findings(case)["deformity"]
     before = Finding.objects.filter(pk=finding.pk).values().get()
-    services.finding_decide(finding=finding, user=adjuster, action="accept")
-    services.finding_decide(finding=finding, user=adjuster, action="reject")
+    first = services.finding_decide(finding=finding, user=adjuster, action="accept")
+    services.finding_decide(finding=finding, user=adjuster, action="reject", supersedes=first.pk)
     rows = list(ReviewDecision.objects.filter(finding=finding).order_by("pk"))
-    assert [(r.action, r.reviewer, r.c_refined) for r in rows] == [
-        ("accept", adjuster, 0.3),
-        ("reject", adjuster, 0.3),
+    assert [(r.action, r.reviewer, r.c_refined, r.current, r.round) for r in rows] == [
+        ("accept", adjuster, 0.3, False, 1),
+        ("reject", adjuster, 0.3, True, 1),
     ]
     assert Finding.objects.filter(pk=finding.pk).values().get() == before
     states = {i.key: i.state for i in case_review_items(case=case)}
@@ -160,6 +167,50 @@ def test_decisions_are_new_rows_and_findings_stay_unchanged(make_case, adjuster)
             "verb", "actor"
         )
     ) == [("review.accept", adjuster.pk), ("review.reject", adjuster.pk)]
+
+
+def test_a_decision_on_a_stale_view_is_refused(make_case, adjuster) -> None:
+    case = make_case()
+    services.lease_claim(case=case, user=adjuster)
+    finding = _findings(case)["deformity"]
+    first = services.finding_decide(finding=finding, user=adjuster, action="accept")
+    # Another tab still showed the finding undecided: refused, nothing stored.
+    with pytest.raises(ApplicationError, match=r"accepted by charlie at .* meanwhile"):
+        services.finding_decide(finding=finding, user=adjuster, action="reject")
+    second = services.finding_decide(
+        finding=finding, user=adjuster, action="reject", supersedes=first.pk
+    )
+    # A view that still showed the first decision is stale too.
+    with pytest.raises(ApplicationError, match="rejected by charlie"):
+        services.finding_edit(
+            finding=finding,
+            user=adjuster,
+            mask=_full_mask(case, 0, 0, 8, 8),
+            damage_type="deformity",
+            part="door_shell",
+            supersedes=first.pk,
+        )
+    assert list(ReviewDecision.objects.filter(current=True).values_list("pk", flat=True)) == [
+        second.pk
+    ]
+    assert not MaskEdit.objects.exists()
+
+
+def test_the_database_refuses_a_second_current_decision(make_case, adjuster) -> None:
+    case = make_case()
+    finding = _findings(case)["deformity"]
+    row = {
+        "case": case,
+        "finding": finding,
+        "photo_id": finding.photo_id,
+        "action": "accept",
+        "reviewer": adjuster,
+    }
+    ReviewDecision.objects.create(**row)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReviewDecision.objects.create(**row)
+    ReviewDecision.objects.create(**row, current=False)  # history is fine
+    assert ReviewDecision.objects.filter(finding=finding, current=True).count() == 1
 
 
 def test_unknown_action_is_refused(make_case, adjuster) -> None:
@@ -206,6 +257,7 @@ def test_edit_may_keep_damage_on_a_part_the_taxonomy_does_not_label(make_case, a
         mask=_full_mask(case, 0, 0, 8, 8),
         damage_type="deformity",
         part="background",
+        supersedes=ReviewDecision.objects.get().pk,
     )
     assert list(MaskEdit.objects.order_by("pk").values_list("part", flat=True)) == [
         "other_panel",
@@ -252,18 +304,20 @@ def test_bad_edits_store_nothing(make_case, adjuster, mask, damage, part, messag
 # Outcome --------------------------------------------------------------------------------
 
 
-def test_last_decision_recomputes_the_report(make_case, adjuster, monkeypatch) -> None:
+def test_finishing_the_review_writes_the_reviewed_report(make_case, adjuster, monkeypatch) -> None:
     pushed: list[int] = []
     monkeypatch.setattr(services, "case_notify", lambda *, case_id: pushed.append(case_id))
     case = make_case()
     services.lease_claim(case=case, user=adjuster)
     f = _findings(case)
-    with pytest.MonkeyPatch.context():
-        services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
-    case.refresh_from_db()
-    assert case.status == Case.Status.NEEDS_REVIEW
-    assert not ReviewedReport.objects.exists()
+    services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
+    with pytest.raises(ApplicationError, match="1 item still to decide"):
+        services.case_finish_review(case=case, user=adjuster)
     services.finding_decide(finding=f["surface_damage"], user=adjuster, action="accept")
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEEDS_REVIEW  # every item decided, not yet finished
+    assert not ReviewedReport.objects.exists()
+    services.case_finish_review(case=case, user=adjuster)
     case.refresh_from_db()
     report = ReviewedReport.objects.get()
     assert case.status == Case.Status.REVIEWED
@@ -277,6 +331,56 @@ def test_last_decision_recomputes_the_report(make_case, adjuster, monkeypatch) -
         ("hood", "body_damage", ["model"]),
     ]
     assert AuditEvent.objects.filter(case=case, verb="review.case_reviewed").count() == 1
+    assert ReviewRound.objects.get(case=case).finished_by == adjuster
+    # Finished once: a second finish, a late decision or edit are refused, nothing changes.
+    with pytest.raises(ApplicationError, match=r"reviewed by charlie on .* read-only"):
+        services.case_finish_review(case=case, user=adjuster)
+    with pytest.raises(ApplicationError, match="reopen the review"):
+        services.finding_decide(finding=f["body_damage"], user=adjuster, action="reject")
+    assert ReviewedReport.objects.count() == 1
+    assert Case.objects.get(pk=case.pk).dsi == pytest.approx(52.0833, abs=1e-4)
+
+
+def test_reopening_opens_a_new_round_and_is_audited(make_case, adjuster, admin_user) -> None:
+    case = make_case([("deformity", "door_shell", 0.3)])
+    services.lease_claim(case=case, user=adjuster)
+    finding = _findings(case)["deformity"]
+    accepted = services.finding_decide(finding=finding, user=adjuster, action="accept")
+    with pytest.raises(ApplicationError, match="open for review already"):
+        services.case_reopen(case=case, user=adjuster, reason="second look")
+    services.case_finish_review(case=case, user=adjuster)
+    with pytest.raises(ApplicationError, match="Say why"):
+        services.case_reopen(case=case, user=adjuster, reason="  ")
+    with pytest.raises(ApplicationError, match="Only adjusters"):
+        services.case_reopen(case=case, user=case.customer, reason="I disagree")
+    # Another adjuster holds the lease: they cannot reopen under the holder's feet.
+    with pytest.raises(ApplicationError, match="charlie is reviewing"):
+        services.case_reopen(case=case, user=admin_user, reason="second look")
+    services.lease_release(case=case, user=adjuster)
+    round_2 = services.case_reopen(case=case, user=admin_user, reason="customer sent a photo")
+    assert (round_2.number, round_2.reason, round_2.opened_by) == (
+        2,
+        "customer sent a photo",
+        admin_user,
+    )
+    assert Case.objects.get(pk=case.pk).status == Case.Status.NEEDS_REVIEW
+    event = AuditEvent.objects.get(case=case, verb="review.case_reopened")
+    assert (event.actor, event.data) == (
+        admin_user,
+        {"round": 2, "reason": "customer sent a photo"},
+    )
+    with pytest.raises(ApplicationError, match="open for review already"):
+        services.case_reopen(case=case, user=admin_user, reason="again")
+    # The earlier decision still counts; changing it is a decision of round 2.
+    rejected = services.finding_decide(
+        finding=finding, user=admin_user, action="reject", supersedes=accepted.pk
+    )
+    assert rejected.round == 2
+    services.case_finish_review(case=case, user=admin_user)
+    reports = list(ReviewedReport.objects.filter(case=case).order_by("pk"))
+    assert [(r.kept, r.rejected) for r in reports] == [(1, 0), (0, 1)]
+    assert Case.objects.get(pk=case.pk).status == Case.Status.REVIEWED
+    assert AuditEvent.objects.filter(case=case, verb="review.case_reviewed").count() == 2
 
 
 @pytest.mark.django_db(transaction=True)
@@ -286,6 +390,8 @@ def test_reviewed_case_is_pushed_live(make_case, adjuster, monkeypatch) -> None:
     case = make_case([("deformity", "door_shell", 0.3)])
     services.lease_claim(case=case, user=adjuster)
     services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="accept")
+    assert pushed == []
+    services.case_finish_review(case=case, user=adjuster)
     assert pushed == [case.pk]
 
 
@@ -303,6 +409,9 @@ def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
         part="bumper",
     )
     services.photo_confirm_set_aside(photo=case.photos.get(position=1), user=adjuster)
+    with pytest.raises(ApplicationError, match="already confirmed"):
+        services.photo_confirm_set_aside(photo=case.photos.get(position=1), user=adjuster)
+    services.case_finish_review(case=case, user=adjuster)
     report = ReviewedReport.objects.get()
     # door (accepted): 0.4*5.2083 + 20 + 28 = 50.0833; added: 0.4*50 + 20 + 40 = 80
     assert report.dsi == pytest.approx((50.0833 + 80.0) / 2, abs=1e-4)
@@ -349,6 +458,7 @@ def _reviewed_case(make_case, adjuster) -> Case:
         damage_type="surface_damage",
         part="bumper",
     )
+    services.case_finish_review(case=case, user=adjuster)
     return case
 
 
@@ -432,6 +542,7 @@ def test_a_box_drawn_over_a_box_finding_is_stored_as_a_box(box_case, adjuster) -
         mask=_full_mask(box_case, 0, 0, 4, 4),
         damage_type="deformity",
         part="door_shell",
+        supersedes=ReviewDecision.objects.get().pk,
     )
     assert list(MaskEdit.objects.order_by("pk").values_list("shape", flat=True)) == [
         "box",
@@ -496,6 +607,7 @@ def test_exported_labels_say_which_are_boxes(box_case, adjuster, admin_user, set
         damage_type="body_damage",
         part="hood",
     )
+    services.case_finish_review(case=box_case, user=adjuster)
     assert Case.objects.get(pk=box_case.pk).status == Case.Status.REVIEWED
     services.snapshot_export(user=admin_user, version="boxes")
     doc = json.loads((Path(settings.REVIEW_EXPORT_ROOT) / "boxes" / "annotations.json").read_text())

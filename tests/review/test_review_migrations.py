@@ -1,0 +1,135 @@
+"""The review-rounds migration keeps what was decided: the latest decision per finding is
+the current one, reviewed cases get a finished round 1, cases under review an open one."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = ("review", "0002_maskedit_shape")
+AFTER = ("review", "0004_review_round_constraints")
+
+
+def _migrate(target: tuple[str, str]) -> Any:
+    executor = MigrationExecutor(connection)
+    executor.migrate([target])
+    executor.loader.build_graph()
+    others = [n for n in executor.loader.graph.leaf_nodes() if n[0] != "review"]
+    return executor.loader.project_state([*others, target]).apps
+
+
+def _case(apps: Any, user: Any, version: Any, name: str) -> tuple[Any, Any, Any]:
+    case = apps.get_model("claims", "Case").objects.create(
+        customer=user,
+        policy_number=name,
+        loss_date=dt.date(2026, 1, 2),
+        loss_place="Lyon",
+        description="before rounds",
+        model_version=version,
+    )
+    photo = apps.get_model("claims", "Photo").objects.create(
+        case=case,
+        position=0,
+        original=f"cases/{name}/p0.jpg",
+        original_name="p0.jpg",
+        extension="jpg",
+        content_type="image/jpeg",
+        size_bytes=10,
+        sha256="0" * 64,
+        width=64,
+        height=48,
+    )
+    run = apps.get_model("inference", "InferenceRun").objects.create(
+        photo=photo, model_version=version
+    )
+    finding = apps.get_model("inference", "Finding").objects.create(
+        case=case,
+        photo=photo,
+        run=run,
+        model_version=version,
+        index=0,
+        part="hood",
+        damage="deformity",
+        mask_rle={"size": [48, 64], "counts": "0"},
+        mask_size=[64, 48],
+        box=[0, 0, 1, 1],
+        area_px=1,
+        share_of_part=0.1,
+        size_class="small",
+        c_base=0.4,
+        confidence=0.4,
+        k_agree=1.0,
+        c_refined=0.4,
+        needs_review=True,
+        dsi_area=1.0,
+        dsi_confidence=40.0,
+        dsi_type_weight=70.0,
+        dsi_score=30.0,
+    )
+    return case, photo, finding
+
+
+def test_decisions_and_reports_become_rounds_and_current_decisions() -> None:
+    try:
+        old = _migrate(BEFORE)
+        user = old.get_model("auth", "User").objects.create(username="charlie")
+        version = old.get_model("inference", "ModelVersion").objects.create(
+            name="old",
+            version="0.1.0",
+            weights_sha256="0" * 64,
+            part_taxonomy="parts_reduced_dsmlr",
+            damage_taxonomy="damage_categorical",
+            threshold=0.5,
+            manifest_path="",
+        )
+        decision = old.get_model("review", "ReviewDecision")
+        reviewed, photo, finding = _case(old, user, version, "P-1")
+        t0 = timezone.now() - dt.timedelta(hours=1)
+        for minutes, action in ((0, "accept"), (1, "reject")):  # a mis-click, then corrected
+            decision.objects.create(
+                case=reviewed,
+                finding=finding,
+                photo=photo,
+                action=action,
+                reviewer=user,
+                decided_at=t0 + dt.timedelta(minutes=minutes),
+            )
+        reported_at = t0 + dt.timedelta(minutes=2)
+        old.get_model("review", "ReviewedReport").objects.create(
+            case=reviewed,
+            damaged_parts=[],
+            dsi=0.0,
+            kept=0,
+            rejected=1,
+            added=0,
+            reviewed_by=user,
+            created_at=reported_at,
+        )
+        open_case, open_photo, open_finding = _case(old, user, version, "P-2")
+        decision.objects.create(
+            case=open_case, finding=open_finding, photo=open_photo, action="accept", reviewer=user
+        )
+
+        new = _migrate(AFTER)
+        rows = list(
+            new.get_model("review", "ReviewDecision")
+            .objects.filter(case_id=reviewed.pk)
+            .order_by("decided_at")
+            .values_list("action", "current", "round")
+        )
+        assert rows == [("accept", False, 1), ("reject", True, 1)]
+        rounds = new.get_model("review", "ReviewRound").objects
+        done = rounds.get(case_id=reviewed.pk)
+        assert (done.number, done.finished_at, done.finished_by_id) == (1, reported_at, user.pk)
+        still = rounds.get(case_id=open_case.pk)
+        assert (still.number, still.finished_at) == (1, None)
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
