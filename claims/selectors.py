@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import Http404
 
@@ -15,7 +16,7 @@ from claims.roles import is_staff_role
 from inference.core.severity import severity_terms
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, InferenceRun
-from review.models import ReviewDecision, ReviewedReport, ReviewRound
+from review.models import Contest, ReviewDecision, ReviewedReport, ReviewRound
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
@@ -166,8 +167,22 @@ def case_summary(*, case: Case) -> list[dict[str, Any]]:
 # `claims.wording`; the figures stay here.
 
 
+class _SeverityInWords:
+    """A figure's severity as the page and the PDF say it (number and word)."""
+
+    severity: float | None
+
+    @property
+    def severity_number(self) -> int | None:
+        return None if self.severity is None else wording.severity_number(self.severity)
+
+    @property
+    def severity_word(self) -> str:
+        return "" if self.severity is None else wording.severity_word(self.severity)
+
+
 @dataclass
-class ReportRow:
+class ReportRow(_SeverityInWords):
     """One damaged part: a (part, damage) pair with the photos that show it."""
 
     part: str
@@ -182,6 +197,14 @@ class ReportRow:
     # on the annotated photo (None for a damage an adjuster added), "box": [x0, y0, x1, y1]
     # as fractions of the photo's width and height}. The case page highlights them.
     regions: list[dict[str, Any]] = field(default_factory=list)
+    # The model findings behind it (a contest of the row names the first) and the
+    # customer's contests of them, with the adjuster's answers.
+    finding_ids: list[int] = field(default_factory=list)
+    contests: list[Contest] = field(default_factory=list)
+
+    @property
+    def contest_open(self) -> bool:
+        return any(c.is_open for c in self.contests)
 
     @property
     def regions_json(self) -> str:
@@ -196,14 +219,6 @@ class ReportRow:
         return wording.damage_words(self.damage)
 
     @property
-    def severity_number(self) -> int | None:
-        return None if self.severity is None else wording.severity_number(self.severity)
-
-    @property
-    def severity_word(self) -> str:
-        return "" if self.severity is None else wording.severity_word(self.severity)
-
-    @property
     def size(self) -> str:
         return wording.size_words(self.area_cm2, box=self.shape == "box")
 
@@ -215,7 +230,7 @@ class ReportRow:
 
 
 @dataclass
-class ReportPhoto:
+class ReportPhoto(_SeverityInWords):
     photo: Photo
     number: int  # 1-based, as the rows name photos
     severity: float | None  # its damages' mean S_i (0: none found); None when not used
@@ -224,14 +239,6 @@ class ReportPhoto:
     ask_for_another: bool  # the page asks the customer for another photo
     shows: list[str]  # "front bumper (scratch)" for every row that names this photo
     after_report: bool = False  # added after the reviewed report shown was finished
-
-    @property
-    def severity_number(self) -> int | None:
-        return None if self.severity is None else wording.severity_number(self.severity)
-
-    @property
-    def severity_word(self) -> str:
-        return "" if self.severity is None else wording.severity_word(self.severity)
 
     @property
     def caption(self) -> str:
@@ -273,6 +280,9 @@ class CustomerReport:
     # scores as `dsi` (always before review; after review when the decisions behind the
     # stored report could be read back and give its figures exactly).
     scores_known: bool = True
+    contests_other: list[Contest] = field(default_factory=list)  # "missed damage" and others
+    contests_left: int = 0  # how many more times the customer may contest the case
+    can_contest: bool = False
 
     severity_cutoffs = wording.SEVERITY_CUTOFFS_TEXT
 
@@ -351,6 +361,7 @@ class _Item:
     source: str  # "model" | "accepted" | "edited" | "added"; "pending" before review
     confidence: str
     region: dict[str, Any] | None = None  # see ReportRow.regions
+    finding_id: int | None = None  # the model finding it comes from (None: added)
 
 
 def _region(
@@ -395,6 +406,7 @@ def _rows(items: list[_Item]) -> list[ReportRow]:
                 ),
                 changes=wording.changes_words(i.source for i in group),
                 regions=[i.region for i in group if i.region is not None],
+                finding_ids=sorted({i.finding_id for i in group if i.finding_id is not None}),
             )
         )
     return sorted(rows, key=lambda r: (r.part_words, r.damage_words))
@@ -420,6 +432,7 @@ def _model_items(*, case: Case) -> list[_Item]:
                 box=f.box,
                 size=f.mask_size,
             ),
+            finding_id=f.pk,
         )
         for f in case_findings(case=case).only(
             "part",
@@ -475,6 +488,7 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
         area: float | None,
         shape: str,
         region: dict[str, Any] | None,
+        finding_id: int | None = None,
     ) -> None:
         source = "model" if decision is None else ReviewDecision.Action(decision.action).label
         items.append(
@@ -489,6 +503,7 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
                 source=source,
                 confidence=wording.HIGH if decision is None else wording.CHECKED,
                 region=region,
+                finding_id=finding_id,
             )
         )
 
@@ -498,10 +513,10 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
         region = _region(number=number, finding_number=f.index + 1, box=f.box, size=f.mask_size)
         if d is None:
             if f.c_refined >= f.model_version.threshold:
-                keep(d, f.part, f.damage, f.photo, f.dsi_score, f.area_cm2, f.shape, region)
+                keep(d, f.part, f.damage, f.photo, f.dsi_score, f.area_cm2, f.shape, region, f.pk)
         elif d.action == ReviewDecision.Action.ACCEPT:
             terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
-            keep(d, f.part, f.damage, f.photo, terms.score, f.area_cm2, f.shape, region)
+            keep(d, f.part, f.damage, f.photo, terms.score, f.area_cm2, f.shape, region, f.pk)
         elif d.action == ReviewDecision.Action.EDIT:
             edit = d.mask_edit
             assert edit is not None
@@ -518,7 +533,7 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
                 box=edit.box,
                 size=(edit.width, edit.height),
             )
-            keep(d, d.part, d.damage_type, f.photo, terms.score, area, edit.shape, drawn)
+            keep(d, d.part, d.damage_type, f.photo, terms.score, area, edit.shape, drawn, f.pk)
     for d in added:
         edit = d.mask_edit
         assert edit is not None
@@ -553,7 +568,7 @@ def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
 def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> CustomerReport:
     """The report a claimant reads (case page and PDF alike): one truth, the latest
     reviewed report once there is one, else what the model found."""
-    from review.selectors import case_latest_report
+    from review.selectors import case_contests, case_latest_report
 
     photos = case_photos(case=case) if photos is None else photos
     report = case_latest_report(case=case)
@@ -622,6 +637,11 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
                 after_report=after_report,
             )
         )
+    contests = case_contests(case=case)
+    for row in rows:
+        row.contests = [c for c in contests if c.finding_id in row.finding_ids]
+    shown = {c.pk for row in rows for c in row.contests}
+    contests_left = max(0, settings.CLAIMS_CONTESTS_PER_CASE - len(contests))
     return CustomerReport(
         reviewed=report is not None,
         rechecking=report is not None and case.status != Case.Status.REVIEWED,
@@ -631,4 +651,9 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
         rows=rows,
         photos=out_photos,
         scores_known=scores_known,
+        contests_other=[c for c in contests if c.pk not in shown],
+        contests_left=contests_left,
+        # As `review.services.contest_create` allows: once the report is there.
+        can_contest=case.status not in (Case.Status.PROCESSING, Case.Status.FAILED)
+        and contests_left > 0,
     )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("<uuid:public_id>/", views.case_detail, name="case_detail"),
     path("<uuid:public_id>/report.pdf", views.case_report, name="case_report"),
     path("<uuid:public_id>/photos/add/", views.photo_add_view, name="photo_add"),
+    path("<uuid:public_id>/contests/", views.case_contest_view, name="case_contest"),
     path(
         "<uuid:public_id>/photos/<int:photo_id>/retry/",
         views.photo_retry_view,

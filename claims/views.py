@@ -30,6 +30,8 @@ from claims.reports import case_report_pdf
 from claims.roles import is_staff_role
 from claims.services import STAFF_CANNOT_FILE, Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
+from inference.models import Finding
+from review.services import contest_create
 
 
 def _uploads(files: list[UploadedFile]) -> list[Upload]:
@@ -210,6 +212,45 @@ def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
         messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
     else:
         messages.success(request, "Photo added; it is being processed.")
+    return redirect("claims:case_detail", public_id=public_id)
+
+
+@login_required
+@require_POST
+def case_contest_view(request: HttpRequest, public_id: Any) -> HttpResponse:
+    """The customer contests a row of their report (`finding`), or says damage was missed
+    (no `finding`), with a reason and perhaps a photo."""
+    if is_staff_role(request.user):
+        raise PermissionDenied("Only the customer who filed a claim can contest its report.")
+    case = selectors.case_get(user=request.user, public_id=public_id)
+    finding_id = request.POST.get("finding", "")
+    finding = None
+    if finding_id:
+        finding = (
+            Finding.objects.filter(case=case, pk=finding_id).first()
+            if finding_id.isdigit()
+            else None
+        )
+        if finding is None:
+            raise Http404("No such finding on this claim")
+    files = request.FILES.getlist("photo")
+    if len(files) > 1:
+        messages.error(request, "Add one photo at most to a contest.")
+        return redirect("claims:case_detail", public_id=public_id)
+    try:
+        contest_create(
+            case=case,
+            user=request.user,
+            reason=request.POST.get("reason", ""),
+            finding=finding,
+            upload=_uploads(files)[0] if files else None,
+        )
+    except ApplicationError as exc:
+        messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
+    else:
+        messages.success(
+            request, "Thank you; an adjuster will look at it again and answer you here."
+        )
     return redirect("claims:case_detail", public_id=public_id)
 
 

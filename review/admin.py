@@ -1,6 +1,13 @@
 from django.contrib import admin
 
-from review.models import DatasetSnapshot, Lease, ReviewDecision, ReviewedReport
+from review.models import (
+    Contest,
+    DatasetSnapshot,
+    Lease,
+    ReviewDecision,
+    ReviewedReport,
+    ReviewRound,
+)
 
 
 class ReadOnly(admin.ModelAdmin):  # type: ignore[type-arg]
@@ -35,3 +42,22 @@ class DatasetSnapshotAdmin(ReadOnly):
 @admin.register(Lease)
 class LeaseAdmin(ReadOnly):
     list_display = ("case", "holder", "expires_at")
+
+
+@admin.register(ReviewRound)
+class ReviewRoundAdmin(ReadOnly):
+    list_display = ("case", "number", "opened_by", "opened_at", "finished_by", "finished_at")
+
+
+@admin.register(Contest)
+class ContestAdmin(ReadOnly):
+    list_display = (
+        "id",
+        "case",
+        "finding",
+        "created_by",
+        "created_at",
+        "answered_by",
+        "answered_at",
+    )
+    list_filter = ("answered_at",)

@@ -259,3 +259,59 @@ class DatasetSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.version}"
+
+
+class Contest(models.Model):
+    """A customer's objection to a finding of their report, or ("missed damage") to what
+    it left out; an adjuster answers it before the review can be finished again."""
+
+    case = models.ForeignKey("claims.Case", on_delete=models.PROTECT, related_name="contests")
+    finding = models.ForeignKey(
+        "inference.Finding",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="contests",
+        help_text="The contested finding; empty when the customer says damage was missed.",
+    )
+    photo = models.ForeignKey(
+        "claims.Photo",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The photo the customer added with the contest, if any.",
+    )
+    reason = models.TextField(max_length=500)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="contests"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    answer = models.TextField(blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "created_at"], name="review_contest_case")]
+        constraints = [
+            # One open contest per finding, whatever races.
+            models.UniqueConstraint(
+                fields=["finding"],
+                condition=models.Q(answered_at__isnull=True, finding__isnull=False),
+                name="review_contest_one_open_per_finding",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.answered_at is None else "answered"
+        return f"contest {self.pk} of case {self.case_id} ({state})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.answered_at is None

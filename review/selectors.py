@@ -3,6 +3,7 @@ the labels of reviewed photos."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review.labels import LabelledImage, LabelledObject
-from review.models import Lease, ReviewDecision, ReviewedReport, ReviewRound
+from review.models import Contest, Lease, ReviewDecision, ReviewedReport, ReviewRound
 from review.rle import Rle
 
 AGE_FILTERS: dict[str, tuple[str, dt.timedelta | None, dt.timedelta | None]] = {
@@ -80,12 +81,14 @@ class _QueueRow:
     min_confidence: float | None
     pending_findings: int
     pending_photos: int
+    contested: bool = False  # an open contest of the customer's
 
     @property
-    def sort_key(self) -> tuple[float, dt.datetime, int]:
+    def sort_key(self) -> tuple[bool, float, dt.datetime, int]:
         # A set-aside photo counts as confidence 0: nobody can tell what it shows.
         confidence = 0.0 if self.pending_photos else (self.min_confidence or 0.0)
-        return (confidence, self.created_at, self.case_id)
+        # A customer waits on a contested case: it comes before routine work.
+        return (not self.contested, confidence, self.created_at, self.case_id)
 
 
 class QueueResult(Sequence[Case]):
@@ -122,6 +125,7 @@ class QueueResult(Sequence[Case]):
             case.min_confidence = r.min_confidence  # type: ignore[attr-defined]
             case.pending_findings = r.pending_findings  # type: ignore[attr-defined]
             case.pending_photos = r.pending_photos  # type: ignore[attr-defined]
+            case.contested = r.contested  # type: ignore[attr-defined]
             out.append(case)
         return out
 
@@ -129,7 +133,8 @@ class QueueResult(Sequence[Case]):
 def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> QueueResult:
     """Cases with findings below their model version's threshold that nobody decided, or
     set-aside photos nobody confirmed, or everything decided but the review not finished;
-    lowest confidence first (ready-to-finish cases count as 0), then the oldest case.
+    cases with an open contest of the customer's first, then lowest confidence first
+    (ready-to-finish cases count as 0), then the oldest case.
 
     Three grouped queries (findings by case, photos by case, cases ready to finish) and a
     merge: one pass over the findings whatever the number of cases, instead of a
@@ -187,7 +192,13 @@ def queue_cases(*, filters: QueueFilters, now: dt.datetime | None = None) -> Que
         )
         for case_id, created_at in ready.values_list("pk", "created_at"):
             merged[case_id] = _QueueRow(case_id, created_at, None, 0, 0)
-    return QueueResult(sorted(merged.values(), key=lambda r: r.sort_key))
+    contested = set(
+        Contest.objects.filter(answered_at__isnull=True, case_id__in=list(merged)).values_list(
+            "case_id", flat=True
+        )
+    )
+    rows = [dataclasses.replace(r, contested=r.case_id in contested) for r in merged.values()]
+    return QueueResult(sorted(rows, key=lambda r: r.sort_key))
 
 
 def queue_filter_choices() -> dict[str, Any]:
@@ -311,6 +322,15 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
     return sorted(
         items,
         key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0),
+    )
+
+
+def case_contests(*, case: Case) -> list[Contest]:
+    """The case's contests, oldest first, with who wrote and who answered them."""
+    return list(
+        Contest.objects.filter(case=case)
+        .select_related("created_by", "answered_by", "finding", "photo")
+        .order_by("created_at", "pk")
     )
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("cases/<uuid:public_id>/release/", views.case_release, name="case_release"),
     path("cases/<uuid:public_id>/finish/", views.case_finish, name="case_finish"),
     path("cases/<uuid:public_id>/reopen/", views.case_reopen, name="case_reopen"),
+    path("contests/<int:contest_id>/answer/", views.contest_answer, name="contest_answer"),
     path("findings/<int:finding_id>/decide/", views.finding_decide, name="finding_decide"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("photos/<int:photo_id>/add/", views.photo_add_damage, name="photo_add_damage"),

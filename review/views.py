@@ -24,7 +24,7 @@ from claims.models import Case, Photo
 from claims.roles import Role, role_of
 from inference.models import Finding, ModelVersion
 from review import plots, selectors, services, thresholds
-from review.models import DatasetSnapshot
+from review.models import Contest, DatasetSnapshot
 
 QUEUE_PAGE_SIZE = 50
 
@@ -180,9 +180,20 @@ def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
     case.refresh_from_db(fields=["status", "dsi"])
     items = selectors.case_review_items(case=case)
     lease = selectors.lease_of(case=case)
+    contests = selectors.case_contests(case=case)
+    # Each contest beside the finding it is about; "missed damage" (or a finding no longer
+    # listed) at the top.
+    rows = [
+        (item, [c for c in contests if item.finding and c.finding_id == item.finding.pk])
+        for item in items
+    ]
+    shown = {c.pk for _item, row_contests in rows for c in row_contests}
     return {
         "case": case,
         "items": items,
+        "rows": rows,
+        "other_contests": [c for c in contests if c.pk not in shown],
+        "open_contests": sum(1 for c in contests if c.is_open),
         "items_payload": _items_payload(case, items),
         "pending": sum(1 for i in items if i.needs_review),
         "report": selectors.case_latest_report(case=case),
@@ -299,6 +310,23 @@ def case_reopen(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
+def contest_answer(request: HttpRequest, contest_id: int) -> HttpResponse:
+    _reviewer(request)
+    contest = get_object_or_404(Contest.objects.select_related("case"), pk=contest_id)
+    try:
+        services.contest_answer(
+            contest=contest, user=request.user, answer=request.POST.get("answer", "")
+        )
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[contest.case.public_id]))
+    if not _htmx(request):
+        messages.success(request, "Answer saved; the customer sees it on their claim page.")
+        return redirect("review:case", public_id=contest.case.public_id)
+    return _render_findings(request, contest.case)
+
+
+@login_required
+@require_POST
 def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
     _reviewer(request)
     finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
@@ -384,7 +412,13 @@ def model_versions(request: HttpRequest) -> HttpResponse:
         (v, selectors.headline_metrics(v.metrics))
         for v in ModelVersion.objects.order_by("-created_at")
     ]
-    snapshots = DatasetSnapshot.objects.select_related("created_by").order_by("-created_at")[:20]
+    snapshots = list(
+        DatasetSnapshot.objects.select_related("created_by").order_by("-created_at")[:20]
+    )
+    for snapshot in snapshots:  # PostgreSQL's jsonb keeps no key order: sort for reading
+        summary = snapshot.summary if isinstance(snapshot.summary, dict) else {}
+        snapshot.by_class = sorted(summary.get("by_class", {}).items())  # type: ignore[attr-defined]
+        snapshot.by_source = sorted(summary.get("by_source", {}).items())  # type: ignore[attr-defined]
     return render(
         request,
         "review/model_versions.html",

@@ -243,6 +243,9 @@ CLAIMS_MAX_PHOTO_BYTES = env.int("CLAIMS_MAX_PHOTO_BYTES", default=25 * 1024 * 1
 CLAIMS_MAX_CASE_BYTES = env.int("CLAIMS_MAX_CASE_BYTES", default=300 * 1024 * 1024)
 CLAIMS_MAX_PIXELS = env.int("CLAIMS_MAX_PIXELS", default=60_000_000)
 CLAIMS_DERIVED_LONG_SIDE = 1600
+# How many times a customer may contest their case's report (each contest sends the case
+# back to the review queue ahead of routine work, so it is bounded).
+CLAIMS_CONTESTS_PER_CASE = env.int("CLAIMS_CONTESTS_PER_CASE", default=3)
 # Webhook targets (claims/webhooks.py): https only unless DEBUG or this is set; every
 # address the host resolves to must be public, unless it lies in one of the operator's
 # CIDRs below (e.g. "10.20.0.0/16" for an in-house receiver).

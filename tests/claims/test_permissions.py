@@ -201,6 +201,21 @@ def test_photo_add_post(role: str, users, case, make_jpeg) -> None:  # type: ign
 
 
 @pytest.mark.parametrize("role", ROLES)
+def test_case_contest_post(role: str, users, case) -> None:  # type: ignore[no-untyped-def]
+    from review.models import Contest
+
+    Case.objects.filter(pk=case.pk).update(status=Case.Status.RELEASED)
+    response = _client(users, role).post(
+        f"/cases/{case.public_id}/contests/", {"reason": "You missed the dent on the roof"}
+    )
+    # Only the owner contests; staff may not (403), another customer does not see it (404).
+    assert response.status_code == (302, 302, 404, 403, 403)[ROLES.index(role)]
+    if role == "anonymous":
+        assert response["Location"].startswith("/accounts/login/")
+    assert Contest.objects.filter(case=case).count() == (1 if role == "owner" else 0)
+
+
+@pytest.mark.parametrize("role", ROLES)
 def test_api_case_detail(role: str, users, case) -> None:  # type: ignore[no-untyped-def]
     response = _api_client(users, role).get(f"/api/cases/{case.public_id}/")
     assert response.status_code == (401, 200, 404, 200, 200)[ROLES.index(role)]
@@ -290,6 +305,7 @@ COVERED_ROUTES = {
     "cases/<uuid:public_id>/",
     "cases/<uuid:public_id>/report.pdf",
     "cases/<uuid:public_id>/photos/add/",
+    "cases/<uuid:public_id>/contests/",
     "cases/<uuid:public_id>/photos/<int:photo_id>/retry/",
     "cases/<uuid:public_id>/photos/<int:photo_id>/<str:kind>.jpg",
     "api/cases/",

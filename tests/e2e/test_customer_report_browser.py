@@ -149,7 +149,20 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
     photo_height = shown["width"] * photo.height / photo.width
     assert shown["height"] > photo_height + 10
 
-    def check() -> None:
+    def check(show: Any) -> None:
+        """`show()` highlights the row; a live update of the page (the WebSocket re-renders
+        the case body when the worker reports) may replace the row and the photo meanwhile,
+        so the highlight is asked for again when its elements went away under the test."""
+        for attempt in range(3):
+            show()
+            try:
+                measure()
+                return
+            except TypeError:  # bounding_box() of an element that was just replaced
+                if attempt == 2:
+                    raise
+
+    def measure() -> None:
         marks = page.locator(f"#photo-{photo.pk} .report-highlight-region")
         marks.first.wait_for(state="visible")
         shown = img.bounding_box()  # after the hover or focus scrolled the row into view
@@ -169,14 +182,12 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
                 assert abs(box[key] - value) <= 2, (key, box, expected)
             assert marks.nth(i).get_attribute("data-number") == str(region["number"])
 
-    rows.nth(index).hover()
-    check()
+    check(lambda: rows.nth(index).hover())
     page.mouse.move(1, 1)
     page.locator(".report-highlight").first.wait_for(state="detached")
     # The keyboard reaches the rows too (tabindex="0"), and focus highlights the same way.
     assert rows.nth(index).get_attribute("tabindex") == "0"
-    rows.nth(index).focus()
-    check()
+    check(lambda: rows.nth(index).focus())
     if _shots():
         # Focused, not hovered: scrolling to take the picture moves the row from the pointer.
         page.locator(f"#photo-{photo.pk}").screenshot(path=f"{_shots()}/report-highlight.png")

@@ -31,6 +31,7 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, connections
+from kombu import pools as kombu_pools
 
 from claims.models import ApiClient, AuditEvent, Case, Photo, WebhookDelivery
 from claims.services import Upload, case_submit
@@ -224,10 +225,19 @@ def _use_broker(url: str) -> dict[str, Any]:
 
 
 def _drop_producers() -> None:
-    """Forget the app's broker connections, so the next message uses the current URL."""
+    """Forget the app's broker connections, so the next message uses the current URL.
+
+    The app's pools live in kombu's process-wide registries (keyed by URL): closing one
+    there without removing it would hand the closed pool to the next test that uses the
+    same URL ("Acquire on closed pool"), so its entries are removed as well."""
     celery: Any = app  # its connection and producer pools are private attributes
-    if celery._pool is not None:
-        celery._pool.force_close_all()
+    old = celery._pool
+    if old is not None:
+        for group in (kombu_pools.producers, kombu_pools.connections):
+            for key, pool in list(group.items()):
+                if pool is old or getattr(pool, "connections", None) is old:
+                    group.pop(key, None)  # the next message builds a fresh pool for its URL
+        old.force_close_all()
     celery._pool = None
     celery.amqp._producer_pool = None
 
@@ -263,6 +273,10 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
         "YOLO_OFFLINE": "1",
     }
     live = Stack(tmp_path, env, port)
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration (as CI
+    # sets it), so this process's sends follow the private Redis only if it changes too.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
     saved = _use_broker(env["CELERY_BROKER_URL"])
     try:
         live.redis_start()
@@ -270,6 +284,10 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
         yield live
     finally:
         live.close()
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         _drop_producers()
         app.conf.update(saved)
 

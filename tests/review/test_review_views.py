@@ -15,7 +15,7 @@ from inference.core.risk_control import precision_threshold
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import seed, services
-from review.models import ReviewDecision, ReviewRound
+from review.models import Contest, ReviewDecision, ReviewRound
 from review.selectors import QueueFilters, queue_cases
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +28,14 @@ def world(make_case, customer, adjuster, admin_user) -> dict[str, Any]:
     case = make_case(set_aside=1)
     users = {"anonymous": None, "customer": customer, "adjuster": adjuster, "admin": admin_user}
     return {"case": case, "users": users, "finding": Finding.objects.filter(case=case).first()}
+
+
+def _contest(case: Case) -> Contest:
+    """An open contest of the customer's (written directly: no round is opened)."""
+    contest, _ = Contest.objects.get_or_create(
+        case=case, finding=None, defaults={"reason": "permissions", "created_by": case.customer}
+    )
+    return contest
 
 
 def _endpoints(world: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any]]]:
@@ -54,6 +62,12 @@ def _endpoints(world: dict[str, Any]) -> list[tuple[str, str, str, dict[str, Any
             "post",
             reverse("review:case_reopen", args=[case.public_id]),
             {"reason": "permissions"},
+        ),
+        (
+            "answer",
+            "post",
+            reverse("review:contest_answer", args=[_contest(case).pk]),
+            {"answer": "permissions"},
         ),
         ("api_queue", "get", reverse("review:api_queue"), {}),
         ("api_finish", "post", reverse("review:api_case_finish", args=[case.public_id]), {}),
@@ -132,6 +146,7 @@ def test_every_endpoint_for_every_role(world, login, role) -> None:
     if role in ("anonymous", "customer"):
         assert not ReviewDecision.objects.exists()
         assert not ReviewRound.objects.exists()
+        assert not Contest.objects.filter(answered_at__isnull=False).exists()
         unchanged = ModelVersion.objects.get(pk=world["case"].model_version.pk)
         assert (unchanged.threshold, unchanged.target_precision) == (0.6, 0.9)
 
