@@ -185,3 +185,10 @@ def claim_processed(customer: User, photo: bytes, policy: str = "T-9") -> Any:
     tasks.case_finalise_task(case.pk)
     case.refresh_from_db()
     return case
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fault suite restarts the shared PostgreSQL and kills processes: it runs after
+    everything else, so no other test inherits a connection the restart dropped."""
+    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
