@@ -13,7 +13,8 @@ from django.http import Http404
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
 from claims.roles import is_staff_role
-from inference.core.severity import severity_terms
+from inference.core.severity import case_dsi, severity_terms
+from inference.core.severity import dsi as mean_score
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, InferenceRun
 from review.models import Contest, ReviewDecision, ReviewedReport, ReviewRound
@@ -320,10 +321,6 @@ class CustomerReport:
         return "Found by our damage recognition."
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
 def _replacements(*, case: Case, photos: list[Photo]) -> dict[int, int]:
     """Set-aside photo pk -> number of the photo the customer added later in its place.
 
@@ -383,6 +380,13 @@ def _region(
     }
 
 
+def _scores_by_row(items: list[_Item]) -> dict[tuple[str, str], list[float]]:
+    grouped: dict[tuple[str, str], list[float]] = {}
+    for item in items:
+        grouped.setdefault((item.part, item.damage), []).append(item.score)
+    return grouped
+
+
 def _rows(items: list[_Item]) -> list[ReportRow]:
     grouped: dict[tuple[str, str], list[_Item]] = {}
     for item in items:
@@ -396,7 +400,7 @@ def _rows(items: list[_Item]) -> list[ReportRow]:
                 part=part,
                 damage=damage,
                 photos=sorted({i.number for i in group}),
-                severity=_mean([i.score for i in group]),
+                severity=mean_score([i.score for i in group]),
                 area_cm2=max(sizes) if sizes else None,
                 shape="box" if all(i.shape == "box" for i in group) else "mask",
                 # One region still to check makes the row "to be checked"; one an adjuster
@@ -561,7 +565,7 @@ def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
         for r in report.damaged_parts
     }
     return {k: (sorted(set(p)), sorted(s)) for k, (p, s) in mine.items()} == stored and round(
-        _mean([i.score for i in items]), 4
+        case_dsi(_scores_by_row(items).values()), 4
     ) == round(report.dsi, 4)
 
 
@@ -576,7 +580,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
     if report is None:
         items = _model_items(case=case)
         rows = _rows(items)
-        dsi = case.dsi if case.dsi is not None else (_mean([r.severity or 0.0 for r in rows]))
+        dsi = case.dsi if case.dsi is not None else case_dsi(_scores_by_row(items).values())
         reviewed_at, removed = None, 0
     else:
         finished = (
@@ -623,7 +627,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
             ReportPhoto(
                 photo=photo,
                 number=number,
-                severity=_mean(scores.get(photo.pk, []))
+                severity=mean_score(scores.get(photo.pk, []))
                 if usable and scores_known and not after_report
                 else None,
                 set_aside=wording.set_aside_words(photo.set_aside_reason)

@@ -22,8 +22,8 @@ from claims.models import Case, Photo
 from claims.roles import Role, is_staff_role, role_of
 from claims.services import Upload, audit_record, photo_add
 from inference.core.grouping import OTHER_PANEL
+from inference.core.severity import case_dsi, severity_terms
 from inference.core.severity import dsi as dsi_mean
-from inference.core.severity import severity_terms
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from inference.services import case_notify
@@ -560,12 +560,9 @@ def report_compute(*, case: Case) -> dict[str, Any]:
             edit.area_px / (edit.width * edit.height), 1.0, weight(d.damage_type, 0.0)
         )
         add(d.part, d.damage_type, d.photo, terms.score, "added")
-    # As the model's synthesis does: each damaged part and type counts once for the case
-    # (the mean of its scores in the photos showing it), whatever the number of photos.
-    row_means = [dsi_mean(scores) for scores in scores_by_row.values()]
     return {
         "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
-        "dsi": round(dsi_mean(row_means), 4),
+        "dsi": round(case_dsi(scores_by_row.values()), 4),
         "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
         "kept": kept,
         "rejected": rejected,

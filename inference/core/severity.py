@@ -43,6 +43,13 @@ def dsi(scores: Iterable[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def case_dsi(rows: Iterable[Iterable[float]]) -> float:
+    """A case's DSI: each damaged (part, damage type) counts once, as the mean S_i of the
+    regions showing it in the case's photos, and the case is the mean over those rows (0
+    with none). The synthesis, the reviewed report and the customer's page all use it."""
+    return dsi(dsi(row) for row in rows)
+
+
 def box_area_fraction(box: tuple[float, float, float, float], image_size: tuple[int, int]) -> float:
     """Area of a box clipped to the image, as a share of the image (`image_size` = w, h)."""
     width, height = image_size

@@ -28,6 +28,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 from inference.core.settings import Denominator
+from inference.core.severity import case_dsi, dsi
 from inference.core.types import CaseFinding, CaseResult, PhotoResult
 
 
@@ -109,14 +110,13 @@ def synthesise_case(
                 k_agree=k_agree,
                 c_refined=c_refined,
                 needs_review=c_refined < threshold,
-                severity_score=sum(scores[key]) / len(scores[key]),
+                severity_score=dsi(scores[key]),
                 confidence=confidence,
             )
         )
-    case_dsi = sum(r.severity_score for r in rows) / len(rows) if rows else 0.0
     return CaseResult(
         findings=tuple(rows),
-        dsi=case_dsi,
+        dsi=case_dsi(scores[(r.part, r.damage)] for r in rows),
         views=group_views(parts),
         close_ups=find_close_ups(parts),
         needs_review=any(r.needs_review for r in rows) or not usable,

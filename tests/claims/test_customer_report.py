@@ -389,6 +389,39 @@ def test_after_review_only_the_reviewed_report_with_the_changes_marked(customer,
     _assert_plain(html, page.text)
 
 
+def test_a_part_shown_by_several_regions_counts_once_in_the_reviewed_figures(
+    customer: Any, adjuster: Any
+) -> None:
+    """Two regions of the same damage on the same part, scored differently: the row's
+    severity is their mean, the case's the mean over rows (each part counted once), the
+    same rule as the model's synthesis; the page keeps the figures."""
+    case = build_case(
+        customer,
+        findings=[("surface_damage", "bumper", 0.3), ("deformity", "hood", 0.4)],
+        set_aside=0,
+    )
+    photo = case.photos.get(position=0)
+    services.lease_claim(case=case, user=adjuster)
+    for finding in Finding.objects.filter(case=case):
+        services.finding_decide(finding=finding, user=adjuster, action="accept")
+    services.damage_add(  # a second, larger scratch on the bumper
+        photo=photo,
+        user=adjuster,
+        mask=_mask(photo, 0, 0, 400, 300),
+        damage_type="surface_damage",
+        part="bumper",
+    )
+    stored = services.case_finish_review(case=case, user=adjuster)
+    report = selectors.case_customer_report(case=case)
+    assert report.scores_known
+    bumper = next(r for r in report.rows if r.part == "bumper")
+    hood = next(r for r in report.rows if r.part == "hood")
+    assert bumper.severity is not None
+    assert hood.severity is not None
+    assert report.dsi == pytest.approx(stored.dsi)
+    assert stored.dsi == pytest.approx((bumper.severity + hood.severity) / 2, abs=1e-4)
+
+
 def test_reopened_case_keeps_showing_the_last_reviewed_report(
     customer, adjuster, monkeypatch
 ) -> None:
