@@ -976,7 +976,7 @@ def contest_create(
         )
     if finding is not None and finding.case_id != case.pk:
         raise ApplicationError("This finding is not part of this claim.")
-    limit = int(getattr(settings, "CLAIMS_CONTESTS_PER_CASE", 3))
+    limit = settings.CLAIMS_CONTESTS_PER_CASE
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
         if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):

@@ -192,3 +192,33 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The fault suite restarts the shared PostgreSQL and kills processes: it runs after
     everything else, so no other test inherits a connection the restart dropped."""
     items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
+
+
+def page_as(browser: Any, base: str, user: Any) -> Any:
+    """A browser page (1280x900, 15 s timeouts) logged in as `user` on the live server at
+    `base`: the session comes from Django's test client, not from typing a password."""
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}]
+    )
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    return page
+
+
+def migrate_to(target: tuple[str, str]) -> Any:
+    """Migrate to `target` (what depends on it is unapplied first); the apps exactly as the
+    database then stands, from the migrations recorded as applied."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.db.migrations.recorder import MigrationRecorder
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([target])
+    executor.loader.build_graph()
+    applied = MigrationRecorder(connection).applied_migrations()
+    return executor.loader.project_state(list(applied)).apps

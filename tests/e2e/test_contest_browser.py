@@ -6,28 +6,14 @@ Screenshots go to /tmp/contest-*.png for people checking that the pages read wel
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.test import Client
 
 from claims.models import AuditEvent, Case
 from review import seed
 from review.models import Contest
+from tests.conftest import page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _page_as(browser: Any, base: str, user: Any) -> Any:
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
 
 
 def test_customer_contests_a_row_and_reads_the_answer(
@@ -47,7 +33,7 @@ def test_customer_contests_a_row_and_reads_the_answer(
     )
     door = case.findings.get(part="door_shell")
 
-    cust = _page_as(browser, server_url, customer)
+    cust = page_as(browser, server_url, customer)
     cust.goto(f"{server_url}/cases/{case.public_id}/")
     row = cust.locator("#report-table tbody tr").filter(has=cust.locator(f"#contest-row-{door.pk}"))
     row.locator("summary", has_text="Contest this row").click()
@@ -57,7 +43,7 @@ def test_customer_contests_a_row_and_reads_the_answer(
     assert "This dent was there before the accident." in cust.locator("#report-table").inner_text()
     cust.screenshot(path="/tmp/contest-1-customer-contested.png", full_page=True)
 
-    adj = _page_as(browser, server_url, adjuster)
+    adj = page_as(browser, server_url, adjuster)
     adj.goto(f"{server_url}/review/")
     first = adj.locator(".queue-row").first
     assert first.get_attribute("data-case") == str(case.public_id)

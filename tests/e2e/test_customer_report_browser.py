@@ -10,29 +10,16 @@ from typing import Any
 
 import pypdfium2 as pdfium
 import pytest
-from django.test import Client
 
 from claims import selectors
 from tests.claims.test_customer_report import _review, build_case, pdf_pages_text
-from tests.conftest import claim_processed
+from tests.conftest import claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def _shots() -> str:
     return os.environ.get("REPORT_SCREENSHOTS", "")
-
-
-def _page_as(browser: Any, base: str, user: Any) -> Any:
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
 
 
 def _rows(page: Any) -> list[str]:
@@ -57,7 +44,7 @@ def test_customer_reads_the_report_before_and_after_review(
     browser, server_url, customer, adjuster
 ) -> None:
     case = build_case(customer)
-    page = _page_as(browser, server_url, customer)
+    page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")
     before = selectors.case_customer_report(case=case)
     assert _rows(page) == [r.sentence for r in before.rows]
@@ -109,7 +96,7 @@ def test_a_processed_claim_reads_plainly_in_the_browser(
     browser, server_url, customer, active_model, vehicle_jpeg
 ) -> None:
     case = claim_processed(customer, vehicle_jpeg)
-    page = _page_as(browser, server_url, customer)
+    page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")
     report = selectors.case_customer_report(case=case)
     assert _rows(page) == [r.sentence for r in report.rows]
@@ -136,7 +123,7 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
     case = claim_processed(customer, vehicle_jpeg)
     report = selectors.case_customer_report(case=case)
     assert report.rows
-    page = _page_as(browser, server_url, customer)
+    page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")
     rows = page.locator("#report-table tbody tr")
     assert rows.count() == len(report.rows)

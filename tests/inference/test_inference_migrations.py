@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.recorder import MigrationRecorder
+
+from tests.conftest import migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -16,19 +16,9 @@ BEFORE = ("inference", "0001_initial")
 AFTER = ("inference", "0002_calibrated_confidence")
 
 
-def _migrate(target: tuple[str, str]) -> Any:
-    """Migrate to `target` (what depends on it is unapplied first); the apps exactly as the
-    database then stands, from the migrations recorded as applied."""
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    executor.loader.build_graph()
-    applied = MigrationRecorder(connection).applied_migrations()
-    return executor.loader.project_state(list(applied)).apps
-
-
 def test_old_findings_get_their_c_base_as_confidence() -> None:
     try:
-        old = _migrate(BEFORE)
+        old = migrate_to(BEFORE)
         user = old.get_model("auth", "User").objects.create(username="erin")
         version = old.get_model("inference", "ModelVersion").objects.create(
             name="old",
@@ -88,7 +78,7 @@ def test_old_findings_get_their_c_base_as_confidence() -> None:
                 dsi_score=30.0,
             )
 
-        new = _migrate(AFTER)
+        new = migrate_to(AFTER)
         rows = list(
             new.get_model("inference", "Finding")
             .objects.order_by("index")

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import Group
 from django.db.models import Count
-from django.test import Client
 
 from claims.models import AuditEvent, Case
 from claims.roles import ADJUSTERS_GROUP
@@ -21,7 +20,7 @@ from review import rle as rle_codec
 from review import seed, services
 from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
 from review.selectors import QueueFilters, queue_cases
-from tests.conftest import CHROMIUM, UserFactory, chromium_available, claim_processed
+from tests.conftest import CHROMIUM, UserFactory, chromium_available, claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -54,18 +53,6 @@ def _shot(page: Any, name: str) -> None:
         page.screenshot(path=f"{target}/{name}.png", full_page=True)
 
 
-def _page_as(browser: Any, base: str, user: Any) -> Any:
-    client = Client()
-    client.force_login(user)
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base}]
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    return page
-
-
 def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     chromium, live_server, customer, adjuster, settings
 ) -> None:
@@ -89,14 +76,14 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     ids = {d: f.pk for d, f in ((f.part, f) for f in case.findings.all())}
 
     # A customer cannot reach the queue.
-    cust = _page_as(chromium, base, customer)
+    cust = page_as(chromium, base, customer)
     response = cust.goto(f"{base}/review/")
     assert response.status == 403
     cust.goto(f"{base}/cases/{case.public_id}/")
     assert cust.locator("#reviewed-report").count() == 0
 
     # The adjuster claims the next case with "n" and sees the shortcuts on screen.
-    adj = _page_as(chromium, base, adjuster)
+    adj = page_as(chromium, base, adjuster)
     adj.goto(f"{base}/review/")
     adj.keyboard.press("n")
     adj.wait_for_url(re.compile(rf".*/review/cases/{case.public_id}/$"))
@@ -114,7 +101,7 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     assert adj.locator("#help-overlay").is_hidden()
 
     # Meanwhile a second adjuster cannot claim it.
-    other = _page_as(chromium, base, second)
+    other = page_as(chromium, base, second)
     other.goto(f"{base}/review/")
     assert "held by charlie" in other.locator("#queue-table").inner_text()
     other.locator(".queue-row button").first.click()
@@ -209,7 +196,7 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
     assert len(queue_cases(filters=QueueFilters())) == 2
     base = live_server.url
 
-    adj = _page_as(chromium, base, adjuster)
+    adj = page_as(chromium, base, adjuster)
     adj.goto(f"{base}/review/")
     assert adj.locator(".queue-row").count() == 2
     seen = []
@@ -300,7 +287,7 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     services.case_finish_review(case=case, user=adjuster)
     base = live_server.url
 
-    admin = _page_as(chromium, base, admin_user)
+    admin = page_as(chromium, base, admin_user)
     admin.goto(f"{base}/review/models/")
     admin.get_by_role("link", name=version.name).click()
     admin.wait_for_url(re.compile(rf".*/review/models/{version.pk}/$"))
@@ -351,7 +338,7 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     assert AuditEvent.objects.filter(verb="model.promoted", actor=admin_user).count() == 1
 
     # An adjuster reviews with the threshold but may not change it.
-    adj = _page_as(chromium, base, adjuster)
+    adj = page_as(chromium, base, adjuster)
     response = adj.goto(f"{base}/review/models/{version.pk}/")
     assert response.status == 403
     assert "Only admins manage model versions" in adj.locator("#forbidden").inner_text()
@@ -448,7 +435,7 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
     services.lease_claim(case=case, user=adjuster)
     base = live_server.url
 
-    adj = _page_as(chromium, base, adjuster)
+    adj = page_as(chromium, base, adjuster)
     adj.goto(f"{base}/review/cases/{case.public_id}/")
     # Both boxes are drawn as outlines: the edge is painted, the inside left clear.
     adj.wait_for_function("document.getElementById('damage-layer').dataset.boxes === '2'")
@@ -536,7 +523,7 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
 def test_admin_reads_headline_figures_and_plots_on_the_model_pages(
     chromium, live_server, admin_user, shipped_model
 ) -> None:
-    page = _page_as(chromium, live_server.url, admin_user)
+    page = page_as(chromium, live_server.url, admin_user)
     page.goto(f"{live_server.url}/review/models/")
     parts = page.locator(f"tr:has-text('{shipped_model.version}') [data-metric='parts mIoU']")
     assert (

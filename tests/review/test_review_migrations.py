@@ -9,23 +9,14 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
-from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
+
+from tests.conftest import migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = ("review", "0002_maskedit_shape")
 AFTER = ("review", "0004_review_round_constraints")
-
-
-def _migrate(target: tuple[str, str]) -> Any:
-    """Migrate to `target` (what depends on it is unapplied first); the apps exactly as the
-    database then stands, from the migrations recorded as applied."""
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    executor.loader.build_graph()
-    applied = MigrationRecorder(connection).applied_migrations()
-    return executor.loader.project_state(list(applied)).apps
 
 
 def _case(apps: Any, user: Any, version: Any, name: str) -> tuple[Any, Any, Any]:
@@ -81,7 +72,7 @@ def _case(apps: Any, user: Any, version: Any, name: str) -> tuple[Any, Any, Any]
 
 def test_decisions_and_reports_become_rounds_and_current_decisions() -> None:
     try:
-        old = _migrate(BEFORE)
+        old = migrate_to(BEFORE)
         user = old.get_model("auth", "User").objects.create(username="charlie")
         version = old.get_model("inference", "ModelVersion").objects.create(
             name="old",
@@ -120,7 +111,7 @@ def test_decisions_and_reports_become_rounds_and_current_decisions() -> None:
             case=open_case, finding=open_finding, photo=open_photo, action="accept", reviewer=user
         )
 
-        new = _migrate(AFTER)
+        new = migrate_to(AFTER)
         rows = list(
             new.get_model("review", "ReviewDecision")
             .objects.filter(case_id=reviewed.pk)
