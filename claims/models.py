@@ -81,6 +81,10 @@ class Photo(models.Model):
     display = models.FileField(max_length=300, blank=True)  # oriented JPEG without EXIF
     thumbnail = models.FileField(max_length=300, blank=True)
     annotated = models.FileField(max_length=300, blank=True)  # part and damage overlays
+    # The overlays of the reviewed report finished in review round `annotated_round`
+    # (what the adjuster kept, changed and added), drawn when first asked for.
+    annotated_reviewed = models.FileField(max_length=300, blank=True)
+    annotated_round = models.PositiveSmallIntegerField(null=True, blank=True)
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True
     )

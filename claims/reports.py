@@ -17,6 +17,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 from claims import wording
 from claims.models import Case
 from claims.selectors import CustomerReport, ReportPhoto
+from claims.services import photo_annotated
 
 # Under the table when a size was measured on a detector box (the case page says the same).
 BOX_NOTE = (
@@ -55,9 +56,10 @@ def _photo_block(entry: ReportPhoto, styles: dict[str, ParagraphStyle]) -> list[
         styles["photo"],
     )
     caption = Paragraph(escape(entry.caption), styles["normal"])
-    if not photo.annotated:
+    annotated = photo_annotated(photo=photo)
+    if not annotated:
         return [heading, caption, Spacer(1, 8)]
-    with photo.annotated.open("rb") as fh:
+    with annotated.open("rb") as fh:
         image = Image(io.BytesIO(fh.read()))
     scale = min(IMAGE_WIDTH / image.imageWidth, IMAGE_HEIGHT / image.imageHeight)
     image.drawWidth, image.drawHeight = image.imageWidth * scale, image.imageHeight * scale
@@ -101,7 +103,8 @@ def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
         Paragraph(
             escape(
                 f"Policy {case.policy_number} · loss on {case.loss_date} at {case.loss_place} · "
-                f"filed {case.created_at:%Y-%m-%d %H:%M} · {case.get_status_display()}"
+                f"filed {case.created_at:%Y-%m-%d %H:%M} · "
+                f"{report.status_words or case.get_status_display()}"
             ),
             styles["normal"],
         ),

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import (
+    CharField,
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.http import Http404
 
 from claims import wording
@@ -17,7 +30,10 @@ from inference.core.severity import case_dsi, severity_terms
 from inference.core.severity import dsi as mean_score
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, InferenceRun
-from review.models import Contest, ReviewDecision, ReviewedReport, ReviewRound
+from inference.rendering import Region
+from review import rle as rle_codec
+from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
+from review.rle import Rle
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
@@ -25,10 +41,40 @@ def cases_visible(*, user: Any) -> QuerySet[Case]:
         Case.objects.select_related("customer", "model_version")
         # A version's metrics can be large JSON; a list of cases never shows them.
         .defer("model_version__metrics", "model_version__threshold_promise")
-        .annotate(photo_count=Count("photos", distinct=True))
+        .annotate(
+            photo_count=Count("photos", distinct=True),
+            # The status badge of the customer's list, as `wording.case_status_words`.
+            status_words=SqlCase(
+                When(
+                    Q(Exists(_contests_pending().filter(case=OuterRef("pk"))))
+                    & ~Q(status__in=wording.STATUSES_OVER_A_CONTEST),
+                    then=Value(wording.CONTEST_UNDER_REVIEW),
+                ),
+                *(
+                    When(status=value, then=Value(str(label)))
+                    for value, label in Case.Status.choices
+                ),
+                default=F("status"),
+                output_field=CharField(),
+            ),
+        )
         .order_by("-created_at", "-pk")
     )
     return qs if is_staff_role(user) else qs.filter(customer=user)
+
+
+def _contests_pending() -> QuerySet[Contest]:
+    """Contests no finished review round has settled yet (`contest_pending`)."""
+    settled = ReviewRound.objects.filter(
+        case=OuterRef("case"), finished_at__gte=OuterRef("created_at")
+    )
+    return Contest.objects.filter(~Exists(settled))
+
+
+def contest_pending(*, contests: list[Contest], last_finished: datetime | None) -> bool:
+    """Whether a contest waits for a review: one made after the last finished round (an
+    adjuster finishes a round only once every contest in it is answered)."""
+    return any(last_finished is None or c.created_at > last_finished for c in contests)
 
 
 def case_get(*, user: Any, public_id: Any) -> Case:
@@ -194,9 +240,10 @@ class ReportRow(_SeverityInWords):
     shape: str  # "box" when every damage is a detector box
     confidence: str  # wording.CHECKED / HIGH / TO_CHECK
     changes: str  # what the adjuster changed, in words ("" when nothing)
-    # Where each of its damages is: {"photo": photo number, "number": the finding's number
-    # on the annotated photo (None for a damage an adjuster added), "box": [x0, y0, x1, y1]
-    # as fractions of the photo's width and height}. The case page highlights them.
+    # Where each of its damages is: {"photo": photo number, "number": its number on the
+    # annotated photo (a damage an adjuster added comes after the model's findings of that
+    # photo), "box": [x0, y0, x1, y1] as fractions of the photo's width and height}. The
+    # case page highlights them.
     regions: list[dict[str, Any]] = field(default_factory=list)
     # The model findings behind it (a contest of the row names the first) and the
     # customer's contests of them, with the adjuster's answers.
@@ -284,6 +331,9 @@ class CustomerReport:
     contests_other: list[Contest] = field(default_factory=list)  # "missed damage" and others
     contests_left: int = 0  # how many more times the customer may contest the case
     can_contest: bool = False
+    # A contest waits for an adjuster's finished review, and what the badge then says.
+    contest_pending: bool = False
+    status_words: str = ""
 
     severity_cutoffs = wording.SEVERITY_CUTOFFS_TEXT
 
@@ -306,6 +356,12 @@ class CustomerReport:
     @property
     def status_line(self) -> str:
         when = self.reviewed_at.strftime("%Y-%m-%d") if self.reviewed_at else ""
+        if self.contest_pending and self.status_words == wording.CONTEST_UNDER_REVIEW:
+            return "An adjuster is checking what you contested and will answer you here; " + (
+                f"this is the report of the check finished on {when}."
+                if self.reviewed
+                else "until then this is what our damage recognition found."
+            )
         if self.rechecking:
             return (
                 f"An adjuster is checking this claim again; this is the report of the check "
@@ -359,6 +415,9 @@ class _Item:
     confidence: str
     region: dict[str, Any] | None = None  # see ReportRow.regions
     finding_id: int | None = None  # the model finding it comes from (None: added)
+    # Its mask, box ([x0, y0, x1, y1], exclusive) and the grid (width, height) both live in:
+    # the model's processed grid, or the photo's full size for what an adjuster drew.
+    drawn: tuple[Rle, Any, tuple[int, int]] | None = None
 
 
 def _region(
@@ -493,6 +552,7 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
         shape: str,
         region: dict[str, Any] | None,
         finding_id: int | None = None,
+        drawn: tuple[Rle, Any, tuple[int, int]] | None = None,
     ) -> None:
         source = "model" if decision is None else ReviewDecision.Action(decision.action).label
         items.append(
@@ -508,19 +568,46 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
                 confidence=wording.HIGH if decision is None else wording.CHECKED,
                 region=region,
                 finding_id=finding_id,
+                drawn=drawn,
             )
         )
 
+    # An added damage is numbered on its photo after the model's findings there.
+    numbered: dict[int, int] = {}
     for f in case_findings(case=case).select_related("model_version"):
         d = latest.get(f.pk)
         number = f.photo.position + 1
+        numbered[f.photo_id] = max(numbered.get(f.photo_id, 0), f.index + 1)
         region = _region(number=number, finding_number=f.index + 1, box=f.box, size=f.mask_size)
+        model_mask = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
         if d is None:
             if f.c_refined >= f.model_version.threshold:
-                keep(d, f.part, f.damage, f.photo, f.dsi_score, f.area_cm2, f.shape, region, f.pk)
+                keep(
+                    d,
+                    f.part,
+                    f.damage,
+                    f.photo,
+                    f.dsi_score,
+                    f.area_cm2,
+                    f.shape,
+                    region,
+                    f.pk,
+                    model_mask,
+                )
         elif d.action == ReviewDecision.Action.ACCEPT:
             terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
-            keep(d, f.part, f.damage, f.photo, terms.score, f.area_cm2, f.shape, region, f.pk)
+            keep(
+                d,
+                f.part,
+                f.damage,
+                f.photo,
+                terms.score,
+                f.area_cm2,
+                f.shape,
+                region,
+                f.pk,
+                model_mask,
+            )
         elif d.action == ReviewDecision.Action.EDIT:
             edit = d.mask_edit
             assert edit is not None
@@ -537,20 +624,85 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
                 box=edit.box,
                 size=(edit.width, edit.height),
             )
-            keep(d, d.part, d.damage_type, f.photo, terms.score, area, edit.shape, drawn, f.pk)
+            keep(
+                d,
+                d.part,
+                d.damage_type,
+                f.photo,
+                terms.score,
+                area,
+                edit.shape,
+                drawn,
+                f.pk,
+                (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+            )
     for d in added:
         edit = d.mask_edit
         assert edit is not None
         share = edit.area_px / (edit.width * edit.height)
         terms = severity_terms(share, 1.0, weight(d.damage_type, 0.0))
+        numbered[d.photo_id] = numbered.get(d.photo_id, 0) + 1
         drawn = _region(
             number=d.photo.position + 1,
-            finding_number=None,
+            finding_number=numbered[d.photo_id],
             box=edit.box,
             size=(edit.width, edit.height),
         )
-        keep(d, d.part, d.damage_type, d.photo, terms.score, None, edit.shape, drawn)
+        keep(
+            d,
+            d.part,
+            d.damage_type,
+            d.photo,
+            terms.score,
+            None,
+            edit.shape,
+            drawn,
+            None,
+            (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+        )
     return items
+
+
+def _edit_rle(edit: MaskEdit) -> Rle:
+    return Rle(height=edit.height, width=edit.width, counts=edit.counts)
+
+
+def photo_review_round(*, photo: Photo) -> int | None:
+    """The review round whose finished report covers `photo` (the latest finished round,
+    when the photo was there before it finished); None before any review."""
+    finished = (
+        ReviewRound.objects.filter(case_id=photo.case_id, finished_at__isnull=False)
+        .order_by("-number")
+        .values_list("number", "finished_at")
+        .first()
+    )
+    if finished is None or finished[1] is None or photo.created_at > finished[1]:
+        return None
+    return int(finished[0])
+
+
+def photo_reviewed_regions(*, photo: Photo, round_number: int) -> list[Region]:
+    """What the reviewed report of round `round_number` shows on `photo`, to draw: the
+    model's findings an adjuster accepted (or left above the threshold), the outlines an
+    adjuster redrew and the damages one added, under the numbers the report's rows use."""
+    regions = []
+    for item in _reviewed_items(case=photo.case, round_number=round_number):
+        if item.photo_pk != photo.pk or item.drawn is None or item.region is None:
+            continue
+        rle, box, grid = item.drawn
+        mask = rle_codec.decode(rle)
+        regions.append(
+            Region(
+                number=int(item.region["number"]),
+                damage=item.damage,
+                mask=mask,
+                box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
+                grid=grid,
+                shape=item.shape,
+                area_px=int(mask.sum()),
+            )
+        )
+    return sorted(regions, key=lambda r: r.number)
 
 
 def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
@@ -642,6 +794,13 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
             )
         )
     contests = case_contests(case=case)
+    last_finished = (
+        ReviewRound.objects.filter(case=case, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    pending = contest_pending(contests=contests, last_finished=last_finished)
     for row in rows:
         row.contests = [c for c in contests if c.finding_id in row.finding_ids]
     shown = {c.pk for row in rows for c in row.contests}
@@ -660,4 +819,8 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
         # As `review.services.contest_create` allows: once the report is there.
         can_contest=case.status not in (Case.Status.PROCESSING, Case.Status.FAILED)
         and contests_left > 0,
+        contest_pending=pending,
+        status_words=wording.case_status_words(
+            status=case.status, display=case.get_status_display(), contest_pending=pending
+        ),
     )

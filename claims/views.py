@@ -20,7 +20,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from claims import selectors, wording
+from claims import selectors, services, wording
 from claims.api.authentication import BearerTokenAuthentication
 from claims.api.tokens import api_token_create, api_token_revoke, api_tokens_active
 from claims.errors import ApplicationError
@@ -165,9 +165,11 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
     if user is None:
         return redirect_to_login(request.get_full_path())
     photo = selectors.photo_get(user=user, public_id=public_id, photo_id=photo_id)
-    field = {"thumb": photo.thumbnail, "display": photo.display, "annotated": photo.annotated}.get(
-        kind
-    )
+    field = {
+        "thumb": lambda: photo.thumbnail,
+        "display": lambda: photo.display,
+        "annotated": lambda: services.photo_annotated(photo=photo),
+    }.get(kind, lambda: None)()
     if not field:
         raise Http404("This image is not ready yet")
     response = FileResponse(field.open("rb"), content_type="image/jpeg")

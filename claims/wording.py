@@ -160,6 +160,24 @@ def size_words(area_cm2: float | None, *, box: bool = False) -> str:
     return f"{'up to about' if box else 'about'} {text}"
 
 
+# The case's status as its customer reads it. A contest sends the case back to an adjuster,
+# but a photo sent with the contest is processed like any other, and processing may set
+# the case's status back to "released" while the contest's review round is still open: the
+# customer reads that their contest is being reviewed until the adjuster finishes it.
+CONTEST_UNDER_REVIEW = "Your contest is being reviewed"
+# Statuses that say something the contest does not change: photos still being processed,
+# a failure, photos to add, or the adjuster's finished check.
+STATUSES_OVER_A_CONTEST = ("processing", "failed", "needs_photos", "reviewed")
+
+
+def case_status_words(*, status: str, display: str, contest_pending: bool) -> str:
+    """What the status badge of a customer's case says: `display` (the status's label),
+    or that their contest is being reviewed while a contest waits for a finished review."""
+    if contest_pending and status not in STATUSES_OVER_A_CONTEST:
+        return CONTEST_UNDER_REVIEW
+    return display
+
+
 # Who stands behind a row, as people read it.
 CHECKED = "checked by an adjuster"
 HIGH = "high"

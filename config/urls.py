@@ -33,6 +33,8 @@ urlpatterns = [
     ),
     path("django-admin/", admin.site.urls),
 ]
+if apps.is_installed("learning"):  # before review/: its prefix is inside review's
+    urlpatterns.append(path("review/training/", include("learning.urls")))
 if apps.is_installed("review"):
     urlpatterns.append(path("review/", include("review.urls")))
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inference.core.taxonomy import Taxonomy
-from inference.core.types import DamagedPart, PhotoResult
+from inference.core.types import PhotoResult
 
 # The long side of an annotated photo: sharp on a large screen and in the PDF, still a few
 # hundred kilobytes as JPEG. A smaller photo keeps its own size (never upscaled).
@@ -34,7 +34,7 @@ Rect = tuple[int, int, int, int]  # x0, y0, x1, y1, exclusive, in output pixels
 
 @dataclass(frozen=True)
 class DrawnLabel:
-    number: int  # 1-based position in `PhotoResult.findings` (Finding.index + 1)
+    number: int  # the region's number (a model finding: `Finding.index + 1`)
     text: str
     rect: Rect | None  # None when no free place was left for it
 
@@ -133,8 +133,23 @@ def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def _scaled_box(finding: DamagedPart, sx: float, sy: float, width: int, height: int) -> Rect:
-    x0, y0, x1, y1 = finding.box
+@dataclass(frozen=True)
+class Region:
+    """One damage to draw: its number on the photo, its class, and its mask and box in the
+    grid it lives in (`grid`: width, height; any size, it is scaled to the output)."""
+
+    number: int
+    damage: str
+    mask: np.ndarray  # bool, H x W of `grid`
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 (exclusive) in `grid`
+    grid: tuple[int, int]
+    shape: str = "mask"  # "box": a detector box, outlined and never filled
+    area_px: int = 0  # in `grid`; the largest regions choose their label places first
+
+
+def _scaled_box(region: Region, width: int, height: int) -> Rect:
+    sx, sy = width / region.grid[0], height / region.grid[1]
+    x0, y0, x1, y1 = region.box
     return (
         min(width - 1, max(0, round(x0 * sx))),
         min(height - 1, max(0, round(y0 * sy))),
@@ -214,17 +229,69 @@ def render_annotated(
     words: Callable[[str], str],
     long_side: int = OUTPUT_LONG_SIDE,
 ) -> AnnotatedPhoto:
-    """The photo at its own resolution (long side at most `long_side`) with each finding
-    outlined and labelled with its number and `words(damage class)`, and a legend strip.
+    """The photo with each of the model's findings outlined and labelled with its number
+    (`Finding.index + 1`) and `words(damage class)`, tinted by the damage map (`render`).
 
     `image` is the oriented photo (any size: it is resized to the output size); the
     findings' masks and boxes live in the processed grid and are scaled to it."""
-    width, height = output_size(result.image_size, long_side)
+    regions = [
+        Region(
+            number=n,
+            damage=f.damage,
+            mask=f.mask,
+            box=f.box,
+            grid=result.processed_size,
+            shape=f.shape,
+            area_px=f.area_px,
+        )
+        for n, f in enumerate(result.findings, start=1)
+    ]
+    return render(
+        image,
+        regions,
+        result.image_size,
+        damage,
+        words=words,
+        tint=_without_boxes(result),
+        long_side=long_side,
+    )
+
+
+def _tint_of(regions: Sequence[Region], damage: Taxonomy, size: tuple[int, int]) -> np.ndarray:
+    """A damage label map at `size` painted from the regions that are masks (boxes say
+    where, not which pixels): what `render` tints when there is no model damage map."""
+    labels = np.zeros((size[1], size[0]), dtype=np.uint8)
+    for region in sorted(regions, key=lambda r: -r.area_px):  # small ones stay visible
+        if region.shape == "box" or region.damage not in damage.classes:
+            continue
+        labels[_nearest(region.mask, size) > 0] = damage.classes.index(region.damage)
+    return labels
+
+
+def render(
+    image: Image.Image,
+    regions: Sequence[Region],
+    image_size: tuple[int, int],
+    damage: Taxonomy,
+    *,
+    words: Callable[[str], str],
+    tint: np.ndarray | None = None,
+    long_side: int = OUTPUT_LONG_SIDE,
+) -> AnnotatedPhoto:
+    """The photo at its own resolution (`image_size`, the oriented photo's width and
+    height; long side at most `long_side`) with each region outlined and labelled with its
+    number and `words(damage class)`, and a legend strip.
+
+    `image` is the oriented photo at any size; `tint` a damage label map (any grid) whose
+    pixels are tinted in their class's colour, by default the regions' masks."""
+    width, height = output_size(image_size, long_side)
     photo = image.convert("RGB")
     if photo.size != (width, height):
         photo = photo.resize((width, height), Image.Resampling.LANCZOS)
     base = np.asarray(photo, dtype=np.float32).copy()
-    fill = _nearest(_without_boxes(result), (width, height))
+    fill = _nearest(
+        _tint_of(regions, damage, (width, height)) if tint is None else tint, (width, height)
+    )
     painted = fill > 0
     if painted.any():
         colours = np.array(damage.colours, dtype=np.float32)
@@ -234,20 +301,18 @@ def render_annotated(
     long = max(width, height)
     thickness = max(2, round(long / 400))  # 4 px at 1600
     font_size = max(12, round(long / 36))  # 44 px at 1600: ~10 px when the page shows 360 px
-    pw, ph = result.processed_size
-    sx, sy = width / pw, height / ph
-    boxes = [_scaled_box(f, sx, sy, width, height) for f in result.findings]
+    boxes = [_scaled_box(r, width, height) for r in regions]
     # Outlines: a dark halo under the colour, so a yellow outline reads on a light car too.
-    for finding, box in zip(result.findings, boxes, strict=True):
-        colour = tuple(int(c) for c in damage.colour(finding.damage))
+    for region, box in zip(regions, boxes, strict=True):
+        colour = tuple(int(c) for c in damage.colour(region.damage))
         contours: list[Any]
-        if finding.shape == "box":
+        if region.shape == "box":
             x0, y0, x1, y1 = box
             corners = [[x0, y0], [x1 - 1, y0], [x1 - 1, y1 - 1], [x0, y1 - 1]]
             contours = [np.array(corners, np.int32)]
         else:
             found, _ = cv2.findContours(
-                _nearest(finding.mask, (width, height)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
+                _nearest(region.mask, (width, height)), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
             )
             # Specks of a few pixels only clutter the photo (the tint still shows them);
             # a finding made only of specks keeps them all.
@@ -261,11 +326,11 @@ def render_annotated(
     font = _font(font_size)
     pad = max(3, font_size // 5)
     bar = max(4, font_size // 4)  # the damage colour on the label's left edge
-    numbers = list(range(1, len(result.findings) + 1))
-    texts = [label_text(n, f.damage, words) for n, f in zip(numbers, result.findings, strict=True)]
+    numbers = [r.number for r in regions]
+    texts = [label_text(r.number, r.damage, words) for r in regions]
     sizes = [(bar + 2 * pad + round(font.getlength(t)), font_size + 2 * pad) for t in texts]
-    # The largest findings choose their places first; numbers stay in findings order.
-    order = sorted(range(len(boxes)), key=lambda i: -result.findings[i].area_px)
+    # The largest regions choose their places first; numbers stay in the given order.
+    order = sorted(range(len(boxes)), key=lambda i: -regions[i].area_px)
     rects: list[Rect | None] = [None] * len(boxes)
     for i, rect in zip(
         order,
@@ -276,10 +341,10 @@ def render_annotated(
     ):
         rects[i] = rect
     # Leader lines first, then every label on top: no line crosses a label's text.
-    for finding, box, rect in zip(result.findings, boxes, rects, strict=True):
+    for region, box, rect in zip(regions, boxes, rects, strict=True):
         if rect is None:
             continue
-        colour = tuple(int(c) for c in damage.colour(finding.damage))
+        colour = tuple(int(c) for c in damage.colour(region.damage))
         if not _intersects(
             rect,
             (
@@ -295,16 +360,16 @@ def render_annotated(
             start = (min(max(lx, rect[0]), rect[2] - 1), min(max(ly, rect[1]), rect[3] - 1))
             draw.line((start, (lx, ly)), fill=HALO, width=thickness + 2)
             draw.line((start, (lx, ly)), fill=colour, width=max(2, thickness // 2))
-    for finding, text, rect in zip(result.findings, texts, rects, strict=True):
+    for region, text, rect in zip(regions, texts, rects, strict=True):
         if rect is None:
             continue
-        colour = tuple(int(c) for c in damage.colour(finding.damage))
+        colour = tuple(int(c) for c in damage.colour(region.damage))
         x0, y0, x1, y1 = rect
         draw.rectangle((x0, y0, x1 - 1, y1 - 1), fill=LABEL_BACKGROUND)
         draw.rectangle((x0, y0, x0 + bar - 1, y1 - 1), fill=colour)
         draw.text((x0 + bar + pad, (y0 + y1) // 2), text, fill=LABEL_TEXT, font=font, anchor="lm")
 
-    present = list(dict.fromkeys(f.damage for f in result.findings))
+    present = list(dict.fromkeys(r.damage for r in regions))
     entries: list[tuple[tuple[int, int, int] | None, str]] = [
         (tuple(int(c) for c in damage.colour(name)), words(name))  # type: ignore[misc]
         for name in present

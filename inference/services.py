@@ -494,7 +494,7 @@ def _derived_referenced(*, case: Case) -> set[str]:
     """Every file name the case's rows refer to (originals included, to be safe)."""
     names: set[str] = set()
     for row in Photo.objects.filter(case=case).values(
-        "original", "display", "thumbnail", "annotated"
+        "original", "display", "thumbnail", "annotated", "annotated_reviewed"
     ):
         names.update(str(name) for name in row.values() if name)
     for result in InferenceRun.objects.filter(photo__case=case).values_list("result", flat=True):
@@ -629,7 +629,12 @@ def case_finalise(*, case_id: int) -> Case:
         needs_review = Finding.objects.filter(case=case, model_version=version, needs_review=True)
         if not done or not any(r.set_aside_reason is None for r in results):
             status = Case.Status.NEEDS_PHOTOS
-        elif needs_review.exists() or any(p.status != Photo.Status.DONE for p in photos):
+        elif (
+            needs_review.exists()
+            or any(p.status != Photo.Status.DONE for p in photos)
+            # a contest (or a reopen) opened a review round: the case waits for its end
+            or case.review_rounds.filter(finished_at__isnull=True).exists()
+        ):
             status = Case.Status.NEEDS_REVIEW
         else:
             status = Case.Status.RELEASED

@@ -730,7 +730,14 @@ def model_version_set_target_precision(
     )
 
 
-def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
+def model_version_promote(
+    *, version: ModelVersion, user: Any, evaluation_id: int | None = None
+) -> ModelVersion:
+    """Make `version` the active one; the audit event records the figures it was promoted
+    on: the shadow evaluation against the active version (`evaluation_id`, the one the
+    admin looked at, else the latest finished one) or `"shadow": None` with a note."""
+    from review.shadow import promotion_evidence  # review.shadow imports this module
+
     require_admin(user)
     if version.status == ModelVersion.Status.ACTIVE:
         raise ApplicationError(f"{version} is already the active model version.")
@@ -738,6 +745,8 @@ def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
         previous = list(
             ModelVersion.objects.select_for_update().filter(status=ModelVersion.Status.ACTIVE)
         )
+        # Read under the lock: the figures are those against the version it replaces.
+        evidence = promotion_evidence(version=version, evaluation_id=evaluation_id)
         ModelVersion.objects.filter(status=ModelVersion.Status.ACTIVE).update(
             status=ModelVersion.Status.RETIRED
         )
@@ -750,6 +759,7 @@ def model_version_promote(*, version: ModelVersion, user: Any) -> ModelVersion:
                 "name": str(version),
                 "damage_backend": version.damage_backend,
                 "retired": [p.pk for p in previous],
+                **evidence,
             },
         )
     version.refresh_from_db()

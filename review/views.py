@@ -23,7 +23,7 @@ from claims.errors import ApplicationError
 from claims.models import Case, Photo
 from claims.roles import Role, role_of
 from inference.models import Finding, ModelVersion
-from review import plots, selectors, services, thresholds
+from review import plots, selectors, services, shadow, thresholds
 from review.models import Contest, DatasetSnapshot
 
 QUEUE_PAGE_SIZE = 50
@@ -505,6 +505,8 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "headline": selectors.headline_metrics(metrics),
         "audit": selectors.model_version_audit(version=version),
         "active": selectors.model_version_active(excluding=version),
+        "shadow_evaluations": shadow.evaluations_of(version=version),
+        "shadow_max": shadow.SHADOW_MAX_CASES,
     }
     return render(request, "review/model_version.html", context)
 
@@ -571,8 +573,13 @@ def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResp
     }.get(action)
     if service is None:
         raise PermissionDenied("Unknown action.")
+    kwargs: dict[str, Any] = {}
+    evaluation = request.POST.get("evaluation", "")
+    if action == "promote" and evaluation.isdigit():
+        # The shadow evaluation the comparison page showed: recorded with the promotion.
+        kwargs["evaluation_id"] = int(evaluation)
     try:
-        service(version=version, user=request.user)
+        service(version=version, user=request.user, **kwargs)
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:model_version", args=[pk]))
     note = ""

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "claims",
     "inference",
     "review",
+    "learning",
 ]
 
 MIDDLEWARE = [
@@ -323,6 +324,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
     "inference.tasks.photo_process_task": {"queue": env.str("INFERENCE_QUEUE", default="cpu")},
+    # Training runs have their own worker (bin/run, docker/compose.yml), never the web's.
+    "learning.tasks.training_run_task": {"queue": "training"},
 }
 # How often the beat sweeps runs (see INFERENCE_HEARTBEAT_S below).
 INFERENCE_SWEEP_S = env.int("INFERENCE_SWEEP_S", default=15)
@@ -347,7 +350,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
+    # Training runs whose worker died (stale heartbeat): sent again, they resume from last.pt.
+    "sweep-training-runs": {
+        "task": "learning.tasks.training_runs_sweep_task",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
+# Training from the browser: run folders (config, log, checkpoints) and candidate versions.
+TRAINING_ROOT = Path(env.str("TRAINING_ROOT", default=str(VAR_DIR / "training")))
 
 # Inference: which back end the worker runs, and how long a run may stay queued or running.
 INFERENCE_BACKEND = env.str("INFERENCE_BACKEND", default="onnx")

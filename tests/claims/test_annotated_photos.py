@@ -10,6 +10,7 @@ import json
 import re
 from typing import Any
 
+import numpy as np
 import pytest
 from django.test import Client
 from PIL import Image
@@ -52,9 +53,10 @@ def test_rows_after_review_use_the_adjusters_boxes(customer, adjuster) -> None:
     _review(case, adjuster)
     case.refresh_from_db()
     regions = _regions(case)
-    # Added on the boot at 300..400 x 200..260 of the 640 x 480 photo: no model number.
+    # Added on the boot at 300..400 x 200..260 of the 640 x 480 photo: numbered after the
+    # photo's three model findings.
     assert regions["Boot lid: scratch or paint damage, light"] == [
-        {"photo": 1, "number": None, "box": [0.4688, 0.4167, 0.625, 0.5417]}
+        {"photo": 1, "number": 4, "box": [0.4688, 0.4167, 0.625, 0.5417]}
     ]
     # The door dent redrawn at 0..200 x 0..120: under the number of the outline it corrects.
     (door,) = [v for k, v in regions.items() if k.startswith("Door")]
@@ -106,3 +108,53 @@ def test_the_worker_draws_the_annotated_photo_at_the_photos_own_size(
         r["number"] for row in selectors.case_customer_report(case=case).rows for r in row.regions
     )
     assert numbers == list(range(1, Finding.objects.filter(photo=photo).count() + 1))
+
+
+def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_findings(
+    customer, adjuster
+) -> None:
+    """A rejected finding leaves the photo, a redrawn one is drawn where the adjuster drew
+    it, an added one is drawn under the number its row names; drawn once, then reused."""
+    case = build_case(customer)
+    photo = case.photos.get(position=0)
+    model_bytes = photo.annotated.read()
+    _review(case, adjuster)
+    photo.refresh_from_db()
+    round_number = selectors.photo_review_round(photo=photo)
+    assert round_number == 1
+    regions = selectors.photo_reviewed_regions(photo=photo, round_number=round_number)
+    # door (1, redrawn), bumper (2, accepted), boot (4, added); the bonnet (3) was rejected
+    assert [(r.number, r.damage) for r in regions] == [
+        (1, "deformity"),
+        (2, "surface_damage"),
+        (4, "surface_damage"),
+    ]
+    assert regions[0].grid == (640, 480)
+    assert regions[0].box == (0, 0, 200, 120)
+    rows = selectors.case_customer_report(case=case).rows
+    assert sorted(r["number"] for row in rows for r in row.regions) == [1, 2, 4]
+
+    client = Client()
+    client.force_login(customer)
+    url = f"/cases/{case.public_id}/photos/{photo.pk}/annotated.jpg"
+    served = b"".join(client.get(url).streaming_content)
+    assert served != model_bytes
+    with Image.open(io.BytesIO(served)) as drawn:
+        assert drawn.width == 640
+        assert drawn.height > 480
+        pixels = np.asarray(drawn.convert("RGB"), dtype=np.int16)
+    # The added boot scratch (300..400 x 200..260) is outlined: its edge differs from the
+    # plain seeded photo.
+    with Image.open(io.BytesIO(model_bytes)) as before:
+        plain = np.asarray(before.convert("RGB"), dtype=np.int16)
+    assert np.abs(pixels[200:260, 296:304] - plain[200:260, 296:304]).max() > 60
+    photo.refresh_from_db()
+    assert photo.annotated_round == 1
+    assert photo.annotated_reviewed
+    stored = photo.annotated_reviewed.name
+    assert b"".join(client.get(url).streaming_content) == served  # drawn once
+    photo.refresh_from_db()
+    assert photo.annotated_reviewed.name == stored
+    # The page asks for it under a new address after the review (no stale browser cache).
+    page = client.get(f"/cases/{case.public_id}/").content.decode()
+    assert f"photos/{photo.pk}/annotated.jpg?v=" in page

@@ -595,3 +595,101 @@ def test_a_case_the_pipeline_processed_reads_plainly_and_adds_up(
     _assert_plain("", text)
     for sentence in page.sentences:
         assert sentence in text
+
+
+# The status a customer reads while their contest is reviewed ----------------------------
+
+
+def _badge(html: str) -> str:
+    match = re.search(r'<span class="badge[^"]*" id="case-status"[^>]*>([^<]*)</span>', html)
+    assert match is not None
+    return match.group(1)
+
+
+def _list_badge(client: Client) -> str:
+    html = client.get("/cases/").content.decode()
+    (text,) = re.findall(r'<span class="badge[^"]*"[^>]*>([^<]*)</span>', html)
+    return text
+
+
+def test_case_status_words() -> None:
+    words = wording.case_status_words
+    assert words(status="released", display="Report ready", contest_pending=True) == (
+        "Your contest is being reviewed"
+    )
+    assert words(
+        status="needs_review", display="Waiting for an adjuster", contest_pending=True
+    ) == ("Your contest is being reviewed")
+    assert words(status="released", display="Report ready", contest_pending=False) == (
+        "Report ready"
+    )
+    for status, display in (
+        ("processing", "Processing photos"),
+        ("reviewed", "Reviewed by an adjuster"),
+        ("needs_photos", "Needs more photos"),
+        ("failed", "Processing failed"),
+    ):
+        assert words(status=status, display=display, contest_pending=True) == display
+
+
+def test_a_contest_with_a_photo_reads_as_being_reviewed_until_the_review_is_finished(
+    customer, adjuster, admin_user, active_model, vehicle_jpeg
+) -> None:
+    """The photo sent with a contest is processed like any other; processing leaves the
+    case waiting for review while the contest's review round is open (it used to set it
+    back to "released", all its findings being confident): the customer reads that their
+    contest is being reviewed, on the case page and in their list of claims, until the
+    adjuster has answered and finished."""
+    # Every finding of the keen model confident enough to release the case unreviewed.
+    services.model_version_set_threshold(version=active_model, user=admin_user, threshold=0.0)
+    case = claim_processed(customer, vehicle_jpeg)
+    assert case.status == Case.Status.RELEASED
+    client = _client(customer)
+    assert _badge(_page(client, case)[0]) == "Report ready"
+    finding = case.findings.order_by("pk").first()
+    response = client.post(
+        f"/cases/{case.public_id}/contests/",
+        {
+            "finding": str(finding.pk),
+            "reason": "This panel was dented before.",
+            "photo": ContentFile(vehicle_jpeg, name="closer.jpg"),
+        },
+    )
+    assert response.status_code == 302
+    from inference import tasks
+    from inference.models import InferenceRun
+
+    for run in InferenceRun.objects.filter(photo__case=case, finished_at__isnull=True):
+        tasks.photo_process_task(run.pk)
+    tasks.case_finalise_task(case.pk)
+    case.refresh_from_db()
+    assert case.status == Case.Status.NEEDS_REVIEW  # not "released": the round is open
+    assert case.review_rounds.get().finished_at is None
+
+    html, page = _page(client, case)
+    assert _badge(html) == "Your contest is being reviewed"
+    assert 'data-contest="pending"' in html
+    assert "Report ready" not in page.text
+    assert "An adjuster is checking what you contested and will answer you here" in page.text
+    assert _list_badge(client) == "Your contest is being reviewed"
+    report = selectors.case_customer_report(case=case)
+    assert (report.contest_pending, report.status_words) == (
+        True,
+        "Your contest is being reviewed",
+    )
+    # The adjuster sees the case's own status.
+    assert _badge(_page(_client(adjuster), case)[0]) == "Waiting for an adjuster"
+
+    (contest,) = case.contests.all()
+    services.lease_claim(case=case, user=adjuster)
+    services.contest_answer(contest=contest, user=adjuster, answer="It is new: fresh paint.")
+    assert _badge(_page(client, case)[0]) == "Your contest is being reviewed"  # not finished
+    for f in case.findings.all():
+        services.finding_decide(finding=f, user=adjuster, action="accept")
+    services.case_finish_review(case=case, user=adjuster)
+    case.refresh_from_db()
+    html, page = _page(client, case)
+    assert _badge(html) == "Reviewed by an adjuster"
+    assert 'data-contest="pending"' not in html
+    assert _list_badge(client) == "Reviewed by an adjuster"
+    assert "It is new: fresh paint." in page.text

@@ -67,9 +67,7 @@ def server_url(
         server.join(timeout=10)
 
 
-@pytest.fixture
-def celery_worker_thread(transactional_db: None) -> Iterator[Any]:
-    """A worker consuming the configured broker (files by default, Redis in CI)."""
+def _worker(queues: list[str]) -> Iterator[Any]:
     from celery.contrib.testing.worker import start_worker
 
     from config.celery import app
@@ -80,8 +78,20 @@ def celery_worker_thread(transactional_db: None) -> Iterator[Any]:
         pool="solo",
         concurrency=1,
         perform_ping_check=False,
-        queues=["cpu"],
+        queues=queues,
         loglevel="WARNING",
     ) as worker:
         yield worker
     connections.close_all()
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db: None) -> Iterator[Any]:
+    """A worker consuming the configured broker (files by default, Redis in CI)."""
+    yield from _worker(["cpu"])
+
+
+@pytest.fixture
+def celery_worker_training(transactional_db: None) -> Iterator[Any]:
+    """A worker of the photo queue and of the training queue (bin/run runs two)."""
+    yield from _worker(["cpu", "training"])

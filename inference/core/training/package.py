@@ -31,10 +31,17 @@ def package_version(
     threshold: float = 0.5,
     onnx: bool = True,
     extra_metrics: dict[str, Any] | None = None,
+    vehicle_from: Manifest | None = None,
+    input_size: int | None = None,
 ) -> Manifest:
     """Write `directory` as model version `version` from a segmentation `best.pt` and a
-    vehicle `best.pt` (None: the ImageNet-head Lite0 classifier). The validation metrics
-    saved in the checkpoints go into the manifest."""
+    vehicle `best.pt` (None: the ImageNet-head Lite0 classifier, downloaded by timm).
+    `vehicle_from`: reuse that version's vehicle classifier (weights, input size and
+    threshold) instead; nothing is downloaded. The validation metrics saved in the
+    checkpoints go into the manifest. `input_size`: the long side photos are resized to
+    before the networks (default: the training's resize)."""
+    if vehicle is not None and vehicle_from is not None:
+        raise ValueError("give a vehicle checkpoint or a version to take it from, not both")
     seg_state = torch.load(segmentation, map_location="cpu", weights_only=False)
     spec = seg_state["spec"]
     parts = load_taxonomy(spec["part_taxonomy"])
@@ -50,7 +57,15 @@ def package_version(
         }
     }
     vehicle_size = 224
-    if vehicle is not None:
+    vehicle_threshold = 0.5
+    if vehicle_from is not None:
+        from inference.core.torch_backend import load_models
+
+        _, presence = load_models(vehicle_from)
+        vehicle_size = vehicle_from.vehicle.input_size
+        vehicle_threshold = vehicle_from.vehicle.threshold
+        metrics["vehicle_validation"] = dict(vehicle_from.metrics.get("vehicle_validation") or {})
+    elif vehicle is not None:
         v_state = torch.load(vehicle, map_location="cpu", weights_only=False)
         v_spec = v_state["spec"]
         classifier = VehicleClassifier(v_spec["arch"], v_spec["head"])
@@ -60,26 +75,29 @@ def package_version(
         metrics["vehicle_validation"] = {
             k: vm.get(k) for k in ("epoch", "accuracy", "roc_auc", "accuracy_by_source")
         }
+        presence = VehiclePresence(classifier)
     else:
-        classifier = build_vehicle_classifier("lite0", "imagenet", pretrained=True)
+        presence = VehiclePresence(build_vehicle_classifier("lite0", "imagenet", pretrained=True))
     metrics.update(extra_metrics or {})
     return save_model_version(
         directory,
         name=name,
         version=version,
         segmentation=model.eval(),
-        vehicle=VehiclePresence(classifier).eval(),
+        vehicle=presence.eval(),
         part_taxonomy=parts.name,
         damage_taxonomy=damage.name,
         threshold=threshold,
         status=status,
         description=description,
-        input_size=int(spec["input_size"]),
+        input_size=int(input_size or spec["input_size"]),
         vehicle_input_size=vehicle_size,
+        vehicle_threshold=vehicle_threshold,
         metrics=metrics,
         provenance={
             "segmentation_checkpoint": str(segmentation),
             "vehicle_checkpoint": str(vehicle) if vehicle else None,
+            **({"vehicle_from": vehicle_from.version} if vehicle_from is not None else {}),
             "segmentation_spec": spec,
             "trained": True,
         },

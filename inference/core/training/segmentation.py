@@ -18,7 +18,7 @@ import json
 import random
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -51,6 +51,17 @@ from inference.core.training.schedule import warmup_cosine, warmup_cosine_factor
 
 LAST = "last.pt"
 BEST = "best.pt"
+
+ProgressCallback = Callable[[dict[str, Any]], None]
+
+
+class TrainingStopped(Exception):  # noqa: N818 (a request, not an error)
+    """`should_stop` asked the run to stop; `last.pt` holds the last finished epoch
+    (`epochs_done` of them), from which `resume=True` continues."""
+
+    def __init__(self, epochs_done: int) -> None:
+        super().__init__(f"stopped after {epochs_done} finished epochs")
+        self.epochs_done = epochs_done
 
 
 @dataclass
@@ -197,8 +208,22 @@ def _save(payload: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train per `cfg`; returns the path of `best.pt`. `resume` continues from `last.pt`."""
+def train_segmentation(
+    cfg: TrainConfig,
+    resume: bool = False,
+    progress: bool = True,
+    *,
+    on_progress: ProgressCallback | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Path:
+    """Train per `cfg`; returns the path of `best.pt`. `resume` continues from `last.pt`.
+
+    `on_progress` receives dicts with an `event`: `start` (epochs, steps per epoch, the
+    epoch it starts from), `step` (epoch, step, loss) after every optimiser step, and
+    `epoch` (the metrics row) after every checkpoint. `should_stop` is asked after every
+    step and every checkpoint; when it answers True the run raises `TrainingStopped`
+    (an unfinished epoch is dropped: resuming runs it again from `last.pt`).
+    """
     started = time.monotonic()
     settings = cfg.train
     torch.set_num_threads(settings.threads)
@@ -265,6 +290,10 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
     epochs = settings.epochs
     loop_started = time.monotonic()
     epoch = start_epoch
+    if on_progress is not None:
+        on_progress(
+            {"event": "start", "epochs": epochs, "steps": steps_per_epoch, "start_epoch": epoch}
+        )
     while epoch < epochs:
         began = time.time()
         plan = sampling_plan(presence, sampling, settings.seed + epoch)  # type: ignore[arg-type]
@@ -311,6 +340,20 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
                 lr=f"{scheduler.get_last_lr()[0]:.2e}",
                 refresh=False,
             )
+            if on_progress is not None:
+                on_progress(
+                    {
+                        "event": "step",
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "step": step + 1,
+                        "steps": steps_per_epoch,
+                        "loss": float(np.mean(losses[-50:])),
+                    }
+                )
+            if should_stop is not None and should_stop():
+                bar.close()
+                raise TrainingStopped(epoch)
         bar.close()
         train_seconds = time.time() - began
         cms = validate(model, val_loader, classes, device, amp)
@@ -373,7 +416,11 @@ def train_segmentation(cfg: TrainConfig, resume: bool = False, progress: bool = 
                     "the schedule now ends there",
                     flush=True,
                 )
+        if on_progress is not None:
+            on_progress({"event": "epoch", "epochs": epochs, "steps": steps_per_epoch} | row)
         epoch += 1
+        if should_stop is not None and should_stop() and epoch < epochs:
+            raise TrainingStopped(epoch)
     return out / BEST
 
 
