@@ -78,12 +78,12 @@ def _seed(cases: int) -> dict[str, list[str]]:
     from django.db import connections
 
     from claims.models import Case
-    from claims.roles import ADJUSTERS_GROUP
-    from review import seed
+    from common.access import ADJUSTERS_GROUP
+    from tests import factories
 
     call_command("migrate", "--no-input", verbosity=0)
     rng = random.Random(7)
-    version = seed.model_version_create(threshold=0.6, status="active")
+    version = factories.model_version_create(threshold=0.6, status="active")
     group, _ = Group.objects.get_or_create(name=ADJUSTERS_GROUP)
     customers = [
         User.objects.create_user(f"load-customer-{i}", password=PASSWORD) for i in range(CUSTOMERS)
@@ -94,14 +94,14 @@ def _seed(cases: int) -> dict[str, list[str]]:
         user.groups.add(group)
         adjusters.append(user)
     User.objects.create_superuser("load-admin", password=PASSWORD)
-    image = seed.jpeg_bytes(640, 480)
+    image = factories.jpeg_bytes(640, 480)
     damages = ["surface_damage", "deformity", "body_damage"]
     parts = ["hood", "bumper", "door_shell", "trunk"]
     owned: dict[str, list[str]] = defaultdict(list)
     for n in range(cases):
         customer = customers[n % CUSTOMERS]
         waiting = n % 3 == 0
-        case = seed.case_create(
+        case = factories.case_create(
             customer=customer,
             version=version,
             findings=[

@@ -36,16 +36,16 @@ def seed(findings: int, per_case: int = 4) -> None:
     from django.utils import timezone
 
     from claims.models import Case, Photo
-    from claims.roles import ADJUSTERS_GROUP
+    from common.access import ADJUSTERS_GROUP
     from inference.models import Finding, InferenceRun
     from review import rle as rle_codec
-    from review import seed as review_seed
+    from tests import factories
 
     rng = random.Random(0)
     customer = User.objects.create_user("bench-customer", password="x")
     adjuster = User.objects.create_user("bench-adjuster", password="x")
     adjuster.groups.add(Group.objects.get_or_create(name=ADJUSTERS_GROUP)[0])
-    version = review_seed.model_version_create(threshold=0.6)
+    version = factories.model_version_create(threshold=0.6)
     n_cases = (findings + per_case - 1) // per_case
     now = timezone.now()
     cases = Case.objects.bulk_create(
@@ -100,8 +100,8 @@ def seed(findings: int, per_case: int = 4) -> None:
                 run=runs[c],
                 model_version=version,
                 index=i % per_case,
-                part=rng.choice(review_seed.PARTS),
-                damage=rng.choice(review_seed.DAMAGES),
+                part=rng.choice(factories.PARTS),
+                damage=rng.choice(factories.DAMAGES),
                 mask_rle=rle,
                 mask_size=[320, 240],
                 box=[10, 10, 80, 60],

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from claims.roles import Role, role_of
+from common.access import Role, role_of
 
 
 def roles(request: HttpRequest) -> dict[str, Any]:

@@ -102,6 +102,11 @@ class Photo(models.Model):
     def __str__(self) -> str:
         return f"{self.original_name} ({self.case.reference})"
 
+    @property
+    def is_final(self) -> bool:
+        """Processing is over for this photo (done, set aside or failed)."""
+        return self.status in FINAL_PHOTO_STATES
+
 
 class ApiClient(models.Model):
     """An integrator: the user whose token calls the API, and where to notify it."""
@@ -213,3 +218,8 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+# A photo in one of these states is no longer processed; a case whose photos are all in
+# them can be synthesised.
+FINAL_PHOTO_STATES = (Photo.Status.DONE, Photo.Status.SET_ASIDE, Photo.Status.FAILED)

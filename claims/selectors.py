@@ -25,7 +25,7 @@ from django.http import Http404
 
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
-from claims.roles import is_staff_role
+from common.access import is_staff_role
 from inference.core.severity import case_dsi, severity_terms
 from inference.core.severity import dsi as mean_score
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
@@ -34,6 +34,7 @@ from inference.rendering import Region
 from review import rle as rle_codec
 from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
 from review.rle import Rle
+from review.selectors import case_contests, case_latest_report, decisions_in_force
 
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
@@ -529,17 +530,8 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
         except TaxonomyError:
             return fallback
 
-    latest: dict[int, ReviewDecision] = {}
-    added: list[ReviewDecision] = []
-    for decision in (
-        ReviewDecision.objects.filter(case=case, round__lte=round_number)
-        .select_related("mask_edit", "photo")
-        .order_by("decided_at", "pk")
-    ):
-        if decision.finding_id is not None:
-            latest[decision.finding_id] = decision
-        elif decision.action == ReviewDecision.Action.ADD:
-            added.append(decision)
+    decided = decisions_in_force(case=case, round_number=round_number)
+    latest, added = decided.latest, decided.added
     items: list[_Item] = []
 
     def keep(
@@ -724,8 +716,6 @@ def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
 def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> CustomerReport:
     """The report a claimant reads (case page and PDF alike): one truth, the latest
     reviewed report once there is one, else what the model found."""
-    from review.selectors import case_contests, case_latest_report
-
     photos = case_photos(case=case) if photos is None else photos
     report = case_latest_report(case=case)
     scores_known = True

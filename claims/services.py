@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -18,17 +17,14 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from PIL import Image, ImageOps
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, Photo
-from claims.roles import is_staff_role
+from claims.selectors import photo_review_round, photo_reviewed_regions
 from claims.uploads import CheckedPhoto, UploadRejectedError, check_photo
-
-UserLike = AbstractBaseUser | AnonymousUser
-
-# Adjusters and admins review claims; filing one themselves would let them review their own.
-STAFF_CANNOT_FILE = (
-    "Adjusters and admins cannot file claims; log in with a customer account to file one."
-)
+from claims.wording import damage_words
+from common.access import is_staff_role, require_customer_filing
+from common.errors import ApplicationError
+from inference.core.taxonomy import load_taxonomy
+from inference.rendering import JPEG_QUALITY, render
 
 
 @dataclass(frozen=True)
@@ -140,8 +136,7 @@ def case_submit(
     """File a claim: all photos are checked before anything is stored."""
     from inference.services import model_version_active, runs_create
 
-    if is_staff_role(customer):
-        raise ApplicationError(STAFF_CANNOT_FILE)
+    require_customer_filing(customer)
     if loss_date > timezone.localdate():
         raise ApplicationError(
             "The date of loss is in the future; give the day the damage happened.",
@@ -247,11 +242,6 @@ def photo_annotated(*, photo: Photo) -> FieldFile | None:
     covers the photo, the reviewed report's overlays (what was kept, redrawn and added,
     never what was rejected), drawn the first time they are asked for; else the model's.
     None while the photo has no overlays yet."""
-    from claims.selectors import photo_review_round, photo_reviewed_regions
-    from claims.wording import damage_words
-    from inference.core.taxonomy import load_taxonomy
-    from inference.rendering import JPEG_QUALITY, render
-
     round_number = photo_review_round(photo=photo)
     if round_number is None or not photo.annotated:
         return photo.annotated or None

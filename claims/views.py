@@ -23,13 +23,14 @@ from rest_framework.request import Request
 from claims import selectors, services, wording
 from claims.api.authentication import BearerTokenAuthentication
 from claims.api.tokens import api_token_create, api_token_revoke, api_tokens_active
-from claims.errors import ApplicationError
 from claims.forms import CaseForm, SignupForm
 from claims.models import ApiToken
 from claims.reports import case_report_pdf
-from claims.roles import is_staff_role
-from claims.services import STAFF_CANNOT_FILE, Upload, case_submit, photo_add, photo_retry
+from claims.services import Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
+from common.access import is_staff_role, require_customer_filing
+from common.errors import ApplicationError
+from common.http import HtmxHttpRequest
 from inference.models import Finding
 from review.services import contest_create
 
@@ -79,8 +80,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def case_create(request: HttpRequest) -> HttpResponse:
-    if is_staff_role(request.user):
-        raise PermissionDenied(STAFF_CANNOT_FILE)
+    require_customer_filing(request.user)
     form = CaseForm(request.POST or None)
     photo_errors: list[str] = []
     if request.method == "POST" and form.is_valid():
@@ -129,7 +129,7 @@ def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
         "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
         "live_push": settings.CLAIMS_LIVE_PUSH,
         "counts": {
-            "done": sum(p.status in ("done", "set_aside", "failed") for p in photos),
+            "done": sum(p.is_final for p in photos),
             "total": len(photos),
         },
         "accepted": ACCEPTED_DESCRIPTION,
@@ -137,11 +137,9 @@ def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
 
 
 @login_required
-def case_detail(request: HttpRequest, public_id: Any) -> HttpResponse:
+def case_detail(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     context = _case_context(request, public_id)
-    template = (
-        "claims/_case_body.html" if getattr(request, "htmx", False) else "claims/case_detail.html"
-    )
+    template = "claims/_case_body.html" if request.htmx else "claims/case_detail.html"
     return render(request, template, context)
 
 

@@ -31,9 +31,9 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from claims.errors import ApplicationError
 from claims.models import ApiClient, Case
 from claims.services import audit_record
+from common.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
 

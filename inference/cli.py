@@ -1,15 +1,14 @@
 """`python -m inference ...`: the vision pipeline's command line (no Django).
 
-Subcommands: predict, export-onnx, init-default, versions, bench. Other packages add
-theirs through `add_commands(subparsers)` in `inference.core.training.commands` and
-`inference.core.evaluation.commands` (used when those modules exist); each parser they add
-must set `func` (a callable taking the parsed namespace and returning an exit code).
+Subcommands: predict, export-onnx, init-default, versions, bench, and those of training
+(`inference.core.training.commands`) and evaluation (`inference.core.evaluation.commands`),
+added by their `add_commands(subparsers)`; each parser sets `func` (a callable taking the
+parsed namespace and returning an exit code).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -20,10 +19,10 @@ from typing import Any
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 from inference.core.calibration import CalibratorError
+from inference.core.evaluation.commands import add_commands as add_evaluation_commands
 from inference.core.registry import ManifestError
+from inference.core.training.commands import add_commands as add_training_commands
 from inference.core.types import InferenceInputError, PhotoResult, WeightsMismatchError
-
-PLUGIN_MODULES = ("inference.core.training.commands", "inference.core.evaluation.commands")
 
 
 def _photo_json(photo: PhotoResult, source: str, masks: bool) -> dict[str, Any]:
@@ -229,16 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--worker", choices=("onnx", "torch", "paper"), help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_bench)
 
-    for module_name in PLUGIN_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            # Skip only when that module (or its own package) is absent; a missing import
-            # inside an existing module is a real error and must surface.
-            if exc.name in (module_name, module_name.rsplit(".", 1)[0]):
-                continue
-            raise
-        module.add_commands(sub)
+    add_training_commands(sub)
+    add_evaluation_commands(sub)
     return parser
 
 

@@ -1,39 +1,37 @@
-"""Model versions, inference runs, case synthesis, the sweeper and webhooks."""
+"""Model versions, inference runs, case synthesis and the sweepers."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
 import functools
-import hashlib
-import hmac
 import io
-import json
 import logging
-import random
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import requests
+from celery import current_app
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 from PIL import Image
 
 from claims import wording
-from claims.errors import ApplicationError
-from claims.models import ApiClient, Case, Photo, WebhookDelivery
+from claims.live import case_notify
+from claims.models import FINAL_PHOTO_STATES, Case, Photo
+from claims.outbox import webhook_deliveries_enqueue, webhook_delivery_create
 from claims.services import audit_record, photo_derive
-from claims.webhooks import case_webhook_deliver
+from common.db import connection_drop, db_retry, send_each
+from common.errors import ApplicationError
 from inference.core.registry import Manifest, list_versions, load_manifest
+from inference.core.synthesis import synthesise_case
 from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding, InferenceRun, ModelVersion
 from inference.predictors import predictor_for
@@ -42,9 +40,9 @@ from inference.rendering import JPEG_QUALITY, label_map_png, render_annotated
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-
-TERMINAL_PHOTO = (Photo.Status.DONE, Photo.Status.SET_ASIDE, Photo.Status.FAILED)
+# The tasks of `inference.tasks` (which call this module), looked up by name when sent.
+PHOTO_TASK = "inference.tasks.photo_process_task"
+CASE_TASK = "inference.tasks.case_finalise_task"
 
 
 # Model versions ----------------------------------------------------------------------------
@@ -126,23 +124,8 @@ def model_version_active() -> ModelVersion:
 # Runs --------------------------------------------------------------------------------------
 
 
-def _send(task: Any, ids: Sequence[int], what: str) -> None:
-    """`task.delay(id)` for each id. The database holds what is left to do, so a broker
-    that cannot be reached is logged and left to the sweeps (runs, cases, webhooks), not
-    raised into the work that just finished."""
-    from kombu.exceptions import OperationalError as BrokerError
-
-    for pk in ids:
-        try:
-            task.delay(pk)
-        except BrokerError:
-            logger.warning("broker unreachable; %s %s waits for the sweep", what, pk)
-
-
 def _enqueue(run_ids: Sequence[int]) -> None:
-    from inference.tasks import photo_process_task
-
-    _send(photo_process_task, run_ids, "run")
+    send_each(current_app.tasks[PHOTO_TASK], run_ids, "run")
 
 
 def runs_create(*, photos: Sequence[Photo], model_version: ModelVersion) -> list[InferenceRun]:
@@ -168,38 +151,6 @@ def run_requeue(*, photo: Photo) -> None:
             photo.runs.filter(status=InferenceRun.Status.QUEUED).values_list("pk", flat=True)
         )
         transaction.on_commit(lambda: _enqueue(ids))
-
-
-# Every database touch of a worker goes through `db_retry`: a restart of PostgreSQL or a
-# dropped connection costs a few seconds, not the photo. ~8 s in all.
-DB_RETRY_DELAYS_S = (0.2, 0.5, 1.0, 2.0, 4.0)
-
-
-def _connection_drop() -> None:
-    """Close this thread's connection (after an error), so the next query opens a new one."""
-    with contextlib.suppress(DatabaseError):
-        connection.close()
-
-
-def db_retry(func: Callable[..., T], /, **kwargs: Any) -> T:
-    """Call `func(**kwargs)`; after a transient database error (OperationalError,
-    InterfaceError) close the connection and call it again, up to len(DB_RETRY_DELAYS_S)
-    times with a short backoff, then raise the error.
-
-    Only for work that is safe to repeat: reads, conditional updates, a transaction. Inside
-    an open transaction nothing is retried: the transaction is lost, its owner decides.
-    """
-    for delay in (*DB_RETRY_DELAYS_S, None):
-        try:
-            return func(**kwargs)
-        except (OperationalError, InterfaceError) as exc:
-            if delay is None or connection.in_atomic_block:
-                raise
-            name = getattr(func, "__name__", repr(func))
-            logger.warning("database error in %s (%s); trying again in %s s", name, exc, delay)
-            _connection_drop()
-            time.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 def _heartbeat_stale(now: dt.datetime) -> Q:
@@ -268,9 +219,9 @@ def _run_heartbeat(*, run_id: int, attempt: int) -> Iterator[None]:
                         return  # finished, failed or taken over: nothing left to renew
                 except DatabaseError as exc:
                     logger.warning("run %s: heartbeat missed (%s)", run_id, exc)
-                    _connection_drop()
+                    connection_drop()
         finally:
-            _connection_drop()  # the thread's own connection
+            connection_drop()  # the thread's own connection
 
     thread = threading.Thread(target=beat, name=f"run-{run_id}-heartbeat", daemon=True)
     thread.start()
@@ -433,11 +384,10 @@ def run_fail(*, run_id: int, error: str, retry: bool, reason: str = "") -> bool:
 
 def case_check_complete(*, case_id: int) -> None:
     """Enqueue the case synthesis when every photo has reached a final state."""
-    from inference.tasks import case_finalise_task
 
-    pending = Photo.objects.filter(case_id=case_id).exclude(status__in=TERMINAL_PHOTO).exists()
+    pending = Photo.objects.filter(case_id=case_id).exclude(status__in=FINAL_PHOTO_STATES).exists()
     if not pending:
-        transaction.on_commit(lambda: _send(case_finalise_task, [case_id], "case"))
+        transaction.on_commit(lambda: send_each(current_app.tasks[CASE_TASK], [case_id], "case"))
 
 
 def runs_sweep(*, now: dt.datetime | None = None) -> list[int]:
@@ -474,7 +424,6 @@ def runs_sweep(*, now: dt.datetime | None = None) -> list[int]:
 
 def cases_sweep(*, now: Any = None) -> list[int]:
     """Finalise cases whose photos all finished but whose case task never ran (lost message)."""
-    from inference.tasks import case_finalise_task
 
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=settings.INFERENCE_CASE_GRACE_S)
@@ -486,7 +435,7 @@ def cases_sweep(*, now: Any = None) -> list[int]:
         .values_list("pk", flat=True)
     )
     if stuck:
-        transaction.on_commit(lambda: _send(case_finalise_task, stuck, "case"))
+        transaction.on_commit(lambda: send_each(current_app.tasks[CASE_TASK], stuck, "case"))
     return stuck
 
 
@@ -558,7 +507,7 @@ def case_finalise(*, case_id: int) -> Case:
     version = case.model_version
     assert version is not None
     photos = list(case.photos.order_by("position"))
-    if any(p.status not in TERMINAL_PHOTO for p in photos):
+    if any(p.status not in FINAL_PHOTO_STATES for p in photos):
         return case
     runs = {
         r.photo_id: r for r in InferenceRun.objects.filter(photo__case=case, model_version=version)
@@ -567,8 +516,6 @@ def case_finalise(*, case_id: int) -> Case:
     results = [photo_from_record(runs[p.pk].result) for p in done]
     predictor_manifest = load_manifest(version.manifest_path)
     parts = load_taxonomy(predictor_manifest.part_taxonomy)
-    from inference.core.synthesis import synthesise_case
-
     synthesis = synthesise_case(
         results,
         version.threshold,
@@ -656,233 +603,3 @@ def case_finalise(*, case_id: int) -> Case:
                     webhook_deliveries_enqueue(delivery_ids=[delivery.pk])
     case_notify(case_id=case.pk)
     return case
-
-
-def case_notify(*, case_id: int) -> None:
-    """Tell open case pages to refresh (a no-op without a cross-process channel layer)."""
-    if not settings.CLAIMS_LIVE_PUSH:
-        return
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    try:
-        async_to_sync(layer.group_send)(f"case-{case_id}", {"type": "case.updated"})
-    except Exception:  # a push is a nicety: the page also polls
-        logger.warning("could not push an update for case %s", case_id, exc_info=True)
-
-
-def _case_webhook_request(*, case: Case, client: ApiClient) -> tuple[bytes, dict[str, str]]:
-    """The body and headers POSTed for a finished case, signed with the client's secret."""
-    body = json.dumps(
-        {
-            "event": "case.finished",
-            "case": str(case.public_id),
-            "status": case.status,
-            "dsi": case.dsi,
-        }
-    ).encode()
-    headers = {"Content-Type": "application/json"}
-    if client.webhook_secret:
-        signature = hmac.new(client.webhook_secret.encode(), body, hashlib.sha256).hexdigest()
-        headers["X-Claims-Signature"] = f"sha256={signature}"
-    return body, headers
-
-
-def case_webhook_send(*, case_id: int) -> bool:
-    """POST the finished case to its API client's webhook; True when delivered (2xx)."""
-    case = Case.objects.select_related("customer").get(pk=case_id)
-    client = ApiClient.objects.filter(user=case.customer).first()
-    if client is None or not client.webhook_url or case.webhook_sent_at is not None:
-        return False
-    body, headers = _case_webhook_request(case=case, client=client)
-    # Checks the target again (DNS may have changed), pins the checked address, never
-    # follows redirects; a refused target is recorded and not retried.
-    if not case_webhook_deliver(case=case, url=client.webhook_url, body=body, headers=headers):
-        return False
-    Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
-        webhook_sent_at=timezone.now()
-    )
-    return True
-
-
-# Webhook outbox ------------------------------------------------------------------------------
-
-WEBHOOK_ERROR_CHARS = 2000  # last_error keeps the start of a long answer
-
-
-def webhook_delivery_create(*, case: Case) -> WebhookDelivery | None:
-    """Put the finished case's webhook in the outbox; None when there is nothing to send.
-
-    Call inside the transaction that finishes the case and enqueue the task on commit
-    (`webhook_deliveries_enqueue`); an open delivery for the case is returned, not doubled.
-    """
-    client = ApiClient.objects.filter(user_id=case.customer_id).first()
-    if client is None or not client.webhook_url or case.webhook_sent_at is not None:
-        return None
-    open_ = WebhookDelivery.objects.filter(case=case, status=WebhookDelivery.Status.PENDING)
-    existing = open_.first()
-    if existing is not None:
-        return existing
-    return WebhookDelivery.objects.create(
-        case=case, url=client.webhook_url, next_attempt_at=timezone.now()
-    )
-
-
-def webhook_deliveries_enqueue(*, delivery_ids: Sequence[int]) -> None:
-    """Enqueue an attempt for each delivery once the current transaction commits."""
-    from inference.tasks import webhook_delivery_task
-
-    ids = list(delivery_ids)
-    transaction.on_commit(lambda: _send(webhook_delivery_task, ids, "webhook delivery"))
-
-
-def case_webhook_enqueue(*, case_id: int) -> WebhookDelivery | None:
-    """Put a finished case's webhook in the outbox (for messages from before the outbox)."""
-    with transaction.atomic():
-        case = Case.objects.select_for_update().get(pk=case_id)
-        delivery = webhook_delivery_create(case=case)
-        if delivery is not None:
-            webhook_deliveries_enqueue(delivery_ids=[delivery.pk])
-    return delivery
-
-
-def webhook_delivery_backoff(*, attempt: int) -> timedelta:
-    """How long after failed attempt `attempt` (1, 2, ...) to try again: 30 s, 1, 2, 4 ...
-    minutes up to the cap, each within 10 % either way so failed deliveries spread out."""
-    delay = min(
-        settings.CLAIMS_WEBHOOK_BACKOFF_S * 2 ** (attempt - 1),
-        settings.CLAIMS_WEBHOOK_BACKOFF_MAX_S,
-    )
-    return timedelta(seconds=delay * random.uniform(0.9, 1.1))  # jitter, not a secret
-
-
-def webhook_delivery_claim(*, delivery_id: int, now: Any = None) -> int | None:
-    """Take a due delivery for one attempt; its attempt number, or None (not due, taken, closed).
-
-    The conditional update moves next_attempt_at to the end of a lease, so a second worker
-    (a redelivered message, the sweep) finds nothing to claim while this attempt runs.
-    """
-    now = now or timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id,
-        status=WebhookDelivery.Status.PENDING,
-        next_attempt_at__lte=now,
-        attempts__lt=settings.CLAIMS_WEBHOOK_MAX_ATTEMPTS,
-    ).update(
-        attempts=F("attempts") + 1,
-        next_attempt_at=now + timedelta(seconds=settings.CLAIMS_WEBHOOK_LEASE_S),
-    )
-    if not claimed:
-        return None
-    return int(WebhookDelivery.objects.values_list("attempts", flat=True).get(pk=delivery_id))
-
-
-def _webhook_delivery_give_up(*, delivery: WebhookDelivery, attempt: int, error: str) -> None:
-    WebhookDelivery.objects.filter(
-        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=attempt
-    ).update(status=WebhookDelivery.Status.FAILED, last_error=error)
-    logger.warning("webhook for case %s failed after %s attempts", delivery.case_id, attempt)
-    audit_record(
-        verb="case.webhook_failed",
-        case=delivery.case,
-        data={"url": delivery.url, "attempts": attempt, "error": error},
-    )
-
-
-def webhook_delivery_attempt(*, delivery_id: int) -> WebhookDelivery | None:
-    """Claim the delivery and POST it once; the delivery afterwards, or None if not claimed.
-
-    Delivered (2xx) also sets Case.webhook_sent_at; a refused target ends it at once; a
-    transport error or a non-2xx answer schedules the next attempt (next_attempt_at), or
-    fails it after CLAIMS_WEBHOOK_MAX_ATTEMPTS. Enqueueing the next attempt is the caller's.
-    """
-    attempt = webhook_delivery_claim(delivery_id=delivery_id)
-    if attempt is None:
-        return None
-    delivery = WebhookDelivery.objects.select_related("case").get(pk=delivery_id)
-    case = delivery.case
-    # Only the holder of this attempt writes its outcome (a lease that ran out was re-claimed).
-    ours = WebhookDelivery.objects.filter(
-        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=attempt
-    )
-    client = ApiClient.objects.filter(user_id=case.customer_id).first()
-    if case.webhook_sent_at is not None:  # sent by a task from before the outbox
-        ours.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=case.webhook_sent_at)
-        return WebhookDelivery.objects.get(pk=delivery.pk)
-    if client is None or not client.webhook_url:
-        reason = "webhooks were turned off (no webhook URL) before the case could be sent"
-        ours.update(status=WebhookDelivery.Status.REFUSED, last_error=reason)
-        audit_record(
-            verb="case.webhook_refused", case=case, data={"url": delivery.url, "reason": reason}
-        )
-        return WebhookDelivery.objects.get(pk=delivery.pk)
-    body, headers = _case_webhook_request(case=case, client=client)
-    try:
-        sent = case_webhook_deliver(case=case, url=delivery.url, body=body, headers=headers)
-    except requests.RequestException as exc:
-        error = f"attempt {attempt}: {type(exc).__name__}: {exc}"[:WEBHOOK_ERROR_CHARS]
-        if attempt >= settings.CLAIMS_WEBHOOK_MAX_ATTEMPTS:
-            _webhook_delivery_give_up(delivery=delivery, attempt=attempt, error=error)
-        else:
-            ours.update(
-                next_attempt_at=timezone.now() + webhook_delivery_backoff(attempt=attempt),
-                last_error=error,
-            )
-        return WebhookDelivery.objects.get(pk=delivery.pk)
-    if not sent:
-        # case_webhook_deliver recorded why (case.webhook_refused); a refusal is not retried.
-        refusal = case.audit_events.filter(verb="case.webhook_refused").last()
-        reason = str(refusal.data.get("reason", "")) if refusal is not None else ""
-        ours.update(
-            status=WebhookDelivery.Status.REFUSED,
-            last_error=f"refused: {reason}"[:WEBHOOK_ERROR_CHARS],
-        )
-        return WebhookDelivery.objects.get(pk=delivery.pk)
-    now = timezone.now()
-
-    def delivered() -> None:
-        with transaction.atomic():
-            if not ours.update(status=WebhookDelivery.Status.DELIVERED, delivered_at=now):
-                return  # recorded by a try whose commit went through unanswered
-            Case.objects.filter(pk=case.pk, webhook_sent_at__isnull=True).update(
-                webhook_sent_at=now
-            )
-            audit_record(
-                verb="case.webhook_delivered",
-                case=case,
-                data={"url": delivery.url, "attempts": attempt},
-            )
-
-    # The receiver has it: record that through a database outage rather than let the lease
-    # run out and send it again.
-    db_retry(delivered)
-    return db_retry(WebhookDelivery.objects.get, pk=delivery.pk)
-
-
-def webhook_deliveries_sweep(*, now: Any = None) -> list[int]:
-    """Re-enqueue pending deliveries that are due (a lost message, a retry whose task is gone).
-
-    A delivery whose last allowed attempt never reported back (its worker was killed) is
-    failed here, since no task will.
-    """
-    now = now or timezone.now()
-    pending = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.PENDING)
-    max_attempts = settings.CLAIMS_WEBHOOK_MAX_ATTEMPTS
-    for delivery in pending.filter(next_attempt_at__lte=now, attempts__gte=max_attempts):
-        _webhook_delivery_give_up(
-            delivery=delivery,
-            attempt=delivery.attempts,
-            error=f"attempt {delivery.attempts} never finished (the worker stopped); gave up",
-        )
-    cutoff = now - timedelta(seconds=settings.CLAIMS_WEBHOOK_SWEEP_GRACE_S)
-    due = list(
-        pending.filter(next_attempt_at__lte=cutoff, attempts__lt=max_attempts)
-        .order_by("next_attempt_at")
-        .values_list("pk", flat=True)
-    )
-    if due:
-        webhook_deliveries_enqueue(delivery_ids=due)
-    return due

@@ -22,13 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from celery import current_app
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from claims.errors import ApplicationError
 from claims.services import audit_record
+from common.access import require_admin
+from common.db import send_each
+from common.errors import ApplicationError
 from inference.core.data.paths import data_root
 from inference.core.registry import MANIFEST, ManifestError, load_manifest, write_manifest
 from inference.core.taxonomy import load_taxonomy
@@ -37,15 +40,10 @@ from inference.services import model_version_register
 from learning.models import TrainingRun
 from learning.sources import PUBLIC_SOURCES, available_sources
 from review.models import DatasetSnapshot
-from review.services import require_admin
 
 logger = logging.getLogger(__name__)
 
 # Overridable in settings; the defaults suit a CPU worker.
-HEARTBEAT_S = 10  # TRAINING_HEARTBEAT_S: how often a training worker renews its heartbeat
-STALE_S = 180  # TRAINING_HEARTBEAT_STALE_S: a running run silent this long lost its worker
-MAX_ATTEMPTS = 3  # TRAINING_MAX_ATTEMPTS: worker deaths survived before the run fails
-CALIBRATION_MIN_FINDINGS = 30  # TRAINING_CALIBRATION_MIN_FINDINGS: labels per split, at least
 PROGRESS_EVERY_S = 1.0  # progress rows written at most this often (epoch ends always)
 
 # Schedule keys: (lowest, highest, default). Crop must not exceed resize.
@@ -60,15 +58,12 @@ SCHEDULE_BOUNDS: dict[str, tuple[float, float, float]] = {
 PUBLIC_LIMIT_MAX = 100_000
 
 LOG = "train.log"
+TRAINING_TASK = "learning.tasks.training_run_task"
 CONFIG = "config.yaml"
 
 
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
-
-
 def training_root() -> Path:
-    return Path(_setting("TRAINING_ROOT", Path(settings.VAR_DIR) / "training"))
+    return Path(settings.TRAINING_ROOT)
 
 
 # Create and cancel ------------------------------------------------------------------------
@@ -207,12 +202,9 @@ def training_run_create(
 
 
 def _enqueue(run_id: int) -> None:
-    from learning.tasks import training_run_task
-
-    try:
-        training_run_task.delay(run_id)
-    except Exception:  # the broker is away: the sweep sends queued runs again
-        logger.exception("training run %s: could not enqueue", run_id)
+    # The task (`learning.tasks`, which calls this module) looked up by name; a broker that
+    # cannot be reached leaves the run queued for the sweep.
+    send_each(current_app.tasks[TRAINING_TASK], [run_id], "training run")
 
 
 def training_run_cancel(*, run: TrainingRun, user: Any) -> TrainingRun:
@@ -249,9 +241,7 @@ def _progress_set(*, run_id: int, **values: Any) -> None:
 
 
 def _stale(now: Any) -> Q:
-    return Q(
-        heartbeat_at__lt=now - timedelta(seconds=_setting("TRAINING_HEARTBEAT_STALE_S", STALE_S))
-    )
+    return Q(heartbeat_at__lt=now - timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_S))
 
 
 def training_run_claim(*, run_id: int, now: Any = None) -> int | None:
@@ -262,7 +252,7 @@ def training_run_claim(*, run_id: int, now: Any = None) -> int | None:
     claimed = (
         TrainingRun.objects.filter(pk=run_id)
         .filter(Q(status=TrainingRun.Status.QUEUED) | takeover)
-        .filter(attempts__lt=_setting("TRAINING_MAX_ATTEMPTS", MAX_ATTEMPTS))
+        .filter(attempts__lt=settings.TRAINING_MAX_ATTEMPTS)
         .update(
             status=TrainingRun.Status.RUNNING,
             heartbeat_at=now,
@@ -284,7 +274,7 @@ def _heartbeat(*, run_id: int, attempt: int) -> Iterator[None]:
     """Renew the heartbeat from a thread: one validation pass or the packaging can take
     longer than the stale limit, and the thread beats through it."""
     stop = threading.Event()
-    every = _setting("TRAINING_HEARTBEAT_S", HEARTBEAT_S)
+    every = settings.TRAINING_HEARTBEAT_S
 
     def beat() -> None:
         try:
@@ -369,7 +359,7 @@ def training_run_config(*, run: TrainingRun) -> Path:
             "damage_weight": 0.5,
             "seed": 0,
             "workers": 0,
-            "threads": int(_setting("TRAINING_THREADS", 2)),
+            "threads": int(settings.TRAINING_THREADS),
             "device": "auto",
         },
     }
@@ -518,7 +508,7 @@ def _calibration_plan(coco: Path) -> tuple[list[str], list[str], str | None]:
     labels = {n: 0 for n in names.values()}
     for ann in doc["annotations"]:
         labels[names[ann["image_id"]]] += 1
-    need = int(_setting("TRAINING_CALIBRATION_MIN_FINDINGS", CALIBRATION_MIN_FINDINGS))
+    need = int(settings.TRAINING_CALIBRATION_MIN_FINDINGS)
     in_fit, in_threshold = sum(labels[n] for n in fit), sum(labels[n] for n in threshold)
     if min(in_fit, in_threshold) < need:
         return (
@@ -626,7 +616,7 @@ def _candidate_package(
                 out=directory,
                 version=version,
                 target_precision=start.target_precision,
-                threads=int(_setting("TRAINING_THREADS", 2)),
+                threads=int(settings.TRAINING_THREADS),
             )
         except ValueError as exc:  # e.g. one outcome only: no calibrator can be fitted
             reason = f"the calibrator could not be fitted: {exc}"
@@ -758,7 +748,7 @@ def training_runs_sweep(*, now: Any = None) -> list[int]:
     cancelled; one that used up its attempts fails. A queued run is sent again when no
     live worker trains anything (its message was lost: a broker outage at creation)."""
     now = now or timezone.now()
-    stale_s = _setting("TRAINING_HEARTBEAT_STALE_S", STALE_S)
+    stale_s = settings.TRAINING_HEARTBEAT_STALE_S
     # `queued_at` marks when a run was last sent: one message a stale period is enough.
     resend_before = now - timedelta(seconds=stale_s)
     resent: list[int] = []
@@ -776,7 +766,7 @@ def training_runs_sweep(*, now: Any = None) -> list[int]:
                     _progress_set(run_id=run.pk, phase="cancelled", seconds_left=None)
                     audit_record(verb="training.cancelled", data={"run": run.pk})
             continue
-        if run.attempts >= _setting("TRAINING_MAX_ATTEMPTS", MAX_ATTEMPTS):
+        if run.attempts >= settings.TRAINING_MAX_ATTEMPTS:
             training_run_fail(
                 run_id=run.pk,
                 attempt=run.attempts,

@@ -8,7 +8,7 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from inference.services import db_retry
+from common.db import db_retry
 from learning import services
 
 logger = logging.getLogger(__name__)

@@ -4,27 +4,23 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from claims.errors import ApplicationError
-from claims.roles import Role, role_of
+from common.access import require_admin
+from common.errors import ApplicationError
 from learning import selectors, services
 from learning.forms import TrainingRunForm
 from learning.sources import available_sources
 
-
-def _admin(request: HttpRequest) -> None:
-    if role_of(request.user) != Role.ADMIN:
-        raise PermissionDenied("Only admins train model versions.")
+ADMIN_ONLY = "Only admins train model versions."
 
 
 @login_required
 @require_GET
 def training_runs(request: HttpRequest) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     runs = selectors.training_runs()[:50]
     return render(request, "learning/runs.html", {"runs": runs})
 
@@ -32,7 +28,7 @@ def training_runs(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def training_run_new(request: HttpRequest) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     public = available_sources()
     form = TrainingRunForm(request.POST or None, public=public)
     if request.method == "POST" and form.is_valid():
@@ -60,7 +56,7 @@ def training_run_new(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def training_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     return render(
         request,
@@ -76,7 +72,7 @@ def training_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_GET
 def training_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     return JsonResponse(selectors.progress_document(run=run))
 
@@ -84,7 +80,7 @@ def training_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
 @login_required
 @require_POST
 def training_run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     try:
         run = services.training_run_cancel(run=run, user=request.user)

@@ -10,29 +10,25 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from PIL import Image, ImageOps
 
-from claims.errors import ApplicationError
 from claims.models import Case, Photo
-from claims.roles import Role, role_of
+from common.access import require_admin
+from common.errors import ApplicationError
+from inference import rendering
 from inference.core.taxonomy import load_taxonomy
 from inference.models import ModelVersion
-from inference.rendering import JPEG_QUALITY, render_annotated
 from review import plots, selectors, shadow
 from review.models import ShadowEvaluation
 
+ADMIN_ONLY = "Only admins manage model versions."
+
 NONE = "\u2013"  # an en dash: no figure
 OVERLAY_LONG_SIDE = 560  # two photos side by side on a laptop screen
-
-
-def _admin(request: HttpRequest) -> None:
-    if role_of(request.user) != Role.ADMIN:
-        raise PermissionDenied("Only admins manage model versions.")
 
 
 def _version(value: str | None, what: str) -> ModelVersion:
@@ -266,7 +262,7 @@ def _disagreement_items(
 @login_required
 @require_GET
 def model_compare(request: HttpRequest) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     given = {key: request.GET.get(key, "") for key in ("a", "b")}
     missing = [key for key, value in given.items() if not value]
     if len(missing) == 1:
@@ -336,25 +332,26 @@ def model_compare_overlay(
     request: HttpRequest, evaluation_id: int, version_id: int, photo_id: int
 ) -> HttpResponse:
     """A photo with one version's shadow findings drawn on it (JPEG)."""
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     evaluation = get_object_or_404(ShadowEvaluation, pk=evaluation_id)
     if version_id not in (evaluation.candidate_id, evaluation.baseline_id):
         raise Http404("That version is not part of this evaluation.")
     photo = get_object_or_404(Photo, pk=photo_id, case_id__in=evaluation.case_ids)
     version = get_object_or_404(ModelVersion, pk=version_id)
-    result = shadow.shadow_photo_result(evaluation=evaluation, version=version, photo=photo)
+    regions = shadow.shadow_regions(evaluation=evaluation, version=version, photo=photo)
     source = photo.display if photo.display else photo.original
     with source.open("rb") as fh, Image.open(fh) as img:
         oriented = ImageOps.exif_transpose(img) if not photo.display else img
-        annotated = render_annotated(
+        annotated = rendering.render(
             oriented,
-            result,
+            regions,
+            (photo.width, photo.height),
             load_taxonomy(version.damage_taxonomy),
             words=lambda name: name.replace("_", " "),
             long_side=OVERLAY_LONG_SIDE,
         )
     buffer = io.BytesIO()
-    annotated.image.save(buffer, "JPEG", quality=JPEG_QUALITY)
+    annotated.image.save(buffer, "JPEG", quality=rendering.JPEG_QUALITY)
     response = HttpResponse(buffer.getvalue(), content_type="image/jpeg")
     response["Cache-Control"] = "private, max-age=3600"
     return response
@@ -363,7 +360,7 @@ def model_compare_overlay(
 @login_required
 @require_POST
 def shadow_evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     raw = request.POST.get("n", "").strip()
     if not raw.isdigit():

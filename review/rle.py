@@ -3,7 +3,9 @@
 The format is COCO's compressed run-length encoding, so an exported annotation is the
 stored value itself: a mask of `height` x `width` is read in column-major order, the
 counts alternate runs of 0 and 1 starting with 0, and the counts are written as the
-LEB128-like ASCII string of pycocotools' `rleToString`. It never imports Django.
+ASCII string of pycocotools' `rleToString`. pycocotools encodes and decodes; this module
+checks what it is given first, because pycocotools trusts its input (a short counts
+string decodes to uninitialised memory). It never imports Django.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-BoolMask = npt.NDArray[np.bool_]
+from inference.core.masks import mask_to_rle, resize_mask, rle_to_mask
+from inference.core.types import BoolMask
+
+# pycocotools keeps counts in 32-bit integers: 7 characters of 5 bits hold any of them.
+_MAX_CHARS_PER_NUMBER = 7
 
 
 class RleError(ValueError):
@@ -48,59 +54,47 @@ class Rle:
         return cls(height=int(size[0]), width=int(size[1]), counts=counts)
 
 
-def runs_from_mask(mask: BoolMask) -> list[int]:
-    """Run lengths of a mask in column-major order, starting with a (possibly empty) 0 run."""
-    flat = np.asarray(mask, dtype=bool).ravel(order="F")
-    if flat.size == 0:
-        return [0]
-    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
-    bounds = np.concatenate(([0], change, [flat.size]))
-    runs = np.diff(bounds).tolist()
-    if flat[0]:
-        runs.insert(0, 0)
-    return [int(r) for r in runs]
+def string_to_counts(counts: str) -> npt.NDArray[np.int64]:
+    """The runs of a counts string, as pycocotools' `rleFrString` reads them; RleError for
+    what its `rleToString` never writes (a character outside '0'..'o', a number cut short
+    or longer than 32 bits), which pycocotools itself would read past or misread."""
+    if not counts.isascii():
+        bad = next(ch for ch in counts if not "0" <= ch <= "o")
+        raise RleError(f"unexpected character {bad!r} in the counts string")
+    c = np.frombuffer(counts.encode("ascii"), dtype=np.uint8).astype(np.int64) - 48
+    outside = np.flatnonzero((c < 0) | (c > 63))
+    if outside.size:
+        raise RleError(f"unexpected character {counts[outside[0]]!r} in the counts string")
+    if c.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = (c & 0x20) == 0  # a character without the continuation bit ends a number
+    if not last[-1]:
+        raise RleError("the counts string ends in the middle of a number")
+    ends = np.flatnonzero(last)
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    lengths = ends - starts + 1
+    if lengths.max() > _MAX_CHARS_PER_NUMBER:
+        raise RleError("a number in the counts string is longer than any mask's run")
+    digit = np.arange(c.size) - np.repeat(starts, lengths)  # 5-bit digit, least first
+    values = np.add.reduceat((c & 0x1F) << (5 * digit), starts)
+    negative = (c[ends] & 0x10) != 0  # sign-extend, as the arithmetic shift in encoding did
+    values[negative] -= np.int64(1) << (5 * lengths[negative])
+    # From the fourth number on, each is a delta against the run two back.
+    runs = values.copy()
+    runs[1::2] = np.cumsum(values[1::2])
+    runs[2::2] = np.cumsum(values[2::2])
+    return runs
 
 
-def counts_to_string(runs: list[int]) -> str:
-    """pycocotools' `rleToString`: delta against the run two back, 5 bits a character."""
-    out: list[str] = []
-    for i, run in enumerate(runs):
-        x = run - runs[i - 2] if i > 2 else run
-        more = True
-        while more:
-            c = x & 0x1F
-            x >>= 5  # arithmetic shift: negative deltas end on -1
-            more = x != -1 if c & 0x10 else x != 0
-            if more:
-                c |= 0x20
-            out.append(chr(c + 48))
-    return "".join(out)
-
-
-def string_to_counts(counts: str) -> list[int]:
-    """pycocotools' `rleFrString`."""
-    runs: list[int] = []
-    p = 0
-    n = len(counts)
-    while p < n:
-        x = 0
-        k = 0
-        more = True
-        while more:
-            if p >= n:
-                raise RleError("the counts string ends in the middle of a number")
-            c = ord(counts[p]) - 48
-            if c < 0 or c > 63:
-                raise RleError(f"unexpected character {counts[p]!r} in the counts string")
-            x |= (c & 0x1F) << (5 * k)
-            more = bool(c & 0x20)
-            p += 1
-            k += 1
-            if not more and c & 0x10:
-                x |= -1 << (5 * k)
-        if len(runs) > 2:
-            x += runs[-2]
-        runs.append(x)
+def _checked_runs(rle: Rle) -> npt.NDArray[np.int64]:
+    runs = string_to_counts(rle.counts)
+    total = rle.height * rle.width
+    covered = int(runs.sum())
+    if (runs < 0).any() or covered != total:
+        raise RleError(
+            f"the runs cover {covered} pixels but the mask has {rle.height}x{rle.width}"
+            f" = {total}; encode the mask at the size you declare"
+        )
     return runs
 
 
@@ -109,25 +103,17 @@ def encode(mask: BoolMask) -> Rle:
     if array.ndim != 2:
         raise RleError(f"expected a 2-D mask, got {array.ndim} dimensions")
     height, width = array.shape
-    return Rle(height=height, width=width, counts=counts_to_string(runs_from_mask(array)))
+    coco = mask_to_rle(array)
+    return Rle(height=height, width=width, counts=str(coco["counts"]))
 
 
 def decode(rle: Rle) -> BoolMask:
-    runs = string_to_counts(rle.counts)
-    total = rle.height * rle.width
-    if any(r < 0 for r in runs) or sum(runs) != total:
-        raise RleError(
-            f"the runs cover {sum(runs)} pixels but the mask has {rle.height}x{rle.width}"
-            f" = {total}; encode the mask at the size you declare"
-        )
-    values = np.zeros(len(runs), dtype=bool)
-    values[1::2] = True
-    flat = np.repeat(values, runs)
-    return flat.reshape((rle.height, rle.width), order="F")
+    _checked_runs(rle)
+    return rle_to_mask(rle.as_coco())
 
 
 def area(rle: Rle) -> int:
-    return int(sum(string_to_counts(rle.counts)[1::2]))
+    return int(_checked_runs(rle)[1::2].sum())
 
 
 def bbox(mask: BoolMask) -> tuple[int, int, int, int] | None:
@@ -140,9 +126,4 @@ def bbox(mask: BoolMask) -> tuple[int, int, int, int] | None:
 
 def resize_nearest(mask: BoolMask, height: int, width: int) -> BoolMask:
     """Nearest-neighbour resize, used to bring a processed-grid mask to the photo's size."""
-    src_h, src_w = mask.shape
-    if (src_h, src_w) == (height, width):
-        return np.asarray(mask, dtype=bool)
-    rows = np.minimum((np.arange(height) + 0.5) * src_h / height, src_h - 1).astype(np.intp)
-    cols = np.minimum((np.arange(width) + 0.5) * src_w / width, src_w - 1).astype(np.intp)
-    return np.asarray(mask, dtype=bool)[rows[:, None], cols[None, :]]
+    return resize_mask(mask, (width, height))

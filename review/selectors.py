@@ -23,6 +23,7 @@ from django.db.models import (
 from django.utils import timezone
 
 from claims.models import AuditEvent, Case, Photo
+from common.errors import ApplicationError
 from inference.core.grouping import OTHER_PANEL
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
@@ -244,24 +245,37 @@ class ReviewItem:
         return self.state == "pending"
 
 
+@dataclass
+class DecisionsInForce:
+    latest: dict[int, ReviewDecision]  # by finding: the last decision on it
+    added: list[ReviewDecision]  # damages an adjuster drew, in the order they were added
+    confirmed: set[int]  # photos whose setting aside an adjuster confirmed
+
+
+def decisions_in_force(*, case: Case, round_number: int | None = None) -> DecisionsInForce:
+    """What the adjusters decided on `case`: the current decisions, or with
+    `round_number` those in force when that round finished (its decisions and those of the
+    rounds before; a later round's are not that report's)."""
+    rows = ReviewDecision.objects.filter(case=case)
+    rows = (
+        rows.filter(current=True) if round_number is None else rows.filter(round__lte=round_number)
+    )
+    out = DecisionsInForce(latest={}, added=[], confirmed=set())
+    for d in rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk"):
+        if d.finding_id is not None:
+            out.latest[d.finding_id] = d
+        elif d.action == ReviewDecision.Action.ADD:
+            out.added.append(d)
+        elif d.action == ReviewDecision.Action.CONFIRM_SET_ASIDE:
+            out.confirmed.add(d.photo_id)
+    return out
+
+
 def case_review_items(*, case: Case) -> list[ReviewItem]:
     version = case.model_version
-    decisions = list(
-        ReviewDecision.objects.filter(case=case, current=True)
-        .select_related("mask_edit", "reviewer")
-        .order_by("decided_at", "pk")
-    )
-    latest: dict[int, ReviewDecision] = {}
-    confirmed: set[int] = set()
-    added: list[ReviewDecision] = []
+    decided = decisions_in_force(case=case)
+    latest, added, confirmed = decided.latest, decided.added, decided.confirmed
     d: ReviewDecision | None
-    for d in decisions:
-        if d.finding_id is not None:
-            latest[d.finding_id] = d
-        elif d.action == ReviewDecision.Action.ADD:
-            added.append(d)
-        elif d.action == ReviewDecision.Action.CONFIRM_SET_ASIDE:
-            confirmed.add(d.photo_id)
     photos = {p.pk: p for p in case.photos.order_by("position")}
     items: list[ReviewItem] = []
     for photo in photos.values():
@@ -346,16 +360,21 @@ def case_latest_report(*, case: Case) -> ReviewedReport | None:
 
 def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
     """Class names a person may choose; with `keep_first`, first the class for "none of
-    these" (parts: "other_panel", a part the taxonomy does not label; damage: no damage)."""
+    these" (parts: "other_panel", a part the taxonomy does not label; damage: no damage).
+    A taxonomy that cannot be loaded raises `ApplicationError`: choosing from an empty
+    list would hide a broken installation."""
     try:
         taxonomy = load_taxonomy(name)
-        classes = taxonomy.classes
-        if not keep_first:
-            return list(classes[1:])
-        first = OTHER_PANEL if taxonomy.kind == "parts" else classes[0]
-        return [first, *classes[1:]]
-    except TaxonomyError:
-        return []
+    except TaxonomyError as exc:
+        raise ApplicationError(
+            f"The taxonomy {name!r} of this model version cannot be loaded ({exc}); "
+            "reinstall the version or register it again."
+        ) from None
+    classes = taxonomy.classes
+    if not keep_first:
+        return list(classes[1:])
+    first = OTHER_PANEL if taxonomy.kind == "parts" else classes[0]
+    return [first, *classes[1:]]
 
 
 # Model versions -------------------------------------------------------------------------

@@ -22,28 +22,36 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from celery import current_app
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from claims.errors import ApplicationError
 from claims.models import Case, Photo
 from claims.services import audit_record
+from common.access import require_admin
+from common.db import send_each
+from common.errors import ApplicationError
 from inference.core.evaluation.finding_metrics import (
     coverage_at_precision,
     precision_coverage,
     reliability,
     thin_curve,
 )
+from inference.core.synthesis import synthesise_case
 from inference.core.taxonomy import Taxonomy, TaxonomyError
 from inference.core.types import DamagedPart, PhotoResult
 from inference.models import ModelVersion
+from inference.predictors import predictor_for
+from inference.records import photo_record
+from inference.rendering import Region
 from review import rle as rle_codec
 from review import selectors
 from review.models import ReviewedReport, ShadowEvaluation, ShadowFinding
 from review.rle import Rle
-from review.services import require_admin
+
+SHADOW_TASK = "review.tasks.shadow_evaluation_task"
 
 logger = logging.getLogger(__name__)
 
@@ -500,14 +508,9 @@ def shadow_evaluations_fail_stale(*, now: dt.datetime | None = None) -> list[int
 
 
 def _enqueue(evaluation_id: int) -> None:
-    from kombu.exceptions import OperationalError as BrokerError
-
-    from review.tasks import shadow_evaluation_task
-
-    try:
-        shadow_evaluation_task.delay(evaluation_id)
-    except BrokerError:
-        logger.warning("broker unreachable; shadow evaluation %s stays queued", evaluation_id)
+    # The task (`review.tasks`, which calls this module) looked up by name; a broker that
+    # cannot be reached leaves the evaluation queued.
+    send_each(current_app.tasks[SHADOW_TASK], [evaluation_id], "shadow evaluation")
 
 
 # Running it --------------------------------------------------------------------------------
@@ -587,9 +590,6 @@ def _run_version(
 ) -> dict[str, Any]:
     """Run `version` on the usable photos of `cases`, store its findings as shadow rows
     and return its figures."""
-    from inference.core.synthesis import synthesise_case
-    from inference.predictors import predictor_for
-    from inference.records import photo_record
 
     predictor = predictor_for(version.manifest_path)
     taxonomy = predictor.damage_taxonomy
@@ -780,63 +780,24 @@ def promotion_evidence(*, version: ModelVersion, evaluation_id: int | None) -> d
     }
 
 
-def shadow_photo_result(
+def shadow_regions(
     *, evaluation: ShadowEvaluation, version: ModelVersion, photo: Photo
-) -> PhotoResult:
-    """A `PhotoResult` holding a version's shadow findings of one photo, enough for
-    `inference.rendering.render_annotated` to draw them."""
-    from inference.core.types import ModelInfo, PhotoQuality, SeverityTerms, StageTimings
-
-    rows = list(
-        ShadowFinding.objects.filter(
-            evaluation=evaluation, model_version=version, photo=photo
-        ).order_by("index")
-    )
-    if rows:
-        width, height = rows[0].mask_size
-    else:
-        width, height = photo.width, photo.height
-    findings = []
-    for row in rows:
+) -> list[Region]:
+    """A version's shadow findings of one photo, to draw (`inference.rendering.render`)."""
+    regions = []
+    for row in ShadowFinding.objects.filter(
+        evaluation=evaluation, model_version=version, photo=photo
+    ).order_by("index"):
         mask = rle_codec.decode(Rle.from_coco(row.mask_rle))
-        findings.append(
-            DamagedPart(
-                part=row.part,
+        regions.append(
+            Region(
+                number=row.index + 1,
                 damage=row.damage,
                 mask=mask,
-                box=tuple(row.box),  # type: ignore[arg-type]
-                area_px=int(mask.sum()),
-                part_area_px=int(mask.sum()),
-                share_of_part=1.0,
-                size_class="",
-                area_cm2=None,
-                area_cm2_uncertainty=None,
-                c_base=row.confidence,
-                severity=SeverityTerms(0.0, 0.0, 0.0, row.dsi_score),
-                confidence=row.confidence,
+                box=(int(row.box[0]), int(row.box[1]), int(row.box[2]), int(row.box[3])),
+                grid=(int(row.mask_size[0]), int(row.mask_size[1])),
                 shape=row.shape,
+                area_px=int(mask.sum()),
             )
         )
-    empty = np.zeros((height, width), dtype=np.uint8)
-    return PhotoResult(
-        image_size=(photo.width, photo.height),
-        processed_size=(width, height),
-        vehicle_probability=1.0,
-        quality=PhotoQuality(usable=True, reasons=(), blur_score=0.0, brightness=0.0),
-        set_aside_reason=None,
-        part_map=empty,
-        damage_map=empty,
-        visible_parts=frozenset(),
-        perspective="none",
-        findings=tuple(findings),
-        dsi=0.0,
-        timings=StageTimings(0.0, 0.0, 0.0, 0.0, 0.0),
-        model=ModelInfo(
-            name=version.name,
-            version=version.version,
-            weights_sha256=version.weights_sha256,
-            part_taxonomy=version.part_taxonomy,
-            damage_taxonomy=version.damage_taxonomy,
-            backend="",
-        ),
-    )
+    return regions

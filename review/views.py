@@ -19,28 +19,18 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from claims.errors import ApplicationError
 from claims.models import Case, Photo
-from claims.roles import Role, role_of
+from common.access import require_admin, require_reviewer
+from common.errors import ApplicationError
+from common.http import HtmxHttpRequest
 from inference.models import Finding, ModelVersion
 from review import plots, selectors, services, shadow, thresholds
 from review.models import Contest, DatasetSnapshot
 
+REVIEWER_ONLY = "Only adjusters and admins may open the review queue."
+ADMIN_ONLY = "Only admins manage model versions."
+
 QUEUE_PAGE_SIZE = 50
-
-
-def _htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
-def _reviewer(request: HttpRequest) -> None:
-    if role_of(request.user) not in (Role.ADJUSTER, Role.ADMIN):
-        raise PermissionDenied("Only adjusters and admins may open the review queue.")
-
-
-def _admin(request: HttpRequest) -> None:
-    if role_of(request.user) != Role.ADMIN:
-        raise PermissionDenied("Only admins manage model versions.")
 
 
 def _filters(request: HttpRequest) -> selectors.QueueFilters:
@@ -54,8 +44,8 @@ def _filters(request: HttpRequest) -> selectors.QueueFilters:
     )
 
 
-def _error(request: HttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:
-    if _htmx(request) or request.content_type == "application/json":
+def _error(request: HtmxHttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:
+    if request.htmx or request.content_type == "application/json":
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
     messages.error(request, exc.message)
     return redirect(fallback)
@@ -66,8 +56,8 @@ def _error(request: HttpRequest, exc: ApplicationError, fallback: str) -> HttpRe
 
 @login_required
 @require_GET
-def queue(request: HttpRequest) -> HttpResponse:
-    _reviewer(request)
+def queue(request: HtmxHttpRequest) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     filters = _filters(request)
     page = Paginator(selectors.queue_cases(filters=filters), QUEUE_PAGE_SIZE).get_page(
         request.GET.get("page")
@@ -79,14 +69,14 @@ def queue(request: HttpRequest) -> HttpResponse:
         "query": "&".join(f"{k}={v}" for k, v in request.GET.items() if k != "page" and v),
         "now": timezone.now(),
     }
-    template = "review/_queue_rows.html" if _htmx(request) else "review/queue.html"
+    template = "review/_queue_rows.html" if request.htmx else "review/queue.html"
     return render(request, template, context)
 
 
 @login_required
 @require_POST
-def queue_next(request: HttpRequest) -> HttpResponse:
-    _reviewer(request)
+def queue_next(request: HtmxHttpRequest) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     candidates = selectors.queue_cases(filters=_filters(request)).ids()[:200]
     if not candidates:  # good news, not an error
         messages.info(request, "The queue is empty: every case is reviewed. Well done.")
@@ -109,8 +99,8 @@ def _case(public_id: Any) -> Case:
 
 @login_required
 @require_POST
-def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_claim(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     try:
         services.lease_claim(case=case, user=request.user)
@@ -121,8 +111,8 @@ def case_claim(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def case_heartbeat(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_heartbeat(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     try:
         lease = services.lease_renew(case=case, user=request.user)
@@ -133,8 +123,8 @@ def case_heartbeat(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def case_release(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_release(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     try:
         services.lease_release(case=case, user=request.user)
@@ -206,11 +196,11 @@ def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
 
 @login_required
 @require_GET
-def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_review(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     context = _findings_context(request, case)
-    if _htmx(request):
+    if request.htmx:
         return render(request, "review/_findings.html", context)
     version = case.model_version
     photos = list(case.photos.order_by("position"))
@@ -222,7 +212,7 @@ def case_review(request: HttpRequest, public_id: Any) -> HttpResponse:
     context["audit"] = case.audit_events.select_related("actor").order_by("created_at", "pk")
     context["page_data"] = {
         "case": case.reference,
-        "lease_seconds": int(getattr(settings, "REVIEW_LEASE_SECONDS", 600)),
+        "lease_seconds": int(settings.REVIEW_LEASE_SECONDS),
         "heartbeat_seconds": 60,
         "damage_types": context["damage_types"],
         "parts": context["parts"],
@@ -280,14 +270,14 @@ def _supersedes(value: Any) -> int | None:
 
 @login_required
 @require_POST
-def case_finish(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     try:
         services.case_finish_review(case=case, user=request.user)
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[public_id]))
-    if not _htmx(request):
+    if not request.htmx:
         messages.success(request, f"Case {case.reference} is reviewed; the customer is told.")
         return redirect("review:case", public_id=case.public_id)
     return _render_findings(request, case)
@@ -295,14 +285,14 @@ def case_finish(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def case_reopen(request: HttpRequest, public_id: Any) -> HttpResponse:
-    _reviewer(request)
+def case_reopen(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
     try:
         services.case_reopen(case=case, user=request.user, reason=request.POST.get("reason", ""))
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[public_id]))
-    if not _htmx(request):
+    if not request.htmx:
         messages.info(request, f"Case {case.reference} is open for review again.")
         return redirect("review:case", public_id=case.public_id)
     return _render_findings(request, case)
@@ -310,8 +300,8 @@ def case_reopen(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def contest_answer(request: HttpRequest, contest_id: int) -> HttpResponse:
-    _reviewer(request)
+def contest_answer(request: HtmxHttpRequest, contest_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     contest = get_object_or_404(Contest.objects.select_related("case"), pk=contest_id)
     try:
         services.contest_answer(
@@ -319,7 +309,7 @@ def contest_answer(request: HttpRequest, contest_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[contest.case.public_id]))
-    if not _htmx(request):
+    if not request.htmx:
         messages.success(request, "Answer saved; the customer sees it on their claim page.")
         return redirect("review:case", public_id=contest.case.public_id)
     return _render_findings(request, contest.case)
@@ -327,8 +317,8 @@ def contest_answer(request: HttpRequest, contest_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
-    _reviewer(request)
+def finding_decide(request: HtmxHttpRequest, finding_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
     try:
         services.finding_decide(
@@ -339,15 +329,26 @@ def finding_decide(request: HttpRequest, finding_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[finding.case.public_id]))
-    if not _htmx(request):
+    if not request.htmx:
         return redirect("review:case", public_id=finding.case.public_id)
     return _render_findings(request, finding.case)
+
+
+def _drawing(data: dict[str, Any]) -> dict[str, Any]:
+    """What the mask editor sends for a region an adjuster drew (a finding redrawn or a
+    damage added): the mask (COCO RLE), its damage type, part and shape."""
+    return {
+        "mask": data.get("mask"),
+        "damage_type": str(data.get("damage_type", "")),
+        "part": str(data.get("part", "")),
+        "shape": str(data.get("shape", "mask")),
+    }
 
 
 @login_required
 @require_POST
 def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
-    _reviewer(request)
+    require_reviewer(request.user, REVIEWER_ONLY)
     finding = get_object_or_404(
         Finding.objects.select_related("case", "photo", "model_version"), pk=finding_id
     )
@@ -356,11 +357,8 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
         services.finding_edit(
             finding=finding,
             user=request.user,
-            mask=data.get("mask"),
-            damage_type=str(data.get("damage_type", "")),
-            part=str(data.get("part", "")),
-            shape=str(data.get("shape", "mask")),
             supersedes=_supersedes(data.get("supersedes")),
+            **_drawing(data),
         )
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
@@ -370,18 +368,10 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
-    _reviewer(request)
+    require_reviewer(request.user, REVIEWER_ONLY)
     photo = get_object_or_404(Photo.objects.select_related("case__model_version"), pk=photo_id)
     try:
-        data = _json_body(request)
-        services.damage_add(
-            photo=photo,
-            user=request.user,
-            mask=data.get("mask"),
-            damage_type=str(data.get("damage_type", "")),
-            part=str(data.get("part", "")),
-            shape=str(data.get("shape", "mask")),
-        )
+        services.damage_add(photo=photo, user=request.user, **_drawing(_json_body(request)))
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
     return _render_findings(request, photo.case)
@@ -389,14 +379,14 @@ def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def photo_confirm(request: HttpRequest, photo_id: int) -> HttpResponse:
-    _reviewer(request)
+def photo_confirm(request: HtmxHttpRequest, photo_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
     photo = get_object_or_404(Photo.objects.select_related("case"), pk=photo_id)
     try:
         services.photo_confirm_set_aside(photo=photo, user=request.user)
     except ApplicationError as exc:
         return _error(request, exc, reverse("review:case", args=[photo.case.public_id]))
-    if not _htmx(request):
+    if not request.htmx:
         return redirect("review:case", public_id=photo.case.public_id)
     return _render_findings(request, photo.case)
 
@@ -407,7 +397,7 @@ def photo_confirm(request: HttpRequest, photo_id: int) -> HttpResponse:
 @login_required
 @require_GET
 def model_versions(request: HttpRequest) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     versions = [
         (v, selectors.headline_metrics(v.metrics))
         for v in ModelVersion.objects.order_by("-created_at")
@@ -433,7 +423,7 @@ def model_versions(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     outcomes = selectors.model_version_outcomes(version=version)
     promise = thresholds.stored_promise(version.threshold_promise)
@@ -512,7 +502,7 @@ def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _set_version_number(
-    request: HttpRequest,
+    request: HtmxHttpRequest,
     pk: int,
     *,
     field: str,
@@ -521,7 +511,7 @@ def _set_version_number(
     setter: Callable[..., ModelVersion],
 ) -> HttpResponse:
     """Parse one number of the model-version page's forms and hand it to its service."""
-    _admin(request)
+    require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     try:
         value = float(request.POST.get(field, ""))
@@ -538,7 +528,7 @@ def _set_version_number(
 
 @login_required
 @require_POST
-def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
+def model_version_threshold(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _set_version_number(
         request,
         pk,
@@ -551,7 +541,7 @@ def model_version_threshold(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def model_version_target_precision(request: HttpRequest, pk: int) -> HttpResponse:
+def model_version_target_precision(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _set_version_number(
         request,
         pk,
@@ -564,8 +554,8 @@ def model_version_target_precision(request: HttpRequest, pk: int) -> HttpRespons
 
 @login_required
 @require_POST
-def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    _admin(request)
+def model_version_status(request: HtmxHttpRequest, pk: int, action: str) -> HttpResponse:
+    require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     service = {
         "promote": services.model_version_promote,
@@ -593,8 +583,8 @@ def model_version_status(request: HttpRequest, pk: int, action: str) -> HttpResp
 
 @login_required
 @require_POST
-def snapshot_create(request: HttpRequest) -> HttpResponse:
-    _admin(request)
+def snapshot_create(request: HtmxHttpRequest) -> HttpResponse:
+    require_admin(request.user, ADMIN_ONLY)
     try:
         snapshot = services.snapshot_export(
             user=request.user, version=request.POST.get("version") or None
@@ -611,8 +601,8 @@ def snapshot_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def snapshot_download(request: HttpRequest, version: str) -> HttpResponseBase:
-    _admin(request)
+def snapshot_download(request: HtmxHttpRequest, version: str) -> HttpResponseBase:
+    require_admin(request.user, ADMIN_ONLY)
     snapshot = get_object_or_404(DatasetSnapshot, version=version)
     try:
         archive = services.snapshot_archive(snapshot=snapshot, user=request.user)

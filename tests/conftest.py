@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from PIL import Image
 
-from claims.roles import ADJUSTERS_GROUP
+from common.access import ADJUSTERS_GROUP
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VEHICLE_PHOTO = FIXTURES / "bus.jpg"  # a real street photo of a bus (Ultralytics' sample)

@@ -18,9 +18,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from claims.errors import ApplicationError
 from claims.models import ApiToken
 from claims.services import audit_record
+from common.errors import ApplicationError
 
 TOKEN_PREFIX = "dcr_"
 PREFIX_CHARS = 12  # "dcr_" and 8 random characters: names the token, finds its row

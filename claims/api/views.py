@@ -29,10 +29,10 @@ from claims.api.serializers import (
     WebhookSerializer,
 )
 from claims.api.tokens import CreatedToken, api_token_create, api_token_revoke, api_tokens_active
-from claims.errors import ApplicationError
 from claims.models import ApiClient, ApiToken, Case
-from claims.roles import is_staff_role
-from claims.services import STAFF_CANNOT_FILE, Upload, case_submit
+from claims.services import Upload, case_submit
+from common.access import STAFF_CANNOT_FILE, is_staff_role
+from common.errors import ApplicationError
 
 
 class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]

@@ -247,6 +247,11 @@ CLAIMS_DERIVED_LONG_SIDE = 1600
 # How many times a customer may contest their case's report (each contest sends the case
 # back to the review queue ahead of routine work, so it is bounded).
 CLAIMS_CONTESTS_PER_CASE = env.int("CLAIMS_CONTESTS_PER_CASE", default=3)
+
+# Review: how long an adjuster's lease on a case lasts without a heartbeat, and where label
+# snapshots are exported.
+REVIEW_LEASE_SECONDS = env.int("REVIEW_LEASE_SECONDS", default=600)
+REVIEW_EXPORT_ROOT = Path(env.str("REVIEW_EXPORT_ROOT", default=str(VAR_DIR / "exports")))
 # Webhook targets (claims/webhooks.py): https only unless DEBUG or this is set; every
 # address the host resolves to must be public, unless it lies in one of the operator's
 # CIDRs below (e.g. "10.20.0.0/16" for an in-house receiver).
@@ -346,7 +351,7 @@ CELERY_BEAT_SCHEDULE = {
     # Re-sends webhooks whose message the broker lost or whose retry is due: a lost one
     # goes out within CLAIMS_WEBHOOK_SWEEP_GRACE_S + 15 s.
     "sweep-webhooks": {
-        "task": "inference.tasks.webhook_deliveries_sweep_task",
+        "task": "claims.tasks.webhook_deliveries_sweep_task",
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
@@ -359,6 +364,16 @@ CELERY_BEAT_SCHEDULE = {
 }
 # Training from the browser: run folders (config, log, checkpoints) and candidate versions.
 TRAINING_ROOT = Path(env.str("TRAINING_ROOT", default=str(VAR_DIR / "training")))
+TRAINING_THREADS = env.int("TRAINING_THREADS", default=2)  # torch threads of a training run
+# A training worker renews its run's heartbeat every TRAINING_HEARTBEAT_S; a running run
+# silent for TRAINING_HEARTBEAT_STALE_S lost its worker and is sent again (it resumes from
+# its last checkpoint), at most TRAINING_MAX_ATTEMPTS times in all.
+TRAINING_HEARTBEAT_S = env.int("TRAINING_HEARTBEAT_S", default=10)
+TRAINING_HEARTBEAT_STALE_S = env.int("TRAINING_HEARTBEAT_STALE_S", default=180)
+TRAINING_MAX_ATTEMPTS = env.int("TRAINING_MAX_ATTEMPTS", default=3)
+# A candidate's calibrator is fitted only with at least this many labelled findings in each
+# half (fit, threshold) of its snapshots; otherwise it keeps its start version's.
+TRAINING_CALIBRATION_MIN_FINDINGS = env.int("TRAINING_CALIBRATION_MIN_FINDINGS", default=30)
 
 # Inference: which back end the worker runs, and how long a run may stay queued or running.
 INFERENCE_BACKEND = env.str("INFERENCE_BACKEND", default="onnx")

@@ -15,9 +15,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from claims.api.schema import error
-from claims.errors import ApplicationError
 from claims.models import Case
-from claims.roles import Role, role_of
+from common.access import Role, role_of
+from common.errors import ApplicationError
 from inference.models import Finding
 from review import selectors, services
 from review.api.serializers import (

@@ -14,10 +14,11 @@ from django.test import Client
 from pycocotools import mask as coco_mask
 from rest_framework.authtoken.models import Token
 
+from claims import outbox
 from claims.models import ApiClient, Case, Photo
 from inference import services
 from inference.models import Finding, InferenceRun
-from review import seed
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,9 +99,9 @@ def _decode(rle: dict[str, Any]) -> np.ndarray:
 def test_findings_offer_confidence_and_the_mask_at_the_photo_size(
     api, customer, other_customer
 ) -> None:  # type: ignore[no-untyped-def]
-    version = seed.model_version_create()
+    version = factories.model_version_create()
     # Photo 128 x 96, findings in a processed grid 4 times smaller (32 x 24).
-    case = seed.case_create(
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[("deformity", "hood", 0.3), ("surface_damage", "bumper", 0.8)],
@@ -136,13 +137,13 @@ def test_findings_offer_confidence_and_the_mask_at_the_photo_size(
 
 
 def test_findings_say_whether_they_are_boxes(api, customer) -> None:  # type: ignore[no-untyped-def]
-    detector = seed.model_version_create(damage_backend="detection")
-    boxes = seed.case_create(
+    detector = factories.model_version_create(damage_backend="detection")
+    boxes = factories.case_create(
         customer=customer, version=detector, findings=[("deformity", "hood", 0.3)], shape="box"
     )
-    masks = seed.case_create(
+    masks = factories.case_create(
         customer=customer,
-        version=seed.model_version_create(version="2"),
+        version=factories.model_version_create(version="2"),
         findings=[("deformity", "hood", 0.3)],
     )
     (box,) = api.get(f"/api/cases/{boxes.public_id}/").json()["findings"]
@@ -228,8 +229,8 @@ def test_webhook_called_when_case_finishes(
         services.run_execute(run_id=run.pk)
         services.case_finalise(case_id=case.pk)
         _Receiver.received.clear()
-        assert services.case_webhook_send(case_id=case.pk) is True
-        assert services.case_webhook_send(case_id=case.pk) is False  # sent once
+        assert outbox.case_webhook_send(case_id=case.pk) is True
+        assert outbox.case_webhook_send(case_id=case.pk) is False  # sent once
         ((headers, payload),) = _Receiver.received
         data = json.loads(payload)
         assert data["case"] == str(case.public_id)

@@ -63,7 +63,7 @@ def test_other_customer_is_refused(customer, other_customer, active_model, vehic
 def test_case_notify_pushes_only_with_a_shared_layer(  # type: ignore[no-untyped-def]
     live_push: bool, settings, customer, active_model, vehicle_jpeg
 ) -> None:
-    from inference.services import case_notify
+    from claims.live import case_notify
 
     settings.CLAIMS_LIVE_PUSH = live_push
     case = _case(customer, vehicle_jpeg)

@@ -23,8 +23,9 @@ from claims.services import Upload, photo_add
 from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding
 from review import rle as rle_codec
-from review import seed, services
+from review import services
 from review.models import ReviewedReport
+from tests import factories
 from tests.conftest import claim_processed
 
 pytestmark = pytest.mark.django_db
@@ -151,8 +152,8 @@ def build_case(
     """A processed case: photo 1 with `findings` (damage, part, C_refined), sizes on some,
     then `set_aside` photos set aside for no vehicle; thumbnails and annotated images on
     every photo, and the case's and photos' DSI as `case_finalise` writes them."""
-    version = seed.model_version_create(threshold=threshold)
-    case = seed.case_create(
+    version = factories.model_version_create(threshold=threshold)
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=findings
@@ -560,7 +561,7 @@ def test_pdf_keeps_each_photo_heading_with_its_image_and_caption(customer) -> No
     """Whatever the length of the table above, no photo heading ends a page alone."""
     case = build_case(
         customer,
-        findings=[(d, p, 0.9) for d in seed.DAMAGES for p in seed.PARTS][:12],
+        findings=[(d, p, 0.9) for d in factories.DAMAGES for p in factories.PARTS][:12],
         set_aside=5,
     )
     full = selectors.case_customer_report(case=case)

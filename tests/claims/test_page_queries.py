@@ -17,7 +17,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from claims.views import CASE_LIST_PAGE_SIZE
-from review import seed
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def _queries(user: Any, url: str) -> int:
 
 def _add_cases(customer: Any, version: Any, n: int) -> list[Any]:
     return [
-        seed.case_create(
+        factories.case_create(
             customer=customer,
             version=version,
             findings=[("deformity", "hood", 0.3), ("surface_damage", "bumper", 0.8)],
@@ -59,7 +59,7 @@ def _add_cases(customer: Any, version: Any, n: int) -> list[Any]:
 def test_queries_per_page_do_not_grow_with_the_cases(
     customer: Any, adjuster: Any, who: str, page: str
 ) -> None:
-    version = seed.model_version_create()
+    version = factories.model_version_create()
     user = {"customer": customer, "adjuster": adjuster}[who]
     first = _add_cases(customer, version, 2)[0]
     urls = {
@@ -85,7 +85,7 @@ def test_the_role_is_looked_up_once_per_request(adjuster: Any) -> None:
 
 
 def test_the_case_list_is_paged(customer: Any) -> None:
-    version = seed.model_version_create()
+    version = factories.model_version_create()
     _add_cases(customer, version, CASE_LIST_PAGE_SIZE + 3)
     client = Client()
     client.force_login(customer)

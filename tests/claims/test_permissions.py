@@ -274,7 +274,7 @@ def test_logout_post(role: str, users) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_signup_creates_a_customer_and_logs_in() -> None:
-    from claims.roles import Role, role_of
+    from common.access import Role, role_of
 
     client = Client()
     response = client.post(
@@ -321,6 +321,12 @@ COVERED_ROUTES = {
     "api/docs/",
     "api/redoc/",
     "django-admin/",
+    # Training runs, admins only: tests/learning/test_learning_views.py.
+    "review/training/",
+    "review/training/new/",
+    "review/training/<int:pk>/",
+    "review/training/<int:pk>/progress.json",
+    "review/training/<int:pk>/cancel/",
     # Public on purpose (a redirect to the static icon): tests/platform/test_safe_defaults.py.
     "favicon.ico",
 }

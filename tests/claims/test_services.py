@@ -11,9 +11,9 @@ from django.test import override_settings
 from django.utils import timezone
 from PIL import Image
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, Photo
 from claims.services import Upload, case_submit, photo_add, photo_derive
+from common.errors import ApplicationError
 from inference import services
 from inference.models import Finding, InferenceRun
 

@@ -19,7 +19,7 @@ from claims.services import Upload, case_submit
 from claims.templatetags.claims_tags import percent
 from inference import services
 from inference.models import Finding, InferenceRun
-from review import seed
+from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -165,8 +165,8 @@ def _pdf_text(pdf: bytes) -> str:
 
 
 def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for) -> None:  # type: ignore[no-untyped-def]
-    detector = seed.model_version_create(damage_backend="detection")
-    case = seed.case_create(
+    detector = factories.model_version_create(damage_backend="detection")
+    case = factories.case_create(
         customer=customer,
         version=detector,
         findings=[("deformity", "hood", 0.9), ("surface_damage", "bumper", 0.8)],
@@ -188,9 +188,9 @@ def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for)
     assert 'Sizes marked "up to" were measured on a box drawn around the damage' in text
 
     # A segmentation version's case says nothing of boxes.
-    masks = seed.case_create(
+    masks = factories.case_create(
         customer=customer,
-        version=seed.model_version_create(version="2"),
+        version=factories.model_version_create(version="2"),
         findings=[("deformity", "hood", 0.9)],
         status=Case.Status.RELEASED,
     )

@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from claims import outbox
+from claims import tasks as claims_tasks
 from claims.models import ApiClient, AuditEvent, Case, WebhookDelivery
 from claims.services import Upload, case_submit
 from config.celery import app
-from inference import services, tasks
+from inference import services
 from inference.models import InferenceRun
 
 pytestmark = pytest.mark.django_db
@@ -89,13 +91,13 @@ def requeued(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, float]]:
     def apply_async(args: tuple[int], countdown: float) -> None:
         calls.append((args[0], countdown))
 
-    monkeypatch.setattr(tasks.webhook_delivery_task, "apply_async", apply_async)
+    monkeypatch.setattr(claims_tasks.webhook_delivery_task, "apply_async", apply_async)
     return calls
 
 
 def _delivery(case: Case, url: str, secret: str = "s3cret") -> WebhookDelivery:
     ApiClient.objects.create(user=case.customer, webhook_url=url, webhook_secret=secret)
-    delivery = services.webhook_delivery_create(case=case)
+    delivery = outbox.webhook_delivery_create(case=case)
     assert delivery is not None
     return delivery
 
@@ -122,7 +124,7 @@ def test_finished_case_puts_one_delivery_in_the_outbox(  # type: ignore[no-untyp
     services.run_claim(run_id=run.pk)
     services.run_execute(run_id=run.pk)
     enqueued: list[int] = []
-    monkeypatch.setattr(tasks.webhook_delivery_task, "delay", enqueued.append)
+    monkeypatch.setattr(claims_tasks.webhook_delivery_task, "delay", enqueued.append)
     with django_capture_on_commit_callbacks(execute=True):
         services.case_finalise(case_id=case.pk)
     (delivery,) = WebhookDelivery.objects.filter(case=case)
@@ -139,15 +141,15 @@ def test_finished_case_puts_one_delivery_in_the_outbox(  # type: ignore[no-untyp
 
 
 def test_no_delivery_without_a_webhook_url(case: Case) -> None:
-    assert services.webhook_delivery_create(case=case) is None
+    assert outbox.webhook_delivery_create(case=case) is None
     ApiClient.objects.create(user=case.customer, webhook_url="")
-    assert services.webhook_delivery_create(case=case) is None
+    assert outbox.webhook_delivery_create(case=case) is None
     assert WebhookDelivery.objects.count() == 0
 
 
 def test_one_open_delivery_per_case(case: Case) -> None:
     first = _delivery(case, "https://hooks.example.com/claims")
-    assert services.webhook_delivery_create(case=case) == first
+    assert outbox.webhook_delivery_create(case=case) == first
     from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
@@ -159,8 +161,8 @@ def test_task_delivers_signed_once(  # type: ignore[no-untyped-def]
     case, server, local_allowed, requeued
 ) -> None:
     delivery = _delivery(case, server.url)
-    assert tasks.webhook_delivery_task(delivery.pk) == "delivered"
-    assert tasks.webhook_delivery_task(delivery.pk) is None  # a redelivered message: no-op
+    assert claims_tasks.webhook_delivery_task(delivery.pk) == "delivered"
+    assert claims_tasks.webhook_delivery_task(delivery.pk) is None  # a redelivered message: no-op
     ((headers, payload),) = server.received
     expected = hmac.new(b"s3cret", payload, hashlib.sha256).hexdigest()
     assert headers["X-Claims-Signature"] == f"sha256={expected}"
@@ -172,15 +174,15 @@ def test_task_delivers_signed_once(  # type: ignore[no-untyped-def]
     (event,) = AuditEvent.objects.filter(case=case, verb="case.webhook_delivered")
     assert event.data == {"url": server.url, "attempts": 1}
     assert requeued == []
-    assert services.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=1)) == []
+    assert outbox.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=1)) == []
 
 
 def test_an_attempt_in_progress_is_not_sent_twice(  # type: ignore[no-untyped-def]
     case, server, local_allowed, requeued
 ) -> None:
     delivery = _delivery(case, server.url)
-    assert services.webhook_delivery_claim(delivery_id=delivery.pk) == 1  # another worker
-    assert tasks.webhook_delivery_task(delivery.pk) is None
+    assert outbox.webhook_delivery_claim(delivery_id=delivery.pk) == 1  # another worker
+    assert claims_tasks.webhook_delivery_task(delivery.pk) is None
     assert server.received == []
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
@@ -195,7 +197,7 @@ def test_500_is_retried_with_backoff_then_fails(  # type: ignore[no-untyped-def]
     delivery = _delivery(case, server.url)
 
     before = timezone.now()
-    assert tasks.webhook_delivery_task(delivery.pk) == "pending"
+    assert claims_tasks.webhook_delivery_task(delivery.pk) == "pending"
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 1)
     wait = (delivery.next_attempt_at - before).total_seconds()
@@ -205,18 +207,18 @@ def test_500_is_retried_with_backoff_then_fails(  # type: ignore[no-untyped-def]
     ((requeued_id, countdown),) = requeued
     assert requeued_id == delivery.pk
     assert 26 <= countdown <= 33
-    assert tasks.webhook_delivery_task(delivery.pk) is None  # not due yet
+    assert claims_tasks.webhook_delivery_task(delivery.pk) is None  # not due yet
     assert len(server.received) == 1
 
     _make_due(delivery)
     before = timezone.now()
-    assert tasks.webhook_delivery_task(delivery.pk) == "pending"
+    assert claims_tasks.webhook_delivery_task(delivery.pk) == "pending"
     delivery.refresh_from_db()
     assert delivery.attempts == 2
     assert 54 <= (delivery.next_attempt_at - before).total_seconds() <= 67  # 1 minute
 
     _make_due(delivery)
-    assert tasks.webhook_delivery_task(delivery.pk) == "failed"
+    assert claims_tasks.webhook_delivery_task(delivery.pk) == "failed"
     delivery.refresh_from_db()
     case.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", 3)
@@ -227,8 +229,8 @@ def test_500_is_retried_with_backoff_then_fails(  # type: ignore[no-untyped-def]
     (event,) = AuditEvent.objects.filter(case=case, verb="case.webhook_failed")
     assert event.data["attempts"] == 3
     assert "answered 500" in event.data["error"]
-    assert tasks.webhook_delivery_task(delivery.pk) is None
-    assert services.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=2)) == []
+    assert claims_tasks.webhook_delivery_task(delivery.pk) is None
+    assert outbox.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=2)) == []
 
 
 def test_a_refused_target_is_not_retried(  # type: ignore[no-untyped-def]
@@ -236,15 +238,15 @@ def test_a_refused_target_is_not_retried(  # type: ignore[no-untyped-def]
 ) -> None:
     settings.CLAIMS_WEBHOOK_ALLOW_HTTP = True  # but 127.0.0.1 is not an allowed network
     delivery = _delivery(case, server.url)
-    assert tasks.webhook_delivery_task(delivery.pk) == "refused"
+    assert claims_tasks.webhook_delivery_task(delivery.pk) == "refused"
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("refused", 1)
     assert delivery.last_error.startswith("refused: 127.0.0.1 is a loopback address")
     assert server.received == []
     assert requeued == []
     assert AuditEvent.objects.filter(case=case, verb="case.webhook_refused").count() == 1
-    assert tasks.webhook_delivery_task(delivery.pk) is None
-    assert services.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=2)) == []
+    assert claims_tasks.webhook_delivery_task(delivery.pk) is None
+    assert outbox.webhook_deliveries_sweep(now=timezone.now() + timedelta(hours=2)) == []
     assert Case.objects.get(pk=case.pk).webhook_sent_at is None
 
 
@@ -253,11 +255,13 @@ def test_sweep_sends_a_lost_message(  # type: ignore[no-untyped-def]
 ) -> None:
     delivery = _delivery(case, server.url)  # committed, but its message never arrived
     now = timezone.now()
-    assert services.webhook_deliveries_sweep(now=now) == []  # the task may still be coming
-    monkeypatch.setattr(tasks.webhook_delivery_task, "delay", tasks.webhook_delivery_task)
+    assert outbox.webhook_deliveries_sweep(now=now) == []  # the task may still be coming
+    monkeypatch.setattr(
+        claims_tasks.webhook_delivery_task, "delay", claims_tasks.webhook_delivery_task
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.webhook_deliveries_sweep_task() == 0
-        assert services.webhook_deliveries_sweep(now=now + timedelta(minutes=1)) == [delivery.pk]
+        assert claims_tasks.webhook_deliveries_sweep_task() == 0
+        assert outbox.webhook_deliveries_sweep(now=now + timedelta(minutes=1)) == [delivery.pk]
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("delivered", 1)
     assert len(server.received) == 1
@@ -268,11 +272,11 @@ def test_sweep_fails_a_last_attempt_whose_worker_died(case: Case, settings: Any)
     settings.CLAIMS_WEBHOOK_MAX_ATTEMPTS = 2
     delivery = _delivery(case, "https://hooks.example.com/claims")
     WebhookDelivery.objects.filter(pk=delivery.pk).update(attempts=1)
-    assert services.webhook_delivery_claim(delivery_id=delivery.pk) == 2  # then it died
-    assert services.webhook_deliveries_sweep() == []
+    assert outbox.webhook_delivery_claim(delivery_id=delivery.pk) == 2  # then it died
+    assert outbox.webhook_deliveries_sweep() == []
     assert WebhookDelivery.objects.get(pk=delivery.pk).status == "pending"
     later = timezone.now() + timedelta(minutes=5)  # the lease ran out
-    assert services.webhook_deliveries_sweep(now=later) == []
+    assert outbox.webhook_deliveries_sweep(now=later) == []
     delivery.refresh_from_db()
     assert delivery.status == "failed"
     assert "never finished" in delivery.last_error
@@ -281,14 +285,14 @@ def test_sweep_fails_a_last_attempt_whose_worker_died(case: Case, settings: Any)
 
 def test_backoff_doubles_up_to_an_hour() -> None:
     for attempt, seconds in [(1, 30), (2, 60), (3, 120), (4, 240), (8, 3600), (20, 3600)]:
-        delay = services.webhook_delivery_backoff(attempt=attempt).total_seconds()
+        delay = outbox.webhook_delivery_backoff(attempt=attempt).total_seconds()
         assert seconds * 0.9 <= delay <= seconds * 1.1
 
 
 def test_legacy_task_puts_the_case_in_the_outbox(case: Case, monkeypatch: Any) -> None:
     ApiClient.objects.create(user=case.customer, webhook_url="https://hooks.example.com/x")
-    tasks.case_webhook_task(case.pk)
-    tasks.case_webhook_task(case.pk)
+    claims_tasks.case_webhook_task(case.pk)
+    claims_tasks.case_webhook_task(case.pk)
     assert WebhookDelivery.objects.filter(case=case, status="pending").count() == 1
 
 
@@ -296,7 +300,7 @@ def test_sweep_is_scheduled_every_15_seconds() -> None:
     (entry,) = [
         entry
         for entry in app.conf.beat_schedule.values()
-        if entry["task"] == "inference.tasks.webhook_deliveries_sweep_task"
+        if entry["task"] == "claims.tasks.webhook_deliveries_sweep_task"
     ]
     assert entry["schedule"] == 15.0
     assert entry["options"] == {"expires": 15.0}  # a late sweep is dropped, not stacked

@@ -398,18 +398,18 @@ def test_https_pins_the_address_and_checks_the_host_certificate(
 def test_case_webhook_send_refuses_then_delivers(
     case: Case, customer: Any, server: _Server, settings: Any, http_allowed: None
 ) -> None:
-    from inference import services
+    from claims import outbox
 
     url = f"http://127.0.0.1:{server.port}/hook"
     ApiClient.objects.create(user=customer, webhook_url=url, webhook_secret="s3cret")
-    assert services.case_webhook_send(case_id=case.pk) is False  # refused: no exception, no retry
+    assert outbox.case_webhook_send(case_id=case.pk) is False  # refused: no exception, no retry
     assert server.received == []
     assert Case.objects.get(pk=case.pk).webhook_sent_at is None
     assert AuditEvent.objects.filter(case=case, verb="case.webhook_refused").count() == 1
 
     settings.CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.0/8"]
-    assert services.case_webhook_send(case_id=case.pk) is True
-    assert services.case_webhook_send(case_id=case.pk) is False  # sent once
+    assert outbox.case_webhook_send(case_id=case.pk) is True
+    assert outbox.case_webhook_send(case_id=case.pk) is False  # sent once
     ((path, headers, payload),) = server.received
     assert path == "/hook"
     assert headers["X-Claims-Signature"].startswith("sha256=")

@@ -18,7 +18,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import reverse
 
-from review import seed
+from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -81,8 +81,8 @@ def open_as(browser: Any, live_server: Any) -> Callable[[Any, str], Any]:
 def reviewed_scene(customer: Any) -> dict[str, Any]:
     """A processed case with findings and a set-aside photo, its photo drawn annotated, and
     one case in each other status for the badges of the case list."""
-    version = seed.model_version_create(threshold=0.6, status="active")
-    case = seed.case_create(
+    version = factories.model_version_create(threshold=0.6, status="active")
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[
@@ -95,12 +95,12 @@ def reviewed_scene(customer: Any) -> dict[str, Any]:
         set_aside=1,
     )
     photo = case.photos.get(position=0)
-    image = seed.jpeg_bytes(640, 480, (150, 60, 60))
+    image = factories.jpeg_bytes(640, 480, (150, 60, 60))
     photo.thumbnail.save("t0.jpg", ContentFile(image), save=False)
     photo.annotated.save("a0.jpg", ContentFile(image), save=False)
     photo.save()
     for status in ("released", "reviewed", "needs_photos", "failed", "processing"):
-        seed.case_create(customer=customer, version=version, findings=[], status=status)
+        factories.case_create(customer=customer, version=version, findings=[], status=status)
     return {"version": version, "case": case, "photo": photo}
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from claims.models import AuditEvent, Case
-from review import seed
 from review.models import Contest
+from tests import factories
 from tests.conftest import page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -19,11 +19,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 def test_customer_contests_a_row_and_reads_the_answer(
     browser, server_url, customer, adjuster
 ) -> None:
-    version = seed.model_version_create(threshold=0.6)
-    routine = seed.case_create(
+    version = factories.model_version_create(threshold=0.6)
+    routine = factories.case_create(
         customer=customer, version=version, findings=[("deformity", "hood", 0.1)]
     )
-    case = seed.case_create(
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[("deformity", "door_shell", 0.9), ("surface_damage", "bumper", 0.8)],

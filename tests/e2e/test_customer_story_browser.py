@@ -30,8 +30,8 @@ from claims import selectors
 from claims.models import AuditEvent, Case
 from inference.core.data.paths import data_available, data_root
 from inference.models import Finding
-from review import seed
 from review.models import Contest
+from tests import factories
 from tests.claims.test_customer_report import pdf_pages_text
 from tests.conftest import VEHICLE_PHOTO, page_as
 
@@ -229,9 +229,9 @@ def test_customer_files_reads_contests_and_reads_the_reviewed_report(  # type: i
 
     # The adjuster, in another browser context, finds it first in the queue, contested,
     # ahead of another customer's routine case whose confidence is lower.
-    routine = seed.case_create(
+    routine = factories.case_create(
         customer=other_customer,
-        version=seed.model_version_create(threshold=0.6),
+        version=factories.model_version_create(threshold=0.6),
         findings=[("deformity", "hood", 0.01)],
     )
     adj = page_as(browser, base, adjuster)

@@ -16,7 +16,7 @@ from inference import services
 from inference.core.masks import mask_to_rle
 from inference.core.registry import WeightFile, default_version
 from inference.models import Finding, InferenceRun, ModelVersion
-from review import seed
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -130,7 +130,7 @@ def _record(visible: list[str], findings: list[dict[str, Any]]) -> dict[str, Any
 
 
 def test_c_refined_is_the_calibrated_confidence_times_k_agree(customer) -> None:  # type: ignore[no-untyped-def]
-    version = seed.model_version_create(threshold=0.45, calibrated=True)
+    version = factories.model_version_create(threshold=0.45, calibrated=True)
     ModelVersion.objects.filter(pk=version.pk).update(
         manifest_path=str(default_version().directory)
     )
@@ -192,7 +192,7 @@ def test_c_refined_is_the_calibrated_confidence_times_k_agree(customer) -> None:
 
 def test_an_active_version_whose_files_are_gone_is_retired_on_registration(tmp_path) -> None:
     # An upgrade shipped 0.3.0 and dropped the files of the version that was active.
-    gone = seed.model_version_create(name="deeplabv3plus-lite0-joint", version="0.2.1")
+    gone = factories.model_version_create(name="deeplabv3plus-lite0-joint", version="0.2.1")
     ModelVersion.objects.filter(pk=gone.pk).update(
         status=ModelVersion.Status.ACTIVE, manifest_path=str(tmp_path / "0.2.1" / "manifest.json")
     )
@@ -223,7 +223,7 @@ def test_registration_stores_the_damage_backend() -> None:
 
 
 def _finalised(customer: Any, findings: list[dict[str, Any]], backend: str) -> Case:
-    version = seed.model_version_create(threshold=0.5, damage_backend=backend)
+    version = factories.model_version_create(threshold=0.5, damage_backend=backend)
     ModelVersion.objects.filter(pk=version.pk).update(
         manifest_path=str(default_version().directory)
     )

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent
+from common.errors import ApplicationError
 from inference.models import ModelVersion
 from learning import services, tasks
 from learning.models import TrainingRun
@@ -212,12 +213,12 @@ def test_sweep_resends_a_run_whose_worker_died(
     for run in runs:
         assert services.training_run_claim(run_id=run.pk) == 1
     now = timezone.now()
-    long_ago = now - dt.timedelta(seconds=services.STALE_S + 60)
+    long_ago = now - dt.timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_S + 60)
     TrainingRun.objects.filter(pk__in=[dead.pk, cancelling.pk, worn.pk]).update(
         heartbeat_at=long_ago, queued_at=long_ago
     )
     TrainingRun.objects.filter(pk=cancelling.pk).update(status=TrainingRun.Status.CANCELLING)
-    TrainingRun.objects.filter(pk=worn.pk).update(attempts=services.MAX_ATTEMPTS)
+    TrainingRun.objects.filter(pk=worn.pk).update(attempts=settings.TRAINING_MAX_ATTEMPTS)
     # a live worker holds `alive`: its message finds nothing to take over
     assert tasks.training_run_task(alive.pk) is None
 
@@ -252,7 +253,7 @@ def test_sweep_resends_a_queued_run_only_when_no_worker_is_busy(
     )
     assert services.training_run_claim(run_id=busy.pk) == 1
     now = timezone.now()
-    long_ago = now - dt.timedelta(seconds=services.STALE_S + 60)
+    long_ago = now - dt.timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_S + 60)
     TrainingRun.objects.filter(pk=waiting.pk).update(queued_at=long_ago)
     with django_capture_on_commit_callbacks(execute=True):
         assert services.training_runs_sweep(now=now) == []  # it waits for the busy worker

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
@@ -192,7 +193,7 @@ def test_a_run_resumes_from_its_last_checkpoint(
     assert stopped.value.epochs_done == 1
     assert _epochs(run) == [1]
     assert (Path(run.out_dir) / "last.pt").is_file()
-    long_ago = timezone.now() - dt.timedelta(seconds=services.STALE_S + 60)
+    long_ago = timezone.now() - dt.timedelta(seconds=settings.TRAINING_HEARTBEAT_STALE_S + 60)
     TrainingRun.objects.filter(pk=run.pk).update(heartbeat_at=long_ago, queued_at=long_ago)
 
     # The beat's sweep sends it again; the new worker takes it over and resumes.

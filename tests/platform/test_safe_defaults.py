@@ -21,7 +21,7 @@ import requests
 from django.test import Client, RequestFactory
 
 from claims.api import errors
-from review import seed
+from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN_RUN = ROOT / "bin" / "run"
@@ -182,8 +182,8 @@ def test_unknown_url_is_the_site_404(debug_off: None, customer: Any) -> None:
 def test_another_customers_case_is_the_site_404(
     debug_off: None, customer: Any, other_customer: Any
 ) -> None:
-    version = seed.model_version_create()
-    case = seed.case_create(
+    version = factories.model_version_create()
+    case = factories.case_create(
         customer=customer, version=version, findings=[("deformity", "door_shell", 0.3)]
     )
     photo = case.photos.get()

@@ -1,4 +1,4 @@
-"""Review fixtures: a model version and processed cases built by `review.seed`."""
+"""Review fixtures: a model version and processed cases built by `tests.factories`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from review import seed
+from tests import factories
 
 
 @pytest.fixture(autouse=True)
@@ -18,13 +18,13 @@ def _export_root(settings: Any, tmp_path: Any) -> None:
 
 @pytest.fixture
 def version(db: None) -> Any:
-    return seed.model_version_create(threshold=0.6)
+    return factories.model_version_create(threshold=0.6)
 
 
 @pytest.fixture
 def make_case(customer: Any, version: Any) -> Callable[..., Any]:
     def make(findings: list[tuple[str, str, float]] | None = None, **kwargs: Any) -> Any:
-        return seed.case_create(
+        return factories.case_create(
             customer=kwargs.pop("owner", customer),
             version=kwargs.pop("model_version", version),
             findings=findings

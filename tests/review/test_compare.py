@@ -14,8 +14,9 @@ from PIL import Image
 from claims.models import AuditEvent, Photo
 from inference.models import Finding, ModelVersion
 from inference.rendering import output_size
-from review import seed, services, shadow, tasks
+from review import services, shadow, tasks
 from review.models import ShadowEvaluation
+from tests import factories
 from tests.conftest import claim_processed
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -154,7 +155,7 @@ def test_promotion_from_the_comparison_records_the_figures(
 
 
 def test_promotion_without_a_shadow_evaluation_says_so(version, admin_user) -> None:
-    live = seed.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
+    live = factories.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
     services.model_version_promote(version=version, user=admin_user)
     event = AuditEvent.objects.get(verb="model.promoted")
     assert event.data["shadow"] is None
@@ -168,8 +169,8 @@ def test_promotion_without_a_shadow_evaluation_says_so(version, admin_user) -> N
 def test_promotion_on_an_evaluation_that_is_not_against_the_active_version_is_refused(
     version, admin_user
 ) -> None:
-    live = seed.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
-    other = seed.model_version_create(name="other")
+    live = factories.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
+    other = factories.model_version_create(name="other")
     stale = ShadowEvaluation.objects.create(
         candidate=version,
         baseline=other,
@@ -184,7 +185,7 @@ def test_promotion_on_an_evaluation_that_is_not_against_the_active_version_is_re
 
 
 def test_comparison_without_an_evaluation_shows_stored_figures(version, admin_user, login) -> None:
-    live = seed.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
+    live = factories.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
     metrics = dict(live.metrics)
     metrics["per_class_iou"] = {"surface_damage": 0.5, "deformity": 0.45, "body_damage": 0.40}
     ModelVersion.objects.filter(pk=live.pk).update(metrics=metrics)
@@ -210,7 +211,7 @@ def test_comparison_without_an_evaluation_shows_stored_figures(version, admin_us
 
 
 def test_only_admins_compare(version, adjuster, customer, login) -> None:
-    live = seed.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
+    live = factories.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
     for user in (adjuster, customer):
         assert login(user).get(_compare_url(live, version)).status_code == 403
     assert login(None).get(_compare_url(live, version)).status_code == 302  # to log in

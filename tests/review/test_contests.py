@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from django.urls import reverse
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, Photo
 from claims.services import Upload
+from common.errors import ApplicationError
 from inference.models import Finding
 from review import services
 from review.models import Contest, ReviewRound

@@ -14,12 +14,13 @@ from django.contrib.auth.models import Group
 from django.db.models import Count
 
 from claims.models import AuditEvent, Case
-from claims.roles import ADJUSTERS_GROUP
+from common.access import ADJUSTERS_GROUP
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
-from review import seed, services
+from review import services
 from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
 from review.selectors import QueueFilters, queue_cases
+from tests import factories
 from tests.conftest import CHROMIUM, UserFactory, chromium_available, claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -59,8 +60,8 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     settings.REVIEW_EXPORT_ROOT = "/tmp/unused"
     second = UserFactory(username="erin")
     second.groups.add(Group.objects.get(name=ADJUSTERS_GROUP))
-    version = seed.model_version_create(threshold=0.6)
-    case = seed.case_create(
+    version = factories.model_version_create(threshold=0.6)
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[
@@ -269,8 +270,8 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
 def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     chromium, live_server, customer, adjuster, admin_user, settings
 ) -> None:
-    version = seed.model_version_create(threshold=0.6)
-    case = seed.case_create(
+    version = factories.model_version_create(threshold=0.6)
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[
@@ -420,8 +421,8 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
     chromium, live_server, customer, adjuster, settings
 ) -> None:
     settings.REVIEW_EXPORT_ROOT = "/tmp/unused"
-    version = seed.model_version_create(threshold=0.6, damage_backend="detection")
-    case = seed.case_create(
+    version = factories.model_version_create(threshold=0.6, damage_backend="detection")
+    case = factories.case_create(
         customer=customer,
         version=version,
         findings=[("deformity", "door_shell", 0.3), ("surface_damage", "bumper", 0.45)],

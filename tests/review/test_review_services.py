@@ -15,11 +15,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from pycocotools.coco import COCO
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case
+from common.errors import ApplicationError
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
-from review import seed, services
+from review import services
 from review.models import (
     DatasetSnapshot,
     Lease,
@@ -29,6 +29,7 @@ from review.models import (
     ReviewRound,
 )
 from review.selectors import case_review_items
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -306,7 +307,7 @@ def test_bad_edits_store_nothing(make_case, adjuster, mask, damage, part, messag
 
 def test_finishing_the_review_writes_the_reviewed_report(make_case, adjuster, monkeypatch) -> None:
     pushed: list[int] = []
-    monkeypatch.setattr(services, "case_notify", lambda *, case_id: pushed.append(case_id))
+    monkeypatch.setattr(services.reports, "case_notify", lambda *, case_id: pushed.append(case_id))
     case = make_case()
     services.lease_claim(case=case, user=adjuster)
     f = _findings(case)
@@ -386,7 +387,7 @@ def test_reopening_opens_a_new_round_and_is_audited(make_case, adjuster, admin_u
 @pytest.mark.django_db(transaction=True)
 def test_reviewed_case_is_pushed_live(make_case, adjuster, monkeypatch) -> None:
     pushed: list[int] = []
-    monkeypatch.setattr(services, "case_notify", lambda *, case_id: pushed.append(case_id))
+    monkeypatch.setattr(services.reports, "case_notify", lambda *, case_id: pushed.append(case_id))
     case = make_case([("deformity", "door_shell", 0.3)])
     services.lease_claim(case=case, user=adjuster)
     services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="accept")
@@ -434,7 +435,7 @@ def test_threshold_change_is_admin_only_and_audited(version, adjuster, admin_use
 
 
 def test_promote_retires_the_previous_active(version, admin_user) -> None:
-    old = seed.model_version_create(name="old", status=ModelVersion.Status.ACTIVE)
+    old = factories.model_version_create(name="old", status=ModelVersion.Status.ACTIVE)
     services.model_version_promote(version=version, user=admin_user)
     assert ModelVersion.objects.get(pk=version.pk).status == "active"
     assert ModelVersion.objects.get(pk=old.pk).status == "retired"

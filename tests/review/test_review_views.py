@@ -14,9 +14,10 @@ from claims.models import AuditEvent, Case
 from inference.core.risk_control import precision_threshold
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
-from review import seed, services
+from review import services
 from review.models import Contest, ReviewDecision, ReviewRound
 from review.selectors import QueueFilters, queue_cases
+from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -168,7 +169,7 @@ def test_queue_order_lowest_confidence_then_oldest(make_case) -> None:
 
 
 def test_queue_filters(make_case, admin_user) -> None:
-    other = seed.model_version_create(name="other", threshold=0.7)
+    other = factories.model_version_create(name="other", threshold=0.7)
     a = make_case([("deformity", "hood", 0.5)])
     b = make_case([("surface_damage", "bumper", 0.4)], age=dt.timedelta(days=10))
     c = make_case([("deformity", "bumper", 0.65)], model_version=other)
@@ -377,7 +378,7 @@ PROMISE_TEXT = (
 
 
 def test_model_page_shows_the_promise_of_a_calibrated_version(admin_user, login) -> None:
-    version = seed.model_version_create(
+    version = factories.model_version_create(
         name="calibrated", threshold=0.6, calibrated=True, threshold_promise=PROMISE
     )
     client = login(admin_user)
@@ -406,7 +407,7 @@ def test_model_pages_mark_an_uncalibrated_version(version, admin_user, login) ->
         '<span class="uncalibrated">uncalibrated (confidence = C_base, the mean pixel '
         "probability)</span>"
     ) in listing
-    calibrated = seed.model_version_create(name="calibrated", calibrated=True)
+    calibrated = factories.model_version_create(name="calibrated", calibrated=True)
     listing = client.get(reverse("review:model_versions")).content.decode()
     assert listing.count("uncalibrated (confidence = C_base") == 1
     assert f'<a href="{reverse("review:model_version", args=[calibrated.pk])}">' in listing
@@ -517,7 +518,7 @@ def test_model_page_shows_the_stored_findings_evaluation_and_a_kept_no_threshold
     admin_user, login
 ) -> None:
     none_kept = {**PROMISE, "threshold": None, "precision": None, "released_share": 0.0}
-    version = seed.model_version_create(
+    version = factories.model_version_create(
         name="weak", threshold=1.0, calibrated=True, threshold_promise=none_kept
     )
     version.metrics = {
@@ -573,7 +574,7 @@ def test_model_pages_show_the_damage_backend_and_promote_a_detection_version(
     version, admin_user, login
 ) -> None:
     ModelVersion.objects.filter(pk=version.pk).update(status=ModelVersion.Status.ACTIVE)
-    detector = seed.model_version_create(name="yolov9t-cs", damage_backend="detection")
+    detector = factories.model_version_create(name="yolov9t-cs", damage_backend="detection")
     client = login(admin_user)
     listing = client.get(reverse("review:model_versions")).content.decode()
     assert '<td data-damage-backend="detection">Detection (boxes)</td>' in listing

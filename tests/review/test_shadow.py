@@ -11,13 +11,14 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from claims.errors import ApplicationError
 from claims.models import AuditEvent, Case, WebhookDelivery
+from common.errors import ApplicationError
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
-from review import seed, selectors, services, shadow, tasks
+from review import selectors, services, shadow, tasks
 from review.models import ReviewedReport, ShadowEvaluation, ShadowFinding
 from review.shadow import PhotoScore, Predicted, TruthRegion
+from tests import factories
 from tests.conftest import claim_processed
 
 CLASSES = ["no_damage", "surface_damage", "deformity", "body_damage"]
@@ -166,7 +167,7 @@ def test_bootstrap_needs_five_cases_and_brackets_a_clear_difference() -> None:
 
 @pytest.fixture
 def live(db: None) -> ModelVersion:
-    return seed.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
+    return factories.model_version_create(name="live", status=ModelVersion.Status.ACTIVE)
 
 
 def _reviewed(make_case: Any, adjuster: Any, version: ModelVersion, reject: str = "") -> Case:

@@ -3,7 +3,7 @@ from typing import Any
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand
 
-from claims.roles import ADJUSTERS_GROUP
+from common.access import ADJUSTERS_GROUP
 
 DEMO_USERS = [
     ("customer", "customer-demo-pass", "customer"),

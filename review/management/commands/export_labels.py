@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from claims.errors import ApplicationError
+from common.errors import ApplicationError
 from review.services import snapshot_export
 
 

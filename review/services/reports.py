@@ -1,0 +1,218 @@
+"""The outcome of a review round: the reviewed report, finishing a round, reopening a case."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from claims.live import case_notify
+from claims.models import Case, Photo
+from claims.services import audit_record
+from common.access import require_reviewer
+from common.errors import ApplicationError
+from inference.core.severity import case_dsi, severity_terms
+from inference.core.severity import dsi as dsi_mean
+from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.models import Finding
+from review import selectors
+from review.models import (
+    Contest,
+    ReviewDecision,
+    ReviewedReport,
+    ReviewRound,
+)
+from review.services.decisions import lock_for_decision, round_create
+from review.services.leases import lease_held_message, lease_take
+
+
+def _pending_count(case: Case) -> int:
+
+    return sum(1 for item in selectors.case_review_items(case=case) if item.state == "pending")
+
+
+def report_compute(*, case: Case) -> dict[str, Any]:
+    """Damaged parts and DSI from the human decisions (pure read, no write).
+
+    A finding a person accepted, edited or added counts with confidence 1 (a person saw
+    it); a rejected one is dropped; a finding above the threshold that nobody decided
+    keeps the model's terms. A_i uses the edited mask's share of the photo. A photo's DSI
+    is the mean S_i of what it shows; the case's is the mean over its rows (part, damage
+    type), each row the mean of its photos' S_i, as in the model's synthesis.
+    """
+    version = case.model_version
+    try:
+        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
+    except TaxonomyError:
+        taxonomy = None
+    decided = selectors.decisions_in_force(case=case)
+    latest, added = decided.latest, decided.added
+    d: ReviewDecision | None
+    findings = list(
+        Finding.objects.filter(case=case, model_version=version).select_related(
+            "photo", "model_version"
+        )
+    )
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+    scores_by_photo: dict[int, list[float]] = defaultdict(list)
+    scores_by_row: dict[tuple[str, str], list[float]] = defaultdict(list)
+    kept = rejected = 0
+
+    def weight(damage: str, fallback: float) -> float:
+        try:
+            return taxonomy.dsi_weight(damage) if taxonomy else fallback
+        except TaxonomyError:
+            return fallback
+
+    def add(part: str, damage: str, photo: Photo, score: float, source: str) -> None:
+        row = rows.setdefault(
+            (part, damage), {"part": part, "damage": damage, "photos": [], "sources": []}
+        )
+        if photo.position + 1 not in row["photos"]:
+            row["photos"].append(photo.position + 1)
+        row["sources"].append(source)
+        scores_by_photo[photo.pk].append(score)
+        scores_by_row[(part, damage)].append(score)
+
+    for f in findings:
+        d = latest.get(f.pk)
+        if d is None:
+            if f.c_refined < f.model_version.threshold:
+                continue  # undecided: the report is computed once none is left
+            add(f.part, f.damage, f.photo, f.dsi_score, "model")
+            kept += 1
+        elif d.action == ReviewDecision.Action.REJECT:
+            rejected += 1
+        elif d.action == ReviewDecision.Action.ACCEPT:
+            terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
+            add(f.part, f.damage, f.photo, terms.score, "accepted")
+            kept += 1
+        else:
+            edit = d.mask_edit
+            assert edit is not None
+            terms = severity_terms(
+                edit.area_px / (edit.width * edit.height),
+                1.0,
+                weight(d.damage_type, f.dsi_type_weight),
+            )
+            add(d.part, d.damage_type, f.photo, terms.score, "edited")
+            kept += 1
+    for d in added:
+        edit = d.mask_edit
+        assert edit is not None
+        terms = severity_terms(
+            edit.area_px / (edit.width * edit.height), 1.0, weight(d.damage_type, 0.0)
+        )
+        add(d.part, d.damage_type, d.photo, terms.score, "added")
+    return {
+        "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
+        "dsi": round(case_dsi(scores_by_row.values()), 4),
+        "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
+        "kept": kept,
+        "rejected": rejected,
+        "added": len(added),
+    }
+
+
+def case_finish_review(*, case: Case, user: Any) -> ReviewedReport:
+    """Finish the open review round: the reviewed report is written, the case becomes
+    "reviewed" and read-only, and the customer is told; exactly once however many
+    requests ask for it at the same time."""
+    with transaction.atomic():
+        review_round = lock_for_decision(case=case, user=user)
+        pending = _pending_count(case)
+        if pending:
+            raise ApplicationError(
+                f"{pending} item{'s' if pending != 1 else ''} still to decide; decide "
+                f"{'them' if pending != 1 else 'it'} before finishing the review."
+            )
+        unanswered = Contest.objects.filter(case=case, answered_at__isnull=True).count()
+        if unanswered:
+            raise ApplicationError(
+                f"The customer contested {unanswered} item{'s' if unanswered != 1 else ''} "
+                "that you have not answered yet; write an answer to each contest (the "
+                "customer reads it) before finishing the review."
+            )
+        now = timezone.now()
+        finished = ReviewRound.objects.filter(pk=review_round.pk, finished_at__isnull=True).update(
+            finished_at=now, finished_by=user
+        )
+        if finished != 1:  # unreachable while the round is locked; kept as the last word
+            raise ApplicationError("This review was finished by another request.")
+        data = report_compute(case=case)
+        report = ReviewedReport.objects.create(
+            case=case,
+            damaged_parts=data["damaged_parts"],
+            dsi=data["dsi"],
+            kept=data["kept"],
+            rejected=data["rejected"],
+            added=data["added"],
+            reviewed_by=user,
+            created_at=now,
+        )
+        # The model's DSI stays on the findings; the case carries the reviewed figure.
+        Case.objects.filter(pk=case.pk).update(
+            status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=now
+        )
+        audit_record(
+            verb="review.case_reviewed",
+            case=case,
+            actor=user,
+            data={
+                "report": report.pk,
+                "round": review_round.number,
+                "dsi": data["dsi"],
+                "kept": data["kept"],
+                "rejected": data["rejected"],
+                "added": data["added"],
+            },
+        )
+        case_id = case.pk
+        transaction.on_commit(lambda: case_notify(case_id=case_id))
+    return report
+
+
+REOPEN_REASON_MAX = 500
+
+
+def case_reopen(*, case: Case, user: Any, reason: str) -> ReviewRound:
+    """Open the next review round of a reviewed case, so its decisions can change again.
+
+    The reason is required and goes to the audit trail; the person takes the case's
+    lease. The last reviewed report stays what the customer sees until the new round is
+    finished."""
+    require_reviewer(user)
+    reason = reason.strip()
+    if not reason:
+        raise ApplicationError("Say why the review is reopened (it goes to the audit trail).")
+    if len(reason) > REOPEN_REASON_MAX:
+        raise ApplicationError(f"Keep the reason under {REOPEN_REASON_MAX} characters.")
+    with transaction.atomic():
+        if not lease_take(case_id=case.pk, user=user, now=timezone.now()):
+            raise ApplicationError(lease_held_message(case.pk))
+        last = ReviewRound.objects.select_for_update().filter(case=case).order_by("-number").first()
+        if last is None or last.finished_at is None:
+            raise ApplicationError(
+                "This case is open for review already (not finished); there is nothing to reopen."
+            )
+        return round_next(case=case, last=last, user=user, reason=reason)
+
+
+def round_next(*, case: Case, last: ReviewRound, user: Any, reason: str) -> ReviewRound:
+    """Open the round after `last` (finished, locked by the caller) and send the case back
+    to the queue; `user` is the adjuster who reopens it, or the customer who contests it."""
+    review_round = round_create(case=case, number=last.number + 1, user=user, reason=reason)
+    if review_round is None:
+        raise ApplicationError("This case was reopened by another request.")
+    Case.objects.filter(pk=case.pk).update(
+        status=Case.Status.NEEDS_REVIEW, updated_at=timezone.now()
+    )
+    audit_record(
+        verb="review.case_reopened",
+        case=case,
+        actor=user,
+        data={"round": review_round.number, "reason": reason},
+    )
+    return review_round
