@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class ClaimsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "claims"
+
+    def ready(self) -> None:
+        # Register the app's Celery tasks in every process, the web one included: its
+        # services send them by name (`current_app.tasks[...]`), not by importing them.
+        from claims import tasks  # noqa: F401

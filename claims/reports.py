@@ -118,10 +118,7 @@ def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
             Paragraph(
                 f"Severity {report.dsi_number} of 100 ({report.dsi_word})", styles["severity"]
             ),
-            Paragraph(
-                "Severity: how much of the visible car is damaged and how badly; 0 is none.",
-                styles["normal"],
-            ),
+            Paragraph(escape(f"Severity: {report.severity_means}."), styles["normal"]),
         ]
     if report.scores_known and report.photos:
         parts = []

@@ -355,6 +355,14 @@ class CustomerReport:
         return wording.severity_sentence(self.dsi)
 
     @property
+    def severity_means(self) -> str:
+        """What the index means, in the report's words; after review also why its figures
+        may be higher than before."""
+        if self.reviewed:
+            return f"{wording.SEVERITY_MEANS}; {wording.SEVERITY_AFTER_REVIEW}"
+        return wording.SEVERITY_MEANS
+
+    @property
     def status_line(self) -> str:
         when = self.reviewed_at.strftime("%Y-%m-%d") if self.reviewed_at else ""
         if self.contest_pending and self.status_words == wording.CONTEST_UNDER_REVIEW:

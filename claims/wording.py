@@ -117,6 +117,12 @@ SEVERITY_CUTOFFS_TEXT = (
     f"{SEVERITY_SEVERE_FROM - 1:.0f}, severe {SEVERITY_SEVERE_FROM:.0f} and above"
 )
 SEVERITY_MEANS = "how much of the visible car is damaged and how badly; 0 is none"
+# Why figures can move after a review although nothing was changed: a damage an adjuster
+# checked counts as certain (the index's confidence term).
+SEVERITY_AFTER_REVIEW = (
+    "after an adjuster's check, every damage kept counts as certain, so a severity can be "
+    "higher than before the check"
+)
 # Why the claim's figure may differ from a photo's: the same damage in three photos counts
 # once for the claim (review/services.report_compute, inference/core/synthesis.py).
 PER_PHOTO_NOTE = "the claim counts each damaged part once, however many photos show it"

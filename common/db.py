@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
@@ -63,3 +64,37 @@ def send_each(task: Any, ids: Sequence[int], what: str) -> None:
             task.delay(pk)
         except BrokerError:
             logger.warning("broker unreachable; %s %s waits for the sweep", what, pk)
+
+
+@contextlib.contextmanager
+def heartbeat(*, renew: Callable[[], bool], every_s: float, name: str) -> Iterator[None]:
+    """Call `renew()` every `every_s` seconds from a thread while the body runs, until it
+    returns False (the work was finished, failed or taken over elsewhere).
+
+    A thread rather than beats between the steps of the work: one step (a large photo on a
+    busy CPU, a validation pass, packaging) may take longer than the stale limit, and the
+    thread beats through it. It dies with the worker process, which is what the sweeps
+    detect; a hung body is ended by its task's time limit. A missed beat (the database
+    away) is logged and allowed for: a stale limit is several beats long.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every_s):
+                try:
+                    if not renew():
+                        return
+                except DatabaseError as exc:
+                    logger.warning("%s: heartbeat missed (%s)", name, exc)
+                    connection_drop()
+        finally:
+            connection_drop()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, name=f"{name}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=every_s)

@@ -5,3 +5,8 @@ class LearningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "learning"
     verbose_name = "Training from the browser"
+
+    def ready(self) -> None:
+        # Register the app's Celery tasks in every process, the web one included: its
+        # services send them by name (`current_app.tasks[...]`), not by importing them.
+        from learning import tasks  # noqa: F401

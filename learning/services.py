@@ -14,9 +14,8 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,13 @@ from typing import Any
 import yaml
 from celery import current_app
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from claims.services import audit_record
 from common.access import require_admin
-from common.db import send_each
+from common.db import heartbeat, send_each
 from common.errors import ApplicationError
 from inference.core.data.paths import data_root
 from inference.core.registry import MANIFEST, ManifestError, load_manifest, write_manifest
@@ -269,34 +268,20 @@ def _ours(run_id: int, attempt: int) -> Q:
     return Q(pk=run_id, attempts=attempt)
 
 
-@contextlib.contextmanager
-def _heartbeat(*, run_id: int, attempt: int) -> Iterator[None]:
-    """Renew the heartbeat from a thread: one validation pass or the packaging can take
-    longer than the stale limit, and the thread beats through it."""
-    stop = threading.Event()
-    every = settings.TRAINING_HEARTBEAT_S
+def _heartbeat(*, run_id: int, attempt: int) -> contextlib.AbstractContextManager[None]:
+    """Renew the run's heartbeat every TRAINING_HEARTBEAT_S while it trains or packages."""
 
-    def beat() -> None:
-        try:
-            while not stop.wait(every):
-                try:
-                    if not TrainingRun.objects.filter(
-                        _ours(run_id, attempt),
-                        status__in=(TrainingRun.Status.RUNNING, TrainingRun.Status.CANCELLING),
-                    ).update(heartbeat_at=timezone.now()):
-                        return
-                except DatabaseError as exc:
-                    logger.warning("training run %s: heartbeat missed (%s)", run_id, exc)
-        finally:
-            connection.close()  # the thread's own connection
+    def renew() -> bool:
+        return bool(
+            TrainingRun.objects.filter(
+                _ours(run_id, attempt),
+                status__in=(TrainingRun.Status.RUNNING, TrainingRun.Status.CANCELLING),
+            ).update(heartbeat_at=timezone.now())
+        )
 
-    thread = threading.Thread(target=beat, name=f"training-{run_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join(timeout=every)
+    return heartbeat(
+        renew=renew, every_s=settings.TRAINING_HEARTBEAT_S, name=f"training run {run_id}"
+    )
 
 
 def _log(path: Path, line: str) -> None:

@@ -191,8 +191,11 @@ def comparison_plots(
             out.append(
                 (
                     f"Pixel confusion matrix of {name} (rows: truth, share of the row)",
-                    plots.confusion_counts_svg(
-                        f"Confusion matrix of {name}", confusion["labels"], confusion["matrix"]
+                    plots.confusion_svg(
+                        f"Confusion matrix of {name}",
+                        confusion["labels"],
+                        confusion["matrix"],
+                        unit="px",
                     ),
                 )
             )

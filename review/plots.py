@@ -173,42 +173,6 @@ def bars_svg(title: str, values: Mapping[str, float], x_label: str = "IoU") -> s
     )
 
 
-def confusion_svg(title: str, labels: Sequence[str], matrix: Sequence[Sequence[float]]) -> str:
-    """Row-normalised heat map; rows are the truth, columns the prediction."""
-    n = len(labels)
-    if n == 0 or len(matrix) != n or any(len(row) != n for row in matrix):
-        raise ValueError("the confusion matrix must be square with one row per label")
-    label_w = 90
-    size = WIDTH - label_w - 8
-    cell = size / n
-    parts = []
-    for i, row in enumerate(matrix):
-        total = sum(row) or 1.0
-        parts.append(
-            f'<text x="{label_w - 4}" y="{label_w + (i + 0.65) * cell:.1f}" font-size="9" '
-            f'text-anchor="end">{escape(labels[i])}</text>'
-        )
-        for j, value in enumerate(row):
-            share = value / total
-            shade = int(255 - share * 200)
-            parts.append(
-                f'<rect x="{label_w + j * cell:.1f}" y="{label_w + i * cell:.1f}" '
-                f'width="{cell:.1f}" height="{cell:.1f}" fill="rgb({shade},{shade},255)">'
-                f"<title>{escape(labels[i])} as {escape(labels[j])}: {share:.0%}</title></rect>"
-            )
-    for j, name in enumerate(labels):
-        cx = label_w + (j + 0.6) * cell
-        parts.append(
-            f'<text x="{cx:.1f}" y="{label_w - 4}" font-size="9" '
-            f'transform="rotate(-60 {cx:.1f} {label_w - 4})">{escape(name)}</text>'
-        )
-    height = int(label_w + size + 8)
-    return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}"><title>{escape(title)}</title>{"".join(parts)}</svg>'
-    )
-
-
 SERIES_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a")
 
 
@@ -361,11 +325,12 @@ def curves_svg(
     )
 
 
-def confusion_counts_svg(
-    title: str, labels: Sequence[str], matrix: Sequence[Sequence[float]]
+def confusion_svg(
+    title: str, labels: Sequence[str], matrix: Sequence[Sequence[float]], unit: str = ""
 ) -> str:
     """Row-normalised heat map with each cell's share written in it, the rows (truth) and
-    columns (prediction) named, and the axes titled."""
+    columns (prediction) named, and the axes titled; `unit` names what the counts count
+    (in each cell's tooltip, e.g. "px")."""
     n = len(labels)
     if n == 0 or len(matrix) != n or any(len(row) != n for row in matrix):
         raise ValueError("the confusion matrix must be square with one row per label")
@@ -393,7 +358,7 @@ def confusion_counts_svg(
                 f'<rect x="{label_w + j * cell:.1f}" y="{top + i * cell:.1f}" '
                 f'width="{cell:.1f}" height="{cell:.1f}" fill="rgb({shade},{shade},255)" '
                 f'stroke="#fff"><title>{escape(labels[i])} as {escape(labels[j])}: '
-                f"{share:.1%} ({int(value)} px)</title></rect>"
+                f"{share:.1%} ({value:g}{' ' + unit if unit else ''})</title></rect>"
                 f'<text x="{label_w + (j + 0.5) * cell:.1f}" y="{top + (i + 0.55) * cell:.1f}" '
                 f'font-size="9" text-anchor="middle" fill="{ink}">{share:.0%}</text>'
             )

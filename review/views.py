@@ -23,6 +23,7 @@ from claims.models import Case, Photo
 from common.access import require_admin, require_reviewer
 from common.errors import ApplicationError
 from common.http import HtmxHttpRequest
+from inference import services as inference_services
 from inference.models import Finding, ModelVersion
 from review import plots, selectors, services, shadow, thresholds
 from review.models import Contest, DatasetSnapshot
@@ -535,7 +536,7 @@ def model_version_threshold(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         field="threshold",
         what="threshold",
         example="0.6",
-        setter=services.model_version_set_threshold,
+        setter=inference_services.model_version_set_threshold,
     )
 
 
@@ -548,7 +549,7 @@ def model_version_target_precision(request: HtmxHttpRequest, pk: int) -> HttpRes
         field="target_precision",
         what="target precision",
         example="0.9",
-        setter=services.model_version_set_target_precision,
+        setter=inference_services.model_version_set_target_precision,
     )
 
 
@@ -559,7 +560,7 @@ def model_version_status(request: HtmxHttpRequest, pk: int, action: str) -> Http
     version = get_object_or_404(ModelVersion, pk=pk)
     service = {
         "promote": services.model_version_promote,
-        "retire": services.model_version_retire,
+        "retire": inference_services.model_version_retire,
     }.get(action)
     if service is None:
         raise PermissionDenied("Unknown action.")

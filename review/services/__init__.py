@@ -35,9 +35,6 @@ from review.services.leases import (
 )
 from review.services.model_versions import (
     model_version_promote,
-    model_version_retire,
-    model_version_set_target_precision,
-    model_version_set_threshold,
 )
 from review.services.reports import (
     REOPEN_REASON_MAX,
@@ -71,9 +68,6 @@ __all__ = [
     "lease_take",
     "lock_for_decision",
     "model_version_promote",
-    "model_version_retire",
-    "model_version_set_target_precision",
-    "model_version_set_threshold",
     "photo_confirm_set_aside",
     "report_compute",
     "round_create",

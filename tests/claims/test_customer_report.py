@@ -20,6 +20,7 @@ from claims import selectors, wording
 from claims.models import AuditEvent, Case, Photo
 from claims.reports import case_report_pdf
 from claims.services import Upload, photo_add
+from inference import services as inference_services
 from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding
 from review import rle as rle_codec
@@ -642,7 +643,9 @@ def test_a_contest_with_a_photo_reads_as_being_reviewed_until_the_review_is_fini
     contest is being reviewed, on the case page and in their list of claims, until the
     adjuster has answered and finished."""
     # Every finding of the keen model confident enough to release the case unreviewed.
-    services.model_version_set_threshold(version=active_model, user=admin_user, threshold=0.0)
+    inference_services.model_version_set_threshold(
+        version=active_model, user=admin_user, threshold=0.0
+    )
     case = claim_processed(customer, vehicle_jpeg)
     assert case.status == Case.Status.RELEASED
     client = _client(customer)
@@ -694,3 +697,17 @@ def test_a_contest_with_a_photo_reads_as_being_reviewed_until_the_review_is_fini
     assert 'data-contest="pending"' not in html
     assert _list_badge(client) == "Reviewed by an adjuster"
     assert "It is new: fresh paint." in page.text
+
+
+def test_after_review_the_page_and_pdf_say_why_severities_can_be_higher(customer, adjuster) -> None:
+    case = build_case(customer)
+    before = selectors.case_customer_report(case=case)
+    assert before.severity_means == wording.SEVERITY_MEANS
+    _review(case, adjuster)
+    case.refresh_from_db()
+    after = selectors.case_customer_report(case=case)
+    assert wording.SEVERITY_AFTER_REVIEW in after.severity_means
+    _html, page = _page(_client(customer), case)
+    assert wording.SEVERITY_AFTER_REVIEW in " ".join(page.text.split())
+    pdf = _client(customer).get(f"/cases/{case.public_id}/report.pdf").content
+    assert "counts as certain" in " ".join(pdf_pages_text(pdf))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -136,3 +140,32 @@ def test_failure_page_shows_reason_to_customer_and_details_to_staff(  # type: ig
     assert "/srv/media" not in pages["alice"]  # no server details for customers
     assert "/srv/media/cases/x/originals/y.jpg" in pages["charlie"]
     assert ">Retry</button>" in pages["alice"]
+
+
+def test_a_fresh_web_process_knows_every_task_its_services_send_by_name() -> None:
+    """Services send their app's tasks by name (`current_app.tasks[...]`); a web process
+    that never imported a tasks module must still know them, or filing a claim fails."""
+    names = [
+        "inference.tasks.photo_process_task",
+        "inference.tasks.case_finalise_task",
+        "claims.tasks.webhook_delivery_task",
+        "review.tasks.shadow_evaluation_task",
+        "learning.tasks.training_run_task",
+    ]
+    code = (
+        "import django, sys\n"
+        "django.setup()\n"
+        "from celery import current_app\n"
+        f"missing = [n for n in {names!r} if n not in current_app.tasks]\n"
+        "print(missing)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"

@@ -25,6 +25,7 @@ from claims.models import Case, Photo
 from claims.services import Upload, case_submit
 from inference import services, tasks
 from inference.models import InferenceRun
+from inference.services import runs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,7 +146,7 @@ def test_a_slow_photo_keeps_its_heartbeat_fresh(case, settings) -> None:  # type
     run = _run(case)
     assert services.run_claim(run_id=run.pk)
     old = _age_heartbeat(run, 60)
-    with services._run_heartbeat(run_id=run.pk, attempt=1):
+    with runs._run_heartbeat(run_id=run.pk, attempt=1):
         time.sleep(0.5)  # one long pipeline stage
     run.refresh_from_db()
     assert run.heartbeat_at is not None
@@ -156,7 +157,7 @@ def test_a_slow_photo_keeps_its_heartbeat_fresh(case, settings) -> None:  # type
 def test_a_taken_over_run_is_not_finished_by_the_old_worker(case, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     run = _run(case)
     assert services.run_claim(run_id=run.pk)
-    load = services._run_load
+    load = runs._run_load
 
     def taken_over_meanwhile(*, run_id: int) -> InferenceRun:
         loaded = load(run_id=run_id)
@@ -164,7 +165,7 @@ def test_a_taken_over_run_is_not_finished_by_the_old_worker(case, monkeypatch) -
         InferenceRun.objects.filter(pk=run_id).update(attempts=2)
         return loaded
 
-    monkeypatch.setattr(services, "_run_load", taken_over_meanwhile)
+    monkeypatch.setattr(runs, "_run_load", taken_over_meanwhile)
     before = _media_files()
     services.run_execute(run_id=run.pk)
     run.refresh_from_db()

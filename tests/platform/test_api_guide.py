@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from claims.models import ApiToken, Case
 from tests.conftest import VEHICLE_PHOTO
@@ -105,8 +106,29 @@ def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
         server.server_close()
 
 
+@pytest.fixture
+def guide_server(settings):  # type: ignore[no-untyped-def]
+    """The settings the guide's `... bin/run` line starts the server with, applied before
+    the server starts (a Daphne child process takes the settings it is forked with)."""
+    blocks = _blocks(GUIDE.read_text())
+    shell = [_commands(code) for lang, code in blocks if lang == "sh"]
+    (start,) = [c for cmds in shell for c in cmds if c.rstrip().endswith("bin/run")]
+    started = _server_settings(start)
+    for name, value in started.items():
+        setattr(settings, name, value)
+    cache.clear()  # the upload throttle counts per user in the cache the server shares
+    return started
+
+
 def test_an_integrator_follows_the_api_guide_alone(  # type: ignore[no-untyped-def]
-    settings, customer, shipped_model, server_url, celery_worker_thread, receiver, tmp_path
+    guide_server,
+    settings,
+    customer,
+    shipped_model,
+    server_url,
+    celery_worker_thread,
+    receiver,
+    tmp_path,
 ) -> None:
     hook_url, received = receiver
     secret = "s3cret-for-the-guide-test-" + os.urandom(8).hex()
@@ -116,15 +138,11 @@ def test_an_integrator_follows_the_api_guide_alone(  # type: ignore[no-untyped-d
     shell = [_commands(code) for lang, code in blocks if lang == "sh"]
     (python,) = [code for lang, code in blocks if lang == "python"]
 
-    # The server is started as the guide says for a receiver on this machine.
-    (start,) = [c for cmds in shell for c in cmds if c.rstrip().endswith("bin/run")]
-    started = _server_settings(start)
-    assert started == {
+    # The server was started as the guide says for a receiver on this machine.
+    assert guide_server == {
         "CLAIMS_WEBHOOK_ALLOW_HTTP": True,
         "CLAIMS_WEBHOOK_ALLOWED_PRIVATE_NETWORKS": ["127.0.0.0/8"],
     }
-    for name, value in started.items():
-        setattr(settings, name, value)
 
     env = {**os.environ, "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
     values: dict[str, str] = {}
@@ -158,7 +176,7 @@ def test_an_integrator_follows_the_api_guide_alone(  # type: ignore[no-untyped-d
 
     ran: list[str] = []
     for command in (c for cmds in shell for c in cmds):
-        if command == start:
+        if command.rstrip().endswith("bin/run"):  # the server is already running
             continue
         if "/review/api/" in command:
             break  # the adjusters' section: not the customer's
@@ -183,8 +201,10 @@ def test_an_integrator_follows_the_api_guide_alone(  # type: ignore[no-untyped-d
             assert json.loads(out)["webhook_url"] == hook_url
         elif "-X POST" in command and "/api/cases/" in command:
             case = json.loads(out)
-            assert case["status"] == "processing"
-            assert [p["status"] for p in case["photos"]] == ["queued", "queued"]
+            assert case.get("status") == "processing", out
+            # A live worker may already be on the first photo when the answer is written.
+            assert len(case["photos"]) == 2
+            assert {p["status"] for p in case["photos"]} <= {"queued", "running", "done"}
             values["case"] = case["id"]
         elif '/api/cases/$CASE/"' in command:
             # Poll every few seconds until the status is no longer "processing".

@@ -17,6 +17,7 @@ from pycocotools.coco import COCO
 
 from claims.models import AuditEvent, Case
 from common.errors import ApplicationError
+from inference import services as inference_services
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import services
@@ -424,14 +425,18 @@ def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
 
 def test_threshold_change_is_admin_only_and_audited(version, adjuster, admin_user) -> None:
     with pytest.raises(ApplicationError, match="Only admins"):
-        services.model_version_set_threshold(version=version, user=adjuster, threshold=0.4)
+        inference_services.model_version_set_threshold(
+            version=version, user=adjuster, threshold=0.4
+        )
     assert ModelVersion.objects.get(pk=version.pk).threshold == 0.6
-    services.model_version_set_threshold(version=version, user=admin_user, threshold=0.4)
+    inference_services.model_version_set_threshold(version=version, user=admin_user, threshold=0.4)
     assert ModelVersion.objects.get(pk=version.pk).threshold == 0.4
     event = AuditEvent.objects.get(verb="model.threshold_changed")
     assert (event.actor, event.data["from"], event.data["to"]) == (admin_user, 0.6, 0.4)
     with pytest.raises(ApplicationError, match="between 0 and 1"):
-        services.model_version_set_threshold(version=version, user=admin_user, threshold=1.5)
+        inference_services.model_version_set_threshold(
+            version=version, user=admin_user, threshold=1.5
+        )
 
 
 def test_promote_retires_the_previous_active(version, admin_user) -> None:
@@ -440,7 +445,7 @@ def test_promote_retires_the_previous_active(version, admin_user) -> None:
     assert ModelVersion.objects.get(pk=version.pk).status == "active"
     assert ModelVersion.objects.get(pk=old.pk).status == "retired"
     with pytest.raises(ApplicationError, match="active model version; promote another"):
-        services.model_version_retire(version=version, user=admin_user)
+        inference_services.model_version_retire(version=version, user=admin_user)
     assert [e.verb for e in AuditEvent.objects.order_by("pk")] == ["model.promoted"]
 
 
