@@ -134,6 +134,8 @@ def case_submit(
     contact_email: str = "",
 ) -> Case:
     """File a claim: all photos are checked before anything is stored."""
+    # Imported here: inference.services imports this module (audit_record, photo_derive);
+    # the cycle is the one upward import left (docs/architecture.md, "Not yet one-way").
     from inference.services import model_version_active, runs_create
 
     require_customer_filing(customer)

@@ -42,7 +42,7 @@ from review.models import DatasetSnapshot
 
 logger = logging.getLogger(__name__)
 
-# Overridable in settings; the defaults suit a CPU worker.
+# Heartbeats, attempts, threads and the calibration minimum are settings (TRAINING_*).
 PROGRESS_EVERY_S = 1.0  # progress rows written at most this often (epoch ends always)
 
 # Schedule keys: (lowest, highest, default). Crop must not exceed resize.
@@ -532,6 +532,8 @@ def _candidate_package(
     *, run: TrainingRun, best: Path, version: str, progress: _Progress, log: Path
 ) -> Path:
     """Package `best` as the candidate directory (weights by sha256), then calibrate it."""
+    # Imported here: they load torch, which the web process (it imports this module for
+    # the training pages) never needs.
     from inference.core.evaluation.calibrate import calibrate_version
     from inference.core.training.package import package_version
 

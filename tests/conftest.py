@@ -6,7 +6,7 @@ import io
 import os
 import shutil
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +222,26 @@ def migrate_to(target: tuple[str, str]) -> Any:
     executor.loader.build_graph()
     applied = MigrationRecorder(connection).applied_migrations()
     return executor.loader.project_state(list(applied)).apps
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, through Playwright (skipped where it is absent)."""
+    if not chromium_available():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -9,29 +9,6 @@ from typing import Any
 import pytest
 from django.db import connection, connections
 
-from tests.conftest import CHROMIUM, chromium_available
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not chromium_available():
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
 
 def _asgi_application() -> Any:
     from channels.routing import get_default_application

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,30 +20,9 @@ from review import services
 from review.models import DatasetSnapshot, MaskEdit, ReviewDecision, ReviewedReport
 from review.selectors import QueueFilters, queue_cases
 from tests import factories
-from tests.conftest import CHROMIUM, UserFactory, chromium_available, claim_processed, page_as
+from tests.conftest import UserFactory, claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture
-def chromium() -> Iterator[Any]:
-    if not chromium_available():
-        pytest.skip(f"{CHROMIUM} is absent: apt-get install chromium to run browser tests")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield browser
-        browser.close()
 
 
 def _shot(page: Any, name: str) -> None:
@@ -55,7 +33,7 @@ def _shot(page: Any, name: str) -> None:
 
 
 def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
-    chromium, live_server, customer, adjuster, settings
+    browser, live_server, customer, adjuster, settings
 ) -> None:
     settings.REVIEW_EXPORT_ROOT = "/tmp/unused"
     second = UserFactory(username="erin")
@@ -77,14 +55,14 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     ids = {d: f.pk for d, f in ((f.part, f) for f in case.findings.all())}
 
     # A customer cannot reach the queue.
-    cust = page_as(chromium, base, customer)
+    cust = page_as(browser, base, customer)
     response = cust.goto(f"{base}/review/")
     assert response.status == 403
     cust.goto(f"{base}/cases/{case.public_id}/")
     assert cust.locator("#reviewed-report").count() == 0
 
     # The adjuster claims the next case with "n" and sees the shortcuts on screen.
-    adj = page_as(chromium, base, adjuster)
+    adj = page_as(browser, base, adjuster)
     adj.goto(f"{base}/review/")
     adj.keyboard.press("n")
     adj.wait_for_url(re.compile(rf".*/review/cases/{case.public_id}/$"))
@@ -102,7 +80,7 @@ def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     assert adj.locator("#help-overlay").is_hidden()
 
     # Meanwhile a second adjuster cannot claim it.
-    other = page_as(chromium, base, second)
+    other = page_as(browser, base, second)
     other.goto(f"{base}/review/")
     assert "held by charlie" in other.locator("#queue-table").inner_text()
     other.locator(".queue-row button").first.click()
@@ -183,7 +161,7 @@ def _decide_with_key(page: Any, key: str) -> str:
 
 @pytest.mark.slow
 def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
-    chromium, live_server, customer, adjuster, active_model, vehicle_jpeg
+    browser, live_server, customer, adjuster, active_model, vehicle_jpeg
 ) -> None:
     # Every finding below the threshold, so that every one of them waits for a person.
     active_model.threshold = 1.0  # C_refined stays below 1 here (asserted below)
@@ -197,7 +175,7 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
     assert len(queue_cases(filters=QueueFilters())) == 2
     base = live_server.url
 
-    adj = page_as(chromium, base, adjuster)
+    adj = page_as(browser, base, adjuster)
     adj.goto(f"{base}/review/")
     assert adj.locator(".queue-row").count() == 2
     seen = []
@@ -268,7 +246,7 @@ def test_adjuster_clears_a_queue_of_real_claims_with_the_keyboard_alone(
 
 
 def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
-    chromium, live_server, customer, adjuster, admin_user, settings
+    browser, live_server, customer, adjuster, admin_user, settings
 ) -> None:
     version = factories.model_version_create(threshold=0.6)
     case = factories.case_create(
@@ -288,7 +266,7 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     services.case_finish_review(case=case, user=adjuster)
     base = live_server.url
 
-    admin = page_as(chromium, base, admin_user)
+    admin = page_as(browser, base, admin_user)
     admin.goto(f"{base}/review/models/")
     admin.get_by_role("link", name=version.name).click()
     admin.wait_for_url(re.compile(rf".*/review/models/{version.pk}/$"))
@@ -339,7 +317,7 @@ def test_admin_tunes_the_threshold_promotes_and_exports_in_the_browser(
     assert AuditEvent.objects.filter(verb="model.promoted", actor=admin_user).count() == 1
 
     # An adjuster reviews with the threshold but may not change it.
-    adj = page_as(chromium, base, adjuster)
+    adj = page_as(browser, base, adjuster)
     response = adj.goto(f"{base}/review/models/{version.pk}/")
     assert response.status == 403
     assert "Only admins manage model versions" in adj.locator("#forbidden").inner_text()
@@ -418,7 +396,7 @@ OUTLINE_PROBE = """(id) => {
 
 
 def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
-    chromium, live_server, customer, adjuster, settings
+    browser, live_server, customer, adjuster, settings
 ) -> None:
     settings.REVIEW_EXPORT_ROOT = "/tmp/unused"
     version = factories.model_version_create(threshold=0.6, damage_backend="detection")
@@ -436,7 +414,7 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
     services.lease_claim(case=case, user=adjuster)
     base = live_server.url
 
-    adj = page_as(chromium, base, adjuster)
+    adj = page_as(browser, base, adjuster)
     adj.goto(f"{base}/review/cases/{case.public_id}/")
     # Both boxes are drawn as outlines: the edge is painted, the inside left clear.
     adj.wait_for_function("document.getElementById('damage-layer').dataset.boxes === '2'")
@@ -522,9 +500,9 @@ def test_box_findings_are_outlined_and_corrected_with_the_box_tool(
 
 
 def test_admin_reads_headline_figures_and_plots_on_the_model_pages(
-    chromium, live_server, admin_user, shipped_model
+    browser, live_server, admin_user, shipped_model
 ) -> None:
-    page = page_as(chromium, live_server.url, admin_user)
+    page = page_as(browser, live_server.url, admin_user)
     page.goto(f"{live_server.url}/review/models/")
     parts = page.locator(f"tr:has-text('{shipped_model.version}') [data-metric='parts mIoU']")
     assert (
