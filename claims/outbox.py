@@ -21,8 +21,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.models import ApiClient, Case, WebhookDelivery
-from claims.services import audit_record
 from claims.webhooks import case_webhook_deliver
 from common.db import db_retry, send_each
 

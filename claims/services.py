@@ -17,14 +17,16 @@ from django.db.models.fields.files import FieldFile
 from django.utils import timezone
 from PIL import Image, ImageOps
 
-from claims.models import AuditEvent, Case, Photo
-from claims.selectors import photo_review_round, photo_reviewed_regions
+from claims.audit import audit_record
+from claims.customer_report import photo_review_round, photo_reviewed_regions
+from claims.models import Case, Photo
 from claims.uploads import CheckedPhoto, UploadRejectedError, check_photo
 from claims.wording import damage_words
 from common.access import is_staff_role, require_customer_filing
 from common.errors import ApplicationError
 from inference.core.taxonomy import load_taxonomy
 from inference.rendering import JPEG_QUALITY, render
+from inference.services import model_version_active, run_requeue, runs_create
 
 
 @dataclass(frozen=True)
@@ -34,13 +36,6 @@ class Upload:
     name: str
     stream: IO[bytes]
     size: int | None = None
-
-
-def audit_record(
-    *, verb: str, case: Case | None = None, actor: Any = None, data: dict[str, Any] | None = None
-) -> AuditEvent:
-    actor_obj = actor if actor is not None and actor.is_authenticated else None
-    return AuditEvent.objects.create(case=case, actor=actor_obj, verb=verb, data=data or {})
 
 
 def photos_check(
@@ -134,10 +129,6 @@ def case_submit(
     contact_email: str = "",
 ) -> Case:
     """File a claim: all photos are checked before anything is stored."""
-    # Imported here: inference.services imports this module (audit_record, photo_derive);
-    # the cycle is the one upward import left (docs/architecture.md, "Not yet one-way").
-    from inference.services import model_version_active, runs_create
-
     require_customer_filing(customer)
     if loss_date > timezone.localdate():
         raise ApplicationError(
@@ -175,8 +166,6 @@ def case_submit(
 
 def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
     """Add a photo to an existing case (a retake of one set aside, or one more view)."""
-    from inference.services import runs_create
-
     if case.status == Case.Status.REVIEWED:
         raise ApplicationError("This case has been reviewed; contact your adjuster to add photos.")
     stored: list[Photo] = []
@@ -204,8 +193,6 @@ def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
 
 def photo_retry(*, photo: Photo, user: Any) -> None:
     """Queue a failed photo again."""
-    from inference.services import run_requeue
-
     if photo.status != Photo.Status.FAILED:
         raise ApplicationError("Only a photo whose processing failed can be retried.")
     run_requeue(photo=photo)
@@ -214,29 +201,6 @@ def photo_retry(*, photo: Photo, user: Any) -> None:
 
 def can_view_case(*, user: Any, case: Case) -> bool:
     return bool(user.is_authenticated and (case.customer_id == user.pk or is_staff_role(user)))
-
-
-def photo_derive(*, photo: Photo) -> None:
-    """Write the oriented display copy and the thumbnail, re-encoded without any EXIF."""
-    with photo.original.open("rb") as fh, Image.open(fh) as image:
-        image.load()
-        oriented = ImageOps.exif_transpose(image) or image
-        rgb = oriented.convert("RGB")
-    display = rgb.copy()
-    display.thumbnail((settings.CLAIMS_DERIVED_LONG_SIDE, settings.CLAIMS_DERIVED_LONG_SIDE))
-    thumb = rgb.copy()
-    thumb.thumbnail((320, 320))
-    base = f"cases/{photo.case.public_id}/derived/{photo.pk}"
-    for field, img, suffix in (
-        (photo.display, display, "display"),
-        (photo.thumbnail, thumb, "thumb"),
-    ):
-        buffer = io.BytesIO()
-        img.save(buffer, "JPEG", quality=88)  # no exif= argument: nothing personal is copied
-        if field.name:
-            default_storage.delete(field.name)
-        field.save(f"{base}-{suffix}.jpg", ContentFile(buffer.getvalue()), save=False)
-    photo.save(update_fields=["display", "thumbnail"])
 
 
 def photo_annotated(*, photo: Photo) -> FieldFile | None:

@@ -20,7 +20,7 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from claims import selectors, services, wording
+from claims import customer_report, selectors, services, wording
 from claims.api.authentication import BearerTokenAuthentication
 from claims.api.tokens import api_token_create, api_token_revoke, api_tokens_active
 from claims.forms import CaseForm, SignupForm
@@ -124,7 +124,7 @@ def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     return {
         "case": case,
         "photos": photos,
-        "report": selectors.case_customer_report(case=case, photos=photos),
+        "report": customer_report.case_customer_report(case=case, photos=photos),
         "per_photo_note": wording.PER_PHOTO_NOTE,
         "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
         "live_push": settings.CLAIMS_LIVE_PUSH,
@@ -181,7 +181,7 @@ def case_report(request: HttpRequest, public_id: Any) -> HttpResponse:
     if not case.is_finished:
         messages.error(request, "The report is ready once every photo is processed.")
         return redirect("claims:case_detail", public_id=public_id)
-    pdf = case_report_pdf(case=case, report=selectors.case_customer_report(case=case))
+    pdf = case_report_pdf(case=case, report=customer_report.case_customer_report(case=case))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="claim-{case.reference}.pdf"'
     return response

@@ -31,8 +31,8 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from claims.audit import audit_record
 from claims.models import ApiClient, Case
-from claims.services import audit_record
 from common.errors import ApplicationError
 
 logger = logging.getLogger(__name__)

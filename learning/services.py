@@ -27,7 +27,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from claims.services import audit_record
+from claims.audit import audit_record
 from common.access import require_admin
 from common.db import heartbeat, send_each
 from common.errors import ApplicationError

@@ -28,8 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.models import Case, Photo
-from claims.services import audit_record
 from common.access import require_admin
 from common.db import send_each
 from common.errors import ApplicationError

@@ -18,8 +18,8 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.models import ApiToken
-from claims.services import audit_record
 from common.errors import ApplicationError
 
 TOKEN_PREFIX = "dcr_"

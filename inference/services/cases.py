@@ -13,10 +13,10 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.live import case_notify
 from claims.models import FINAL_PHOTO_STATES, Case, Photo
 from claims.outbox import webhook_deliveries_enqueue, webhook_delivery_create
-from claims.services import audit_record
 from common.db import send_each
 from inference.core.registry import load_manifest
 from inference.core.synthesis import synthesise_case

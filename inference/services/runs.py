@@ -25,7 +25,7 @@ from PIL import Image
 from claims import wording
 from claims.live import case_notify
 from claims.models import Case, Photo
-from claims.services import photo_derive
+from claims.photos import photo_derive
 from common.db import db_retry, heartbeat, send_each
 from common.errors import ApplicationError
 from inference.models import InferenceRun, ModelVersion

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import transaction
 
-from claims.services import audit_record
+from claims.audit import audit_record
 from common.access import require_admin
 from common.errors import ApplicationError
 from inference.core.registry import Manifest, list_versions

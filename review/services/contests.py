@@ -9,9 +9,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.live import case_notify
 from claims.models import Case
-from claims.services import Upload, audit_record, photo_add
+from claims.services import Upload, photo_add
 from common.access import is_staff_role, require_reviewer
 from common.errors import ApplicationError
 from inference.models import Finding

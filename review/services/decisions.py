@@ -8,8 +8,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.models import Case, Photo
-from claims.services import audit_record
 from common.access import require_reviewer
 from common.errors import ApplicationError
 from inference.core.taxonomy import load_taxonomy

@@ -13,8 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.models import Case
-from claims.services import audit_record
 from common.access import require_admin
 from common.errors import ApplicationError
 from inference.core.taxonomy import TaxonomyError, load_taxonomy

@@ -8,9 +8,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from claims.audit import audit_record
 from claims.live import case_notify
 from claims.models import Case, Photo
-from claims.services import audit_record
 from common.access import require_reviewer
 from common.errors import ApplicationError
 from inference.core.severity import case_dsi, severity_terms

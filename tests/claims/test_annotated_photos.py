@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import selectors
+from claims import customer_report
 from claims.models import Photo
 from inference.models import Finding
 from inference.rendering import output_size
@@ -24,7 +24,7 @@ from tests.conftest import claim_processed
 
 
 def _regions(case: Any) -> dict[str, list[dict[str, Any]]]:
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     return {row.sentence: row.regions for row in report.rows}
 
 
@@ -105,7 +105,9 @@ def test_the_worker_draws_the_annotated_photo_at_the_photos_own_size(
     assert photo.annotated.size < 1_200_000
     # Every row of the page points at this photo's findings by their numbers.
     numbers = sorted(
-        r["number"] for row in selectors.case_customer_report(case=case).rows for r in row.regions
+        r["number"]
+        for row in customer_report.case_customer_report(case=case).rows
+        for r in row.regions
     )
     assert numbers == list(range(1, Finding.objects.filter(photo=photo).count() + 1))
 
@@ -120,9 +122,9 @@ def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_finding
     model_bytes = photo.annotated.read()
     _review(case, adjuster)
     photo.refresh_from_db()
-    round_number = selectors.photo_review_round(photo=photo)
+    round_number = customer_report.photo_review_round(photo=photo)
     assert round_number == 1
-    regions = selectors.photo_reviewed_regions(photo=photo, round_number=round_number)
+    regions = customer_report.photo_reviewed_regions(photo=photo, round_number=round_number)
     # door (1, redrawn), bumper (2, accepted), boot (4, added); the bonnet (3) was rejected
     assert [(r.number, r.damage) for r in regions] == [
         (1, "deformity"),
@@ -131,7 +133,7 @@ def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_finding
     ]
     assert regions[0].grid == (640, 480)
     assert regions[0].box == (0, 0, 200, 120)
-    rows = selectors.case_customer_report(case=case).rows
+    rows = customer_report.case_customer_report(case=case).rows
     assert sorted(r["number"] for row in rows for r in row.regions) == [1, 2, 4]
 
     client = Client()

@@ -16,7 +16,7 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image, ImageDraw
 
-from claims import selectors, wording
+from claims import customer_report, wording
 from claims.models import AuditEvent, Case, Photo
 from claims.reports import case_report_pdf
 from claims.services import Upload, photo_add
@@ -280,7 +280,7 @@ def test_page_before_review_lists_the_model_findings_in_plain_words(customer) ->
         "Bumper: scratch or paint damage, light, about 0.4 m²",
         "Door: dent or deformation, light, about 150 cm²",
     ]
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert [r.confidence for r in report.rows] == ["high", "high", "to be checked"]
     assert f'Severity <span id="case-dsi">{wording.severity_number(case.dsi)}</span> of 100' in html
     assert "how much of the visible car is damaged and how badly; 0 is none" in page.text
@@ -368,7 +368,7 @@ def test_after_review_only_the_reviewed_report_with_the_changes_marked(customer,
     assert "An adjuster checked this report on" in page.text
     assert "The adjuster removed 1 finding that was not damage." in page.text
     assert 'id="reviewed-report"' in html
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert report.scores_known
     assert {r.confidence for r in report.rows} == {"checked by an adjuster"}
     # The case and per-photo severities are the reviewed report's, computed alike.
@@ -414,7 +414,7 @@ def test_a_part_shown_by_several_regions_counts_once_in_the_reviewed_figures(
         part="bumper",
     )
     stored = services.case_finish_review(case=case, user=adjuster)
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert report.scores_known
     bumper = next(r for r in report.rows if r.part == "bumper")
     hood = next(r for r in report.rows if r.part == "hood")
@@ -429,14 +429,14 @@ def test_reopened_case_keeps_showing_the_last_reviewed_report(
 ) -> None:
     case = build_case(customer)
     stored = _review(case, adjuster)
-    before = selectors.case_customer_report(case=case)
+    before = customer_report.case_customer_report(case=case)
     services.case_reopen(case=case, user=adjuster, reason="customer sent a quote")
     bumper = Finding.objects.get(case=case, part="bumper")
     current = bumper.review_decisions.get(current=True)
     services.finding_decide(finding=bumper, user=adjuster, action="reject", supersedes=current.pk)
     case.refresh_from_db()
     assert case.status == Case.Status.NEEDS_REVIEW
-    after = selectors.case_customer_report(case=case)
+    after = customer_report.case_customer_report(case=case)
     assert after.rechecking
     assert after.scores_known
     assert [r.sentence for r in after.rows] == [r.sentence for r in before.rows]
@@ -447,7 +447,7 @@ def test_reopened_case_keeps_showing_the_last_reviewed_report(
     assert "Bumper: scratch or paint damage, light, about 0.4 m²" in page.sentences
 
     # A photo added while the check runs again is not scored against the old report.
-    monkeypatch.setattr("inference.services.runs_create", lambda **kwargs: [])
+    monkeypatch.setattr("claims.services.runs_create", lambda **kwargs: [])
     added = photo_add(
         case=case,
         user=customer,
@@ -456,7 +456,7 @@ def test_reopened_case_keeps_showing_the_last_reviewed_report(
     Photo.objects.filter(pk=added.pk).update(status=Photo.Status.DONE, dsi=70.0)
     Case.objects.filter(pk=case.pk).update(status=Case.Status.NEEDS_REVIEW)
     case.refresh_from_db()
-    later = selectors.case_customer_report(case=case)
+    later = customer_report.case_customer_report(case=case)
     assert later.dsi == stored.dsi
     assert [r.sentence for r in later.rows] == [r.sentence for r in before.rows]
     assert (later.photos[-1].number, later.photos[-1].severity) == (3, None)
@@ -471,7 +471,7 @@ def test_stored_report_that_the_decisions_do_not_give_is_shown_without_figures(
     case = build_case(customer)
     stored = _review(case, adjuster)
     ReviewedReport.objects.filter(pk=stored.pk).update(dsi=stored.dsi + 1)
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert not report.scores_known
     assert report.dsi == pytest.approx(stored.dsi + 1)
     assert [p.severity for p in report.photos] == [None, None]
@@ -486,7 +486,7 @@ def test_stored_report_that_the_decisions_do_not_give_is_shown_without_figures(
 
 
 def test_a_replaced_set_aside_photo_no_longer_asks_for_another(customer, monkeypatch) -> None:
-    monkeypatch.setattr("inference.services.runs_create", lambda **kwargs: [])
+    monkeypatch.setattr("claims.services.runs_create", lambda **kwargs: [])
     case = build_case(customer, set_aside=2)
     Case.objects.filter(pk=case.pk).update(status=Case.Status.NEEDS_PHOTOS)
     case.refresh_from_db()
@@ -509,7 +509,7 @@ def test_a_replaced_set_aside_photo_no_longer_asks_for_another(customer, monkeyp
     assert replaced in page.text
     assert page.text.count("Please add another photo") == 1
     assert "photo 2: replaced by photo 4" in page.text
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert [(p.number, p.replaced_by, p.ask_for_another) for p in report.photos] == [
         (1, None, False),
         (2, 4, False),
@@ -532,7 +532,7 @@ def test_pdf_carries_the_rows_and_scores_of_the_page(customer, adjuster, reviewe
     data = _pdf(client, case)
     pages = pdf_pages_text(data)
     text = " ".join(pages)
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     for row in report.rows:
         assert row.sentence in text
         assert row.sentence in page.sentences
@@ -565,9 +565,9 @@ def test_pdf_keeps_each_photo_heading_with_its_image_and_caption(customer) -> No
         findings=[(d, p, 0.9) for d in factories.DAMAGES for p in factories.PARTS][:12],
         set_aside=5,
     )
-    full = selectors.case_customer_report(case=case)
+    full = customer_report.case_customer_report(case=case)
     for count in range(len(full.rows) + 1):
-        report = selectors.case_customer_report(case=case)
+        report = customer_report.case_customer_report(case=case)
         report.rows = report.rows[:count]
         pages = pdf_pages_text(case_report_pdf(case=case, report=report))
         assert len(pages) >= 3
@@ -583,7 +583,7 @@ def test_a_case_the_pipeline_processed_reads_plainly_and_adds_up(
     """The keen fixture model finds damage on every part of the bus: real class names,
     sizes and scores, through the page and the PDF."""
     case = claim_processed(customer, vehicle_jpeg)
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert report.rows
     photo = case.photos.get()
     assert report.dsi == case.dsi
@@ -676,7 +676,7 @@ def test_a_contest_with_a_photo_reads_as_being_reviewed_until_the_review_is_fini
     assert "Report ready" not in page.text
     assert "An adjuster is checking what you contested and will answer you here" in page.text
     assert _list_badge(client) == "Your contest is being reviewed"
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert (report.contest_pending, report.status_words) == (
         True,
         "Your contest is being reviewed",
@@ -701,11 +701,11 @@ def test_a_contest_with_a_photo_reads_as_being_reviewed_until_the_review_is_fini
 
 def test_after_review_the_page_and_pdf_say_why_severities_can_be_higher(customer, adjuster) -> None:
     case = build_case(customer)
-    before = selectors.case_customer_report(case=case)
+    before = customer_report.case_customer_report(case=case)
     assert before.severity_means == wording.SEVERITY_MEANS
     _review(case, adjuster)
     case.refresh_from_db()
-    after = selectors.case_customer_report(case=case)
+    after = customer_report.case_customer_report(case=case)
     assert wording.SEVERITY_AFTER_REVIEW in after.severity_means
     _html, page = _page(_client(customer), case)
     assert wording.SEVERITY_AFTER_REVIEW in " ".join(page.text.split())

@@ -149,7 +149,7 @@ def test_photo_image(role: str, kind: str, users, case) -> None:  # type: ignore
 
 @pytest.mark.parametrize("role", ROLES)
 def test_photo_image_with_api_token(role: str, users, case) -> None:  # type: ignore[no-untyped-def]
-    from claims.services import photo_derive
+    from claims.photos import photo_derive
 
     photo = case.photos.get()
     photo_derive(photo=photo)

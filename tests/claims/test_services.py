@@ -12,7 +12,8 @@ from django.utils import timezone
 from PIL import Image
 
 from claims.models import AuditEvent, Case, Photo
-from claims.services import Upload, case_submit, photo_add, photo_derive
+from claims.photos import photo_derive
+from claims.services import Upload, case_submit, photo_add
 from common.errors import ApplicationError
 from inference import services
 from inference.models import Finding, InferenceRun

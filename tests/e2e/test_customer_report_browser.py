@@ -11,7 +11,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 
-from claims import selectors
+from claims import customer_report
 from tests.claims.test_customer_report import _review, build_case, pdf_pages_text
 from tests.conftest import claim_processed, page_as
 
@@ -46,7 +46,7 @@ def test_customer_reads_the_report_before_and_after_review(
     case = build_case(customer)
     page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")
-    before = selectors.case_customer_report(case=case)
+    before = customer_report.case_customer_report(case=case)
     assert _rows(page) == [r.sentence for r in before.rows]
     badges = page.locator("#report-table .badge.confidence").all_inner_texts()
     assert badges == ["high", "high", "to be checked"]
@@ -60,7 +60,7 @@ def test_customer_reads_the_report_before_and_after_review(
     case.refresh_from_db()
     page.reload()
     page.locator("#reviewed-report").wait_for()
-    after = selectors.case_customer_report(case=case)
+    after = customer_report.case_customer_report(case=case)
     assert _rows(page) == [r.sentence for r in after.rows]
     assert page.locator("#report-table .badge.changed").all_inner_texts() == [
         "added by the adjuster",
@@ -98,7 +98,7 @@ def test_a_processed_claim_reads_plainly_in_the_browser(
     case = claim_processed(customer, vehicle_jpeg)
     page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert _rows(page) == [r.sentence for r in report.rows]
     text = page.inner_text("main")
     for word in ("_", "%", "DSI", "probability", "C_refined", "K_agree"):
@@ -121,7 +121,7 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
     browser, server_url, customer, active_model, vehicle_jpeg
 ) -> None:
     case = claim_processed(customer, vehicle_jpeg)
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     assert report.rows
     page = page_as(browser, server_url, customer)
     page.goto(f"{server_url}/cases/{case.public_id}/")

@@ -26,7 +26,7 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from claims import selectors
+from claims import customer_report
 from claims.models import AuditEvent, Case
 from inference.core.data.paths import data_available, data_root
 from inference.models import Finding
@@ -184,7 +184,7 @@ def test_customer_files_reads_contests_and_reads_the_reviewed_report(  # type: i
     assert case.model_version == shipped_model
     assert case.status in (Case.Status.RELEASED, Case.Status.NEEDS_REVIEW)
     _shot(cust, "2-report")
-    report = selectors.case_customer_report(case=case)
+    report = customer_report.case_customer_report(case=case)
     rows = _rows(cust)
     assert rows == [r.sentence for r in report.rows]
     main = cust.inner_text("main")
@@ -299,7 +299,7 @@ def test_customer_files_reads_contests_and_reads_the_reviewed_report(  # type: i
     report_text = cust.inner_text("#report")
     assert reason in report_text
     assert answer in report_text
-    after = selectors.case_customer_report(case=case)
+    after = customer_report.case_customer_report(case=case)
     reviewed_rows = _rows(cust)
     assert reviewed_rows == [r.sentence for r in after.rows]
     if contested is not None:

@@ -1,0 +1,633 @@
+"""The report a customer reads, on the case page and in the PDF alike: one row per damaged
+part in plain words, the photos with their overlays, the severity, and once an adjuster
+has finished a review, that reviewed report only (what was changed marked), with the
+customer's contests and the adjuster's answers."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+
+from claims import wording
+from claims.models import AuditEvent, Case, Photo
+from claims.selectors import case_findings, case_photos, contest_pending
+from inference.core.severity import case_dsi, severity_terms
+from inference.core.severity import dsi as mean_score
+from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.rendering import Region
+from review import rle as rle_codec
+from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
+from review.rle import Rle
+from review.selectors import case_contests, case_latest_report, decisions_in_force
+
+
+class _SeverityInWords:
+    """A figure's severity as the page and the PDF say it (number and word)."""
+
+    severity: float | None
+
+    @property
+    def severity_number(self) -> int | None:
+        return None if self.severity is None else wording.severity_number(self.severity)
+
+    @property
+    def severity_word(self) -> str:
+        return "" if self.severity is None else wording.severity_word(self.severity)
+
+
+@dataclass
+class ReportRow(_SeverityInWords):
+    """One damaged part: a (part, damage) pair with the photos that show it."""
+
+    part: str
+    damage: str
+    photos: list[int]
+    severity: float | None  # mean S_i of its damages; None when not known
+    area_cm2: float | None  # the largest estimate among its damages
+    shape: str  # "box" when every damage is a detector box
+    confidence: str  # wording.CHECKED / HIGH / TO_CHECK
+    changes: str  # what the adjuster changed, in words ("" when nothing)
+    # Where each of its damages is: {"photo": photo number, "number": its number on the
+    # annotated photo (a damage an adjuster added comes after the model's findings of that
+    # photo), "box": [x0, y0, x1, y1] as fractions of the photo's width and height}. The
+    # case page highlights them.
+    regions: list[dict[str, Any]] = field(default_factory=list)
+    # The model findings behind it (a contest of the row names the first) and the
+    # customer's contests of them, with the adjuster's answers.
+    finding_ids: list[int] = field(default_factory=list)
+    contests: list[Contest] = field(default_factory=list)
+
+    @property
+    def contest_open(self) -> bool:
+        return any(c.is_open for c in self.contests)
+
+    @property
+    def regions_json(self) -> str:
+        return json.dumps(self.regions, separators=(",", ":"))
+
+    @property
+    def part_words(self) -> str:
+        return wording.part_words(self.part)
+
+    @property
+    def damage_words(self) -> str:
+        return wording.damage_words(self.damage)
+
+    @property
+    def size(self) -> str:
+        return wording.size_words(self.area_cm2, box=self.shape == "box")
+
+    @property
+    def sentence(self) -> str:
+        return wording.row_sentence(
+            part=self.part, damage=self.damage, severity=self.severity, size=self.size
+        )
+
+
+@dataclass
+class ReportPhoto(_SeverityInWords):
+    photo: Photo
+    number: int  # 1-based, as the rows name photos
+    severity: float | None  # its damages' mean S_i (0: none found); None when not used
+    set_aside: str  # the reason in plain words ("" unless set aside)
+    replaced_by: int | None  # the number of the photo added in its place
+    ask_for_another: bool  # the page asks the customer for another photo
+    shows: list[str]  # "front bumper (scratch)" for every row that names this photo
+    after_report: bool = False  # added after the reviewed report shown was finished
+
+    @property
+    def caption(self) -> str:
+        """The photo's line under its image, the same on the page and in the PDF."""
+        photo = self.photo
+        if photo.status == Photo.Status.SET_ASIDE:
+            text = f"Set aside: {self.set_aside}."
+            if self.replaced_by is not None:
+                text += f" Replaced by photo {self.replaced_by}."
+            elif self.ask_for_another:
+                text += " Please add another photo."
+            return text
+        if photo.status == Photo.Status.FAILED:
+            return f"Processing failed: {wording.failure_words(photo.error)}"
+        if photo.status != Photo.Status.DONE:
+            return "Being processed."
+        if self.after_report:
+            return "Added after the adjuster's check; the next check will include it."
+        if self.severity is None:
+            return "Severity not known."
+        if not self.shows:
+            return "Severity 0 of 100: no damage found."
+        return (
+            f"Severity {self.severity_number} of 100 ({self.severity_word}). "
+            f"Shows: {'; '.join(self.shows)}."
+        )
+
+
+@dataclass
+class CustomerReport:
+    reviewed: bool  # the rows are an adjuster's finished review
+    rechecking: bool  # reviewed, then reopened: an adjuster is checking it again
+    reviewed_at: Any  # datetime of the report shown, None before any review
+    removed: int  # model findings the adjuster rejected (not listed)
+    dsi: float | None  # the case's severity
+    rows: list[ReportRow]
+    photos: list[ReportPhoto]
+    # Per-part and per-photo severities are shown only when they come from the same
+    # scores as `dsi` (always before review; after review when the decisions behind the
+    # stored report could be read back and give its figures exactly).
+    scores_known: bool = True
+    contests_other: list[Contest] = field(default_factory=list)  # "missed damage" and others
+    contests_left: int = 0  # how many more times the customer may contest the case
+    can_contest: bool = False
+    # A contest waits for an adjuster's finished review, and what the badge then says.
+    contest_pending: bool = False
+    status_words: str = ""
+
+    severity_cutoffs = wording.SEVERITY_CUTOFFS_TEXT
+
+    @property
+    def has_boxes(self) -> bool:
+        return any(r.shape == "box" and r.area_cm2 for r in self.rows)
+
+    @property
+    def dsi_number(self) -> int | None:
+        return None if self.dsi is None else wording.severity_number(self.dsi)
+
+    @property
+    def dsi_word(self) -> str:
+        return "" if self.dsi is None else wording.severity_word(self.dsi)
+
+    @property
+    def dsi_sentence(self) -> str:
+        return wording.severity_sentence(self.dsi)
+
+    @property
+    def severity_means(self) -> str:
+        """What the index means, in the report's words; after review also why its figures
+        may be higher than before."""
+        if self.reviewed:
+            return f"{wording.SEVERITY_MEANS}; {wording.SEVERITY_AFTER_REVIEW}"
+        return wording.SEVERITY_MEANS
+
+    @property
+    def status_line(self) -> str:
+        when = self.reviewed_at.strftime("%Y-%m-%d") if self.reviewed_at else ""
+        if self.contest_pending and self.status_words == wording.CONTEST_UNDER_REVIEW:
+            return "An adjuster is checking what you contested and will answer you here; " + (
+                f"this is the report of the check finished on {when}."
+                if self.reviewed
+                else "until then this is what our damage recognition found."
+            )
+        if self.rechecking:
+            return (
+                f"An adjuster is checking this claim again; this is the report of the check "
+                f"finished on {when}."
+            )
+        if self.reviewed:
+            return f"An adjuster checked this report on {when}."
+        if any(r.confidence == wording.TO_CHECK for r in self.rows):
+            return (
+                "Found by our damage recognition; an adjuster will check the rows marked "
+                f'"{wording.TO_CHECK}".'
+            )
+        return "Found by our damage recognition."
+
+
+def _replacements(*, case: Case, photos: list[Photo]) -> dict[int, int]:
+    """Set-aside photo pk -> number of the photo the customer added later in its place.
+
+    Each photo added after the case was filed (audit `photo.added`) answers the earliest
+    set-aside photo before it that no other added photo answered yet."""
+    added = {
+        (e.data or {}).get("photo")
+        for e in AuditEvent.objects.filter(case=case, verb="photo.added").only("data")
+    }
+    later = [p for p in photos if p.pk in added]
+    out: dict[int, int] = {}
+    used: set[int] = set()
+    for photo in photos:
+        if photo.status != Photo.Status.SET_ASIDE:
+            continue
+        for candidate in later:
+            if candidate.position > photo.position and candidate.pk not in used:
+                used.add(candidate.pk)
+                out[photo.pk] = candidate.position + 1
+                break
+    return out
+
+
+@dataclass
+class _Item:
+    """One damage the report counts: its S_i, photo and (when known) size."""
+
+    part: str
+    damage: str
+    photo_pk: int
+    number: int
+    score: float
+    area_cm2: float | None
+    shape: str
+    source: str  # "model" | "accepted" | "edited" | "added"; "pending" before review
+    confidence: str
+    region: dict[str, Any] | None = None  # see ReportRow.regions
+    finding_id: int | None = None  # the model finding it comes from (None: added)
+    # Its mask, box ([x0, y0, x1, y1], exclusive) and the grid (width, height) both live in:
+    # the model's processed grid, or the photo's full size for what an adjuster drew.
+    drawn: tuple[Rle, Any, tuple[int, int]] | None = None
+
+
+def _region(
+    *, number: int, finding_number: int | None, box: Any, size: Any
+) -> dict[str, Any] | None:
+    """A damage's box as fractions of its photo (`size`: the grid `box` lives in)."""
+    try:
+        width, height = float(size[0]), float(size[1])
+        x0, y0, x1, y1 = (float(v) for v in box)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if width <= 0 or height <= 0:
+        return None
+    fractions = [x0 / width, y0 / height, x1 / width, y1 / height]
+    return {
+        "photo": number,
+        "number": finding_number,
+        "box": [round(min(1.0, max(0.0, v)), 4) for v in fractions],
+    }
+
+
+def _scores_by_row(items: list[_Item]) -> dict[tuple[str, str], list[float]]:
+    grouped: dict[tuple[str, str], list[float]] = {}
+    for item in items:
+        grouped.setdefault((item.part, item.damage), []).append(item.score)
+    return grouped
+
+
+def _rows(items: list[_Item]) -> list[ReportRow]:
+    grouped: dict[tuple[str, str], list[_Item]] = {}
+    for item in items:
+        grouped.setdefault((item.part, item.damage), []).append(item)
+    rows = []
+    for (part, damage), group in grouped.items():
+        sizes = [i.area_cm2 for i in group if i.area_cm2]
+        confidences = {i.confidence for i in group}
+        rows.append(
+            ReportRow(
+                part=part,
+                damage=damage,
+                photos=sorted({i.number for i in group}),
+                severity=mean_score([i.score for i in group]),
+                area_cm2=max(sizes) if sizes else None,
+                shape="box" if all(i.shape == "box" for i in group) else "mask",
+                # One region still to check makes the row "to be checked"; one an adjuster
+                # looked at makes it "checked".
+                confidence=next(
+                    c for c in (wording.TO_CHECK, wording.CHECKED, wording.HIGH) if c in confidences
+                ),
+                changes=wording.changes_words(i.source for i in group),
+                regions=[i.region for i in group if i.region is not None],
+                finding_ids=sorted({i.finding_id for i in group if i.finding_id is not None}),
+            )
+        )
+    return sorted(rows, key=lambda r: (r.part_words, r.damage_words))
+
+
+def _model_items(*, case: Case) -> list[_Item]:
+    version = case.model_version
+    threshold = version.threshold if version is not None else 0.0
+    return [
+        _Item(
+            part=f.part,
+            damage=f.damage,
+            photo_pk=f.photo_id,
+            number=f.photo.position + 1,
+            score=f.dsi_score,
+            area_cm2=f.area_cm2,
+            shape=f.shape,
+            source="model",
+            confidence=wording.TO_CHECK if f.c_refined < threshold else wording.HIGH,
+            region=_region(
+                number=f.photo.position + 1,
+                finding_number=f.index + 1,
+                box=f.box,
+                size=f.mask_size,
+            ),
+            finding_id=f.pk,
+        )
+        for f in case_findings(case=case).only(
+            "part",
+            "damage",
+            "photo_id",
+            "photo__position",
+            "dsi_score",
+            "area_cm2",
+            "shape",
+            "c_refined",
+            "index",
+            "box",
+            "mask_size",
+        )
+    ]
+
+
+def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
+    """The damages of the report finished in round `round_number`, scored as
+    `review.services.report_compute` scores them, from the decisions in force then (a
+    reopened round's decisions are not the report's)."""
+    version = case.model_version
+    try:
+        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
+    except TaxonomyError:
+        taxonomy = None
+
+    def weight(damage: str, fallback: float) -> float:
+        try:
+            return taxonomy.dsi_weight(damage) if taxonomy else fallback
+        except TaxonomyError:
+            return fallback
+
+    decided = decisions_in_force(case=case, round_number=round_number)
+    latest, added = decided.latest, decided.added
+    items: list[_Item] = []
+
+    def keep(
+        decision: ReviewDecision | None,
+        part: str,
+        damage: str,
+        photo: Photo,
+        score: float,
+        area: float | None,
+        shape: str,
+        region: dict[str, Any] | None,
+        finding_id: int | None = None,
+        drawn: tuple[Rle, Any, tuple[int, int]] | None = None,
+    ) -> None:
+        source = "model" if decision is None else ReviewDecision.Action(decision.action).label
+        items.append(
+            _Item(
+                part=part,
+                damage=damage,
+                photo_pk=photo.pk,
+                number=photo.position + 1,
+                score=score,
+                area_cm2=area,
+                shape=shape,
+                source=source,
+                confidence=wording.HIGH if decision is None else wording.CHECKED,
+                region=region,
+                finding_id=finding_id,
+                drawn=drawn,
+            )
+        )
+
+    # An added damage is numbered on its photo after the model's findings there.
+    numbered: dict[int, int] = {}
+    for f in case_findings(case=case).select_related("model_version"):
+        d = latest.get(f.pk)
+        number = f.photo.position + 1
+        numbered[f.photo_id] = max(numbered.get(f.photo_id, 0), f.index + 1)
+        region = _region(number=number, finding_number=f.index + 1, box=f.box, size=f.mask_size)
+        model_mask = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
+        if d is None:
+            if f.c_refined >= f.model_version.threshold:
+                keep(
+                    d,
+                    f.part,
+                    f.damage,
+                    f.photo,
+                    f.dsi_score,
+                    f.area_cm2,
+                    f.shape,
+                    region,
+                    f.pk,
+                    model_mask,
+                )
+        elif d.action == ReviewDecision.Action.ACCEPT:
+            terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
+            keep(
+                d,
+                f.part,
+                f.damage,
+                f.photo,
+                terms.score,
+                f.area_cm2,
+                f.shape,
+                region,
+                f.pk,
+                model_mask,
+            )
+        elif d.action == ReviewDecision.Action.EDIT:
+            edit = d.mask_edit
+            assert edit is not None
+            share = edit.area_px / (edit.width * edit.height)
+            terms = severity_terms(share, 1.0, weight(d.damage_type, f.dsi_type_weight))
+            area = None
+            if f.area_cm2 and f.area_px:
+                # The photo's scale (cm² per grid pixel) times the drawn area in grid pixels.
+                area = f.area_cm2 / f.area_px * share * f.mask_size[0] * f.mask_size[1]
+            # Where the adjuster drew it, under the number of the model's outline it corrects.
+            drawn = _region(
+                number=number,
+                finding_number=f.index + 1,
+                box=edit.box,
+                size=(edit.width, edit.height),
+            )
+            keep(
+                d,
+                d.part,
+                d.damage_type,
+                f.photo,
+                terms.score,
+                area,
+                edit.shape,
+                drawn,
+                f.pk,
+                (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+            )
+    for d in added:
+        edit = d.mask_edit
+        assert edit is not None
+        share = edit.area_px / (edit.width * edit.height)
+        terms = severity_terms(share, 1.0, weight(d.damage_type, 0.0))
+        numbered[d.photo_id] = numbered.get(d.photo_id, 0) + 1
+        drawn = _region(
+            number=d.photo.position + 1,
+            finding_number=numbered[d.photo_id],
+            box=edit.box,
+            size=(edit.width, edit.height),
+        )
+        keep(
+            d,
+            d.part,
+            d.damage_type,
+            d.photo,
+            terms.score,
+            None,
+            edit.shape,
+            drawn,
+            None,
+            (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+        )
+    return items
+
+
+def _edit_rle(edit: MaskEdit) -> Rle:
+    return Rle(height=edit.height, width=edit.width, counts=edit.counts)
+
+
+def photo_review_round(*, photo: Photo) -> int | None:
+    """The review round whose finished report covers `photo` (the latest finished round,
+    when the photo was there before it finished); None before any review."""
+    finished = (
+        ReviewRound.objects.filter(case_id=photo.case_id, finished_at__isnull=False)
+        .order_by("-number")
+        .values_list("number", "finished_at")
+        .first()
+    )
+    if finished is None or finished[1] is None or photo.created_at > finished[1]:
+        return None
+    return int(finished[0])
+
+
+def photo_reviewed_regions(*, photo: Photo, round_number: int) -> list[Region]:
+    """What the reviewed report of round `round_number` shows on `photo`, to draw: the
+    model's findings an adjuster accepted (or left above the threshold), the outlines an
+    adjuster redrew and the damages one added, under the numbers the report's rows use."""
+    regions = []
+    for item in _reviewed_items(case=photo.case, round_number=round_number):
+        if item.photo_pk != photo.pk or item.drawn is None or item.region is None:
+            continue
+        rle, box, grid = item.drawn
+        mask = rle_codec.decode(rle)
+        regions.append(
+            Region(
+                number=int(item.region["number"]),
+                damage=item.damage,
+                mask=mask,
+                box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
+                grid=grid,
+                shape=item.shape,
+                area_px=int(mask.sum()),
+            )
+        )
+    return sorted(regions, key=lambda r: r.number)
+
+
+def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
+    """Whether `items` are the stored report's rows and give its DSI exactly."""
+    mine: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
+    for i in items:
+        photos, sources = mine.setdefault((i.part, i.damage), ([], []))
+        photos.append(i.number)
+        sources.append(i.source)
+    stored = {
+        (r["part"], r["damage"]): (sorted(set(r["photos"])), sorted(r["sources"]))
+        for r in report.damaged_parts
+    }
+    return {k: (sorted(set(p)), sorted(s)) for k, (p, s) in mine.items()} == stored and round(
+        case_dsi(_scores_by_row(items).values()), 4
+    ) == round(report.dsi, 4)
+
+
+def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> CustomerReport:
+    """The report a claimant reads (case page and PDF alike): one truth, the latest
+    reviewed report once there is one, else what the model found."""
+    photos = case_photos(case=case) if photos is None else photos
+    report = case_latest_report(case=case)
+    scores_known = True
+    if report is None:
+        items = _model_items(case=case)
+        rows = _rows(items)
+        dsi = case.dsi if case.dsi is not None else case_dsi(_scores_by_row(items).values())
+        reviewed_at, removed = None, 0
+    else:
+        finished = (
+            ReviewRound.objects.filter(case=case, finished_at__isnull=False)
+            .order_by("-number")
+            .first()
+        )
+        items = _reviewed_items(case=case, round_number=finished.number) if finished else []
+        dsi, reviewed_at, removed = report.dsi, report.created_at, report.rejected
+        if finished is not None and _matches_report(items, report):
+            rows = _rows(items)
+        else:
+            # The stored rows, without the figures the decisions would have given.
+            scores_known = False
+            items = []
+            rows = sorted(
+                (
+                    ReportRow(
+                        part=r["part"],
+                        damage=r["damage"],
+                        photos=sorted(set(r["photos"])),
+                        severity=None,
+                        area_cm2=None,
+                        shape="mask",
+                        confidence=wording.HIGH
+                        if set(r["sources"]) == {"model"}
+                        else wording.CHECKED,
+                        changes=wording.changes_words(r["sources"]),
+                    )
+                    for r in report.damaged_parts
+                ),
+                key=lambda r: (r.part_words, r.damage_words),
+            )
+    scores: dict[int, list[float]] = {}
+    for item in items:
+        scores.setdefault(item.photo_pk, []).append(item.score)
+    replaced = _replacements(case=case, photos=photos)
+    out_photos = []
+    for photo in photos:
+        number = photo.position + 1
+        usable = photo.status == Photo.Status.DONE
+        after_report = reviewed_at is not None and photo.created_at > reviewed_at
+        out_photos.append(
+            ReportPhoto(
+                photo=photo,
+                number=number,
+                severity=mean_score(scores.get(photo.pk, []))
+                if usable and scores_known and not after_report
+                else None,
+                set_aside=wording.set_aside_words(photo.set_aside_reason)
+                if photo.status == Photo.Status.SET_ASIDE
+                else "",
+                replaced_by=replaced.get(photo.pk),
+                ask_for_another=photo.status == Photo.Status.SET_ASIDE
+                and photo.pk not in replaced
+                and case.status != Case.Status.REVIEWED,
+                shows=[f"{r.part_words} ({r.damage_words})" for r in rows if number in r.photos],
+                after_report=after_report,
+            )
+        )
+    contests = case_contests(case=case)
+    last_finished = (
+        ReviewRound.objects.filter(case=case, finished_at__isnull=False)
+        .order_by("-finished_at")
+        .values_list("finished_at", flat=True)
+        .first()
+    )
+    pending = contest_pending(contests=contests, last_finished=last_finished)
+    for row in rows:
+        row.contests = [c for c in contests if c.finding_id in row.finding_ids]
+    shown = {c.pk for row in rows for c in row.contests}
+    contests_left = max(0, settings.CLAIMS_CONTESTS_PER_CASE - len(contests))
+    return CustomerReport(
+        reviewed=report is not None,
+        rechecking=report is not None and case.status != Case.Status.REVIEWED,
+        reviewed_at=reviewed_at,
+        removed=removed,
+        dsi=dsi,
+        rows=rows,
+        photos=out_photos,
+        scores_known=scores_known,
+        contests_other=[c for c in contests if c.pk not in shown],
+        contests_left=contests_left,
+        # As `review.services.contest_create` allows: once the report is there.
+        can_contest=case.status not in (Case.Status.PROCESSING, Case.Status.FAILED)
+        and contests_left > 0,
+        contest_pending=pending,
+        status_words=wording.case_status_words(
+            status=case.status, display=case.get_status_display(), contest_pending=pending
+        ),
+    )
