@@ -245,3 +245,22 @@ def browser() -> Iterator[Any]:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+def python_fresh(code: str, settings_module: str = "") -> str:
+    """Run `code` in a fresh Python (the repository root as working folder, the settings
+    module given, none by default) and return what it printed; fails the test with the
+    end of its error output when it fails."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": settings_module},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from django.db import OperationalError
@@ -17,6 +13,7 @@ from claims.services import Upload, case_submit
 from config.celery import app
 from inference import services, tasks
 from inference.models import Finding, InferenceRun
+from tests.conftest import python_fresh
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -159,13 +156,5 @@ def test_a_fresh_web_process_knows_every_task_its_services_send_by_name() -> Non
         f"missing = [n for n in {names!r} if n not in current_app.tasks]\n"
         "print(missing)\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "[]"
+    printed = python_fresh(code, "config.settings.test")
+    assert printed.strip().splitlines()[-1] == "[]"

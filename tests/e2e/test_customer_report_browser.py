@@ -130,8 +130,10 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
     index, row = max(enumerate(report.rows), key=lambda item: len(item[1].regions))
     (photo,) = [p.photo for p in report.photos if p.number == row.regions[0]["photo"]]
     img = page.locator(f"#photo-{photo.pk} img")
+    img.wait_for(state="visible")  # laid out (a live update may have just re-rendered it)
     img.evaluate("img => img.decode()")
     shown = img.bounding_box()
+    assert shown is not None
     # The photo part of the annotated image: the legend strip lies under it.
     photo_height = shown["width"] * photo.height / photo.width
     assert shown["height"] > photo_height + 10

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +11,7 @@ from PIL import Image
 from pycocotools import mask as coco_mask
 
 from inference import cli
+from tests.conftest import python_fresh
 
 
 def test_predict_json_has_the_documented_keys(
@@ -122,13 +120,5 @@ def test_the_core_and_the_cli_never_import_django() -> None:
         "build_parser()\n"
         "print(sorted(k for k in sys.modules if k == 'django' or k.startswith('django.')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": ""},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    printed = python_fresh(code)
+    assert printed.strip() == "[]"

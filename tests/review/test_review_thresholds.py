@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
 from inference.core.risk_control import METHOD, ThresholdChoice, precision_threshold
 from review.thresholds import promise_applies, stored_promise, suggest_threshold
+from tests.conftest import python_fresh
 
 # (C_refined, kept by a person): 50 sure findings all kept; at 0.8, 10 kept and 2 rejected;
 # at 0.7, 5 kept and 2 rejected; at 0.4, 1 kept and 5 rejected.
@@ -156,13 +152,5 @@ def test_thresholds_never_import_django() -> None:
         "import review.thresholds\n"
         "print(sorted(k for k in sys.modules if k == 'django' or k.startswith('django.')))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[2],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": ""},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    printed = python_fresh(code)
+    assert printed.strip() == "[]"
