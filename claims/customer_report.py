@@ -19,7 +19,7 @@ from inference.core.severity import dsi as mean_score
 from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.rendering import Region
 from review import rle as rle_codec
-from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
+from review.models import Contest, ReviewDecision, ReviewedReport, ReviewRound
 from review.rle import Rle
 from review.selectors import case_contests, case_latest_report, decisions_in_force
 
@@ -443,7 +443,7 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
                 edit.shape,
                 drawn,
                 f.pk,
-                (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+                (edit.rle, edit.box, (edit.width, edit.height)),
             )
     for d in added:
         edit = d.mask_edit
@@ -467,13 +467,9 @@ def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
             edit.shape,
             drawn,
             None,
-            (_edit_rle(edit), edit.box, (edit.width, edit.height)),
+            (edit.rle, edit.box, (edit.width, edit.height)),
         )
     return items
-
-
-def _edit_rle(edit: MaskEdit) -> Rle:
-    return Rle(height=edit.height, width=edit.width, counts=edit.counts)
 
 
 def photo_review_round(*, photo: Photo) -> int | None:

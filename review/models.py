@@ -15,6 +15,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from review.rle import Rle
+
 
 class Lease(models.Model):
     """Who works on a case now. One row per case, taken with a conditional update."""
@@ -77,7 +79,12 @@ class MaskEdit(models.Model):
         return f"mask edit {self.pk} on photo {self.photo_id}"
 
     def as_coco(self) -> dict[str, object]:
-        return {"size": [self.height, self.width], "counts": self.counts}
+        return self.rle.as_coco()
+
+    @property
+    def rle(self) -> Rle:
+        """The drawn mask, at the photo's full size."""
+        return Rle(height=self.height, width=self.width, counts=self.counts)
 
 
 class ReviewRound(models.Model):

@@ -25,7 +25,7 @@ from django.utils import timezone
 from claims.models import AuditEvent, Case, Photo
 from common.errors import ApplicationError
 from inference.core.grouping import OTHER_PANEL
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review.labels import LabelledImage, LabelledObject
@@ -411,6 +411,15 @@ def model_version_counts(*, version: ModelVersion) -> dict[str, int]:
 # Labels ---------------------------------------------------------------------------------
 
 
+def damage_mapping(*, target: Taxonomy, source: str) -> dict[str, str]:
+    """Damage class names of taxonomy `source` in `target`'s names (its merge map); each
+    of `target`'s own classes to itself when there is no map between the two."""
+    try:
+        return dict(target.merge_map(source))
+    except TaxonomyError:
+        return {c: c for c in target.classes}
+
+
 def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage], list[int]]:
     """Every usable photo of a reviewed case with what a person kept, at full size.
 
@@ -428,10 +437,7 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
         version = case.model_version
         if version is None:
             continue
-        try:
-            mapping = dict(target.merge_map(version.damage_taxonomy))
-        except TaxonomyError:
-            mapping = {c: c for c in target.classes}
+        mapping = damage_mapping(target=target, source=version.damage_taxonomy)
         items = case_review_items(case=case)
         by_photo: dict[int, list[LabelledObject]] = {}
         for item in items:
@@ -445,7 +451,7 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
             photo = item.photo
             edit = item.decision.mask_edit if item.decision else None
             if edit is not None:
-                mask = Rle(height=edit.height, width=edit.width, counts=edit.counts)
+                mask = edit.rle
                 shape = edit.shape
             else:
                 assert item.finding is not None

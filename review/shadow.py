@@ -40,7 +40,6 @@ from inference.core.evaluation.finding_metrics import (
     thin_curve,
 )
 from inference.core.synthesis import synthesise_case
-from inference.core.taxonomy import Taxonomy, TaxonomyError
 from inference.core.types import DamagedPart, PhotoResult
 from inference.models import ModelVersion
 from inference.predictors import predictor_for
@@ -548,7 +547,7 @@ def _case_truth(case: Case) -> dict[int, list[_FullTruth]]:
         kept = item.state != "rejected"
         edit = item.decision.mask_edit if item.decision else None
         if kept and edit is not None:
-            mask = rle_codec.decode(Rle(height=edit.height, width=edit.width, counts=edit.counts))
+            mask = rle_codec.decode(edit.rle)
         else:
             assert item.finding is not None
             mask = rle_codec.decode(Rle.from_coco(item.finding.mask_rle))
@@ -556,13 +555,6 @@ def _case_truth(case: Case) -> dict[int, list[_FullTruth]]:
         damage = item.damage if kept else (item.finding.damage if item.finding else item.damage)
         out.setdefault(item.photo.pk, []).append(_FullTruth(key, damage, mask, kept))
     return out
-
-
-def _mapping(target: Taxonomy, source: str) -> dict[str, str]:
-    try:
-        return dict(target.merge_map(source))
-    except TaxonomyError:
-        return {c: c for c in target.classes}
 
 
 def _in_grid(
@@ -600,7 +592,9 @@ def _run_version(
     rows: list[ShadowFinding] = []
     for case in cases:
         assert case.model_version is not None
-        mapping = _mapping(taxonomy, case.model_version.damage_taxonomy)
+        mapping = selectors.damage_mapping(
+            target=taxonomy, source=case.model_version.damage_taxonomy
+        )
         truth = _case_truth(case)
         photos = list(case.photos.filter(status=Photo.Status.DONE).order_by("position"))
         results: list[PhotoResult] = []

@@ -52,6 +52,27 @@ def _error(request: HtmxHttpRequest, exc: ApplicationError, fallback: str) -> Ht
     return redirect(fallback)
 
 
+def _case_write(
+    request: HtmxHttpRequest,
+    case: Case,
+    write: Callable[[], object],
+    *,
+    done: str = "",
+    level: Callable[[HttpRequest, str], None] = messages.success,
+) -> HttpResponse:
+    """One write of the review screen on `case`: the findings panel for htmx, else back to
+    the case page (with `done` said at `level`); a refusal as `_error` answers it."""
+    try:
+        write()
+    except ApplicationError as exc:
+        return _error(request, exc, reverse("review:case", args=[case.public_id]))
+    if not request.htmx:
+        if done:
+            level(request, done)
+        return redirect("review:case", public_id=case.public_id)
+    return _render_findings(request, case)
+
+
 # Queue ----------------------------------------------------------------------------------
 
 
@@ -274,14 +295,12 @@ def _supersedes(value: Any) -> int | None:
 def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
-    try:
-        services.case_finish_review(case=case, user=request.user)
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[public_id]))
-    if not request.htmx:
-        messages.success(request, f"Case {case.reference} is reviewed; the customer is told.")
-        return redirect("review:case", public_id=case.public_id)
-    return _render_findings(request, case)
+    return _case_write(
+        request,
+        case,
+        lambda: services.case_finish_review(case=case, user=request.user),
+        done=f"Case {case.reference} is reviewed; the customer is told.",
+    )
 
 
 @login_required
@@ -289,14 +308,14 @@ def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 def case_reopen(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     case = _case(public_id)
-    try:
-        services.case_reopen(case=case, user=request.user, reason=request.POST.get("reason", ""))
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[public_id]))
-    if not request.htmx:
-        messages.info(request, f"Case {case.reference} is open for review again.")
-        return redirect("review:case", public_id=case.public_id)
-    return _render_findings(request, case)
+    reason = request.POST.get("reason", "")
+    return _case_write(
+        request,
+        case,
+        lambda: services.case_reopen(case=case, user=request.user, reason=reason),
+        done=f"Case {case.reference} is open for review again.",
+        level=messages.info,
+    )
 
 
 @login_required
@@ -304,16 +323,13 @@ def case_reopen(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 def contest_answer(request: HtmxHttpRequest, contest_id: int) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     contest = get_object_or_404(Contest.objects.select_related("case"), pk=contest_id)
-    try:
-        services.contest_answer(
-            contest=contest, user=request.user, answer=request.POST.get("answer", "")
-        )
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[contest.case.public_id]))
-    if not request.htmx:
-        messages.success(request, "Answer saved; the customer sees it on their claim page.")
-        return redirect("review:case", public_id=contest.case.public_id)
-    return _render_findings(request, contest.case)
+    answer = request.POST.get("answer", "")
+    return _case_write(
+        request,
+        contest.case,
+        lambda: services.contest_answer(contest=contest, user=request.user, answer=answer),
+        done="Answer saved; the customer sees it on their claim page.",
+    )
 
 
 @login_required
@@ -321,18 +337,18 @@ def contest_answer(request: HtmxHttpRequest, contest_id: int) -> HttpResponse:
 def finding_decide(request: HtmxHttpRequest, finding_id: int) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
-    try:
-        services.finding_decide(
+    action = request.POST.get("action", "")
+    supersedes = request.POST.get("supersedes")
+    return _case_write(
+        request,
+        finding.case,
+        lambda: services.finding_decide(
             finding=finding,
             user=request.user,
-            action=request.POST.get("action", ""),
-            supersedes=_supersedes(request.POST.get("supersedes")),
-        )
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[finding.case.public_id]))
-    if not request.htmx:
-        return redirect("review:case", public_id=finding.case.public_id)
-    return _render_findings(request, finding.case)
+            action=action,
+            supersedes=_supersedes(supersedes),
+        ),
+    )
 
 
 def _drawing(data: dict[str, Any]) -> dict[str, Any]:
@@ -383,13 +399,11 @@ def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
 def photo_confirm(request: HtmxHttpRequest, photo_id: int) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     photo = get_object_or_404(Photo.objects.select_related("case"), pk=photo_id)
-    try:
-        services.photo_confirm_set_aside(photo=photo, user=request.user)
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[photo.case.public_id]))
-    if not request.htmx:
-        return redirect("review:case", public_id=photo.case.public_id)
-    return _render_findings(request, photo.case)
+    return _case_write(
+        request,
+        photo.case,
+        lambda: services.photo_confirm_set_aside(photo=photo, user=request.user),
+    )
 
 
 # Model versions -------------------------------------------------------------------------
