@@ -11,6 +11,7 @@ so the minute asserted is the one the architecture promises, not a shortened one
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -242,6 +243,25 @@ def _drop_producers() -> None:
     celery.amqp._producer_pool = None
 
 
+@contextlib.contextmanager
+def broker_switched(url: str) -> Iterator[None]:
+    """This process sends to the broker at `url` inside the block, and to the configured one
+    again after it. Celery reads CELERY_BROKER_URL from the environment before its
+    configuration (as CI sets it), so the environment changes too."""
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = url
+    saved = _use_broker(url)
+    try:
+        yield
+    finally:
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
+        _drop_producers()
+        app.conf.update(saved)
+
+
 @pytest.fixture
 def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
     if connection.vendor != "postgresql":
@@ -273,23 +293,13 @@ def stack(transactional_db: None, tmp_path: Path) -> Iterator[Stack]:
         "YOLO_OFFLINE": "1",
     }
     live = Stack(tmp_path, env, port)
-    # Celery reads CELERY_BROKER_URL from the environment before its configuration (as CI
-    # sets it), so this process's sends follow the private Redis only if it changes too.
-    saved_env = os.environ.get("CELERY_BROKER_URL")
-    os.environ["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
-    saved = _use_broker(env["CELERY_BROKER_URL"])
-    try:
-        live.redis_start()
-        live.beat_start()
-        yield live
-    finally:
-        live.close()
-        if saved_env is None:
-            os.environ.pop("CELERY_BROKER_URL", None)
-        else:
-            os.environ["CELERY_BROKER_URL"] = saved_env
-        _drop_producers()
-        app.conf.update(saved)
+    with broker_switched(env["CELERY_BROKER_URL"]):
+        try:
+            live.redis_start()
+            live.beat_start()
+            yield live
+        finally:
+            live.close()
 
 
 @pytest.fixture

@@ -25,14 +25,13 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from config.celery import app
 from inference.models import ModelVersion
 from learning import services
 from learning.models import TrainingRun
 from review.models import DatasetSnapshot
 from tests.conftest import claim_processed
 from tests.learning.conftest import review_and_export
-from tests.platform.test_faults import Stack, _db, _drop_producers, _free_port, _use_broker
+from tests.platform.test_faults import Stack, _db, _free_port, broker_switched
 
 pytestmark = [pytest.mark.fault, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -112,20 +111,12 @@ def stack(
     settings.REVIEW_EXPORT_ROOT = tmp_path / "exports"
     monkeypatch.setenv("DAMAGE_CACHE_DIR", str(tmp_path / "cache"))
     live = TrainingStack(tmp_path, env, port)
-    saved_env = os.environ.get("CELERY_BROKER_URL")
-    os.environ["CELERY_BROKER_URL"] = env["CELERY_BROKER_URL"]
-    saved = _use_broker(env["CELERY_BROKER_URL"])
-    try:
-        live.redis_start()
-        yield live
-    finally:
-        live.close()
-        if saved_env is None:
-            os.environ.pop("CELERY_BROKER_URL", None)
-        else:
-            os.environ["CELERY_BROKER_URL"] = saved_env
-        _drop_producers()
-        app.conf.update(saved)
+    with broker_switched(env["CELERY_BROKER_URL"]):
+        try:
+            live.redis_start()
+            yield live
+        finally:
+            live.close()
 
 
 @pytest.fixture
