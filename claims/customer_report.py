@@ -14,14 +14,13 @@ from django.conf import settings
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
 from claims.selectors import case_findings, case_photos, contest_pending
-from inference.core.severity import case_dsi, severity_terms
+from inference.core.severity import case_dsi
 from inference.core.severity import dsi as mean_score
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
 from inference.rendering import Region
 from review import rle as rle_codec
-from review.models import Contest, ReviewDecision, ReviewedReport, ReviewRound
+from review.models import Contest, ReviewedReport, ReviewRound
 from review.rle import Rle
-from review.selectors import case_contests, case_latest_report, decisions_in_force
+from review.selectors import case_contests, case_latest_report, reviewed_regions
 
 
 class _SeverityInWords:
@@ -200,6 +199,8 @@ def _replacements(*, case: Case, photos: list[Photo]) -> dict[int, int]:
 
     Each photo added after the case was filed (audit `photo.added`) answers the earliest
     set-aside photo before it that no other added photo answered yet."""
+    if not any(p.status == Photo.Status.SET_ASIDE for p in photos):
+        return {}
     added = {
         (e.data or {}).get("photo")
         for e in AuditEvent.objects.filter(case=case, verb="photo.added").only("data")
@@ -332,142 +333,49 @@ def _model_items(*, case: Case) -> list[_Item]:
 
 
 def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
-    """The damages of the report finished in round `round_number`, scored as
-    `review.services.report_compute` scores them, from the decisions in force then (a
-    reopened round's decisions are not the report's)."""
-    version = case.model_version
-    try:
-        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
-    except TaxonomyError:
-        taxonomy = None
-
-    def weight(damage: str, fallback: float) -> float:
-        try:
-            return taxonomy.dsi_weight(damage) if taxonomy else fallback
-        except TaxonomyError:
-            return fallback
-
-    decided = decisions_in_force(case=case, round_number=round_number)
-    latest, added = decided.latest, decided.added
-    items: list[_Item] = []
-
-    def keep(
-        decision: ReviewDecision | None,
-        part: str,
-        damage: str,
-        photo: Photo,
-        score: float,
-        area: float | None,
-        shape: str,
-        region: dict[str, Any] | None,
-        finding_id: int | None = None,
-        drawn: tuple[Rle, Any, tuple[int, int]] | None = None,
-    ) -> None:
-        source = "model" if decision is None else ReviewDecision.Action(decision.action).label
-        items.append(
-            _Item(
-                part=part,
-                damage=damage,
-                photo_pk=photo.pk,
-                number=photo.position + 1,
-                score=score,
-                area_cm2=area,
-                shape=shape,
-                source=source,
-                confidence=wording.HIGH if decision is None else wording.CHECKED,
-                region=region,
-                finding_id=finding_id,
-                drawn=drawn,
-            )
-        )
-
+    """The damages of the report finished in round `round_number`, as
+    `review.selectors.reviewed_regions` scores them from the decisions in force then (a
+    reopened round's decisions are not the report's), each with where it is on its photo
+    and under which number."""
+    regions = reviewed_regions(case=case, round_number=round_number)
     # An added damage is numbered on its photo after the model's findings there.
     numbered: dict[int, int] = {}
-    for f in case_findings(case=case).select_related("model_version"):
-        d = latest.get(f.pk)
-        number = f.photo.position + 1
-        numbered[f.photo_id] = max(numbered.get(f.photo_id, 0), f.index + 1)
-        region = _region(number=number, finding_number=f.index + 1, box=f.box, size=f.mask_size)
-        model_mask = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
-        if d is None:
-            if f.c_refined >= f.model_version.threshold:
-                keep(
-                    d,
-                    f.part,
-                    f.damage,
-                    f.photo,
-                    f.dsi_score,
-                    f.area_cm2,
-                    f.shape,
-                    region,
-                    f.pk,
-                    model_mask,
-                )
-        elif d.action == ReviewDecision.Action.ACCEPT:
-            terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
-            keep(
-                d,
-                f.part,
-                f.damage,
-                f.photo,
-                terms.score,
-                f.area_cm2,
-                f.shape,
-                region,
-                f.pk,
-                model_mask,
+    for finding in regions.findings:
+        numbered[finding.photo_id] = max(numbered.get(finding.photo_id, 0), finding.index + 1)
+    items: list[_Item] = []
+    for region in regions.kept:
+        photo, f, edit = region.photo, region.finding, region.edit
+        if f is None:  # added by an adjuster
+            numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
+            number = numbered[photo.pk]
+        else:
+            number = f.index + 1
+        if edit is not None:
+            box, size = edit.box, (edit.width, edit.height)
+            drawn = (edit.rle, edit.box, (edit.width, edit.height))
+        else:
+            assert f is not None
+            box, size = f.box, f.mask_size
+            drawn = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
+        items.append(
+            _Item(
+                part=region.part,
+                damage=region.damage,
+                photo_pk=photo.pk,
+                number=photo.position + 1,
+                score=region.score,
+                area_cm2=region.area_cm2,
+                shape=region.shape,
+                source=region.source,
+                confidence=wording.HIGH if region.decision is None else wording.CHECKED,
+                # Where the adjuster drew it (under the number of the model's outline it
+                # corrects), else the model's outline.
+                region=_region(
+                    number=photo.position + 1, finding_number=number, box=box, size=size
+                ),
+                finding_id=f.pk if f is not None else None,
+                drawn=drawn,
             )
-        elif d.action == ReviewDecision.Action.EDIT:
-            edit = d.mask_edit
-            assert edit is not None
-            share = edit.area_px / (edit.width * edit.height)
-            terms = severity_terms(share, 1.0, weight(d.damage_type, f.dsi_type_weight))
-            area = None
-            if f.area_cm2 and f.area_px:
-                # The photo's scale (cm² per grid pixel) times the drawn area in grid pixels.
-                area = f.area_cm2 / f.area_px * share * f.mask_size[0] * f.mask_size[1]
-            # Where the adjuster drew it, under the number of the model's outline it corrects.
-            drawn = _region(
-                number=number,
-                finding_number=f.index + 1,
-                box=edit.box,
-                size=(edit.width, edit.height),
-            )
-            keep(
-                d,
-                d.part,
-                d.damage_type,
-                f.photo,
-                terms.score,
-                area,
-                edit.shape,
-                drawn,
-                f.pk,
-                (edit.rle, edit.box, (edit.width, edit.height)),
-            )
-    for d in added:
-        edit = d.mask_edit
-        assert edit is not None
-        share = edit.area_px / (edit.width * edit.height)
-        terms = severity_terms(share, 1.0, weight(d.damage_type, 0.0))
-        numbered[d.photo_id] = numbered.get(d.photo_id, 0) + 1
-        drawn = _region(
-            number=d.photo.position + 1,
-            finding_number=numbered[d.photo_id],
-            box=edit.box,
-            size=(edit.width, edit.height),
-        )
-        keep(
-            d,
-            d.part,
-            d.damage_type,
-            d.photo,
-            terms.score,
-            None,
-            edit.shape,
-            drawn,
-            None,
-            (edit.rle, edit.box, (edit.width, edit.height)),
         )
     return items
 
@@ -531,6 +439,14 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
     reviewed report once there is one, else what the model found."""
     photos = case_photos(case=case) if photos is None else photos
     report = case_latest_report(case=case)
+    # Rounds follow one another (one open at a time): the highest-numbered finished round
+    # is also the one finished last.
+    last_finished = (
+        ReviewRound.objects.filter(case=case, finished_at__isnull=False)
+        .only("number", "finished_at")
+        .order_by("-number")
+        .first()
+    )
     scores_known = True
     if report is None:
         items = _model_items(case=case)
@@ -538,11 +454,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
         dsi = case.dsi if case.dsi is not None else case_dsi(_scores_by_row(items).values())
         reviewed_at, removed = None, 0
     else:
-        finished = (
-            ReviewRound.objects.filter(case=case, finished_at__isnull=False)
-            .order_by("-number")
-            .first()
-        )
+        finished = last_finished
         items = _reviewed_items(case=case, round_number=finished.number) if finished else []
         dsi, reviewed_at, removed = report.dsi, report.created_at, report.rejected
         if finished is not None and _matches_report(items, report):
@@ -597,13 +509,10 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
             )
         )
     contests = case_contests(case=case)
-    last_finished = (
-        ReviewRound.objects.filter(case=case, finished_at__isnull=False)
-        .order_by("-finished_at")
-        .values_list("finished_at", flat=True)
-        .first()
+    pending = contest_pending(
+        contests=contests,
+        last_finished=last_finished.finished_at if last_finished is not None else None,
     )
-    pending = contest_pending(contests=contests, last_finished=last_finished)
     for row in rows:
         row.contests = [c for c in contests if c.finding_id in row.finding_ids]
     shown = {c.pk for row in rows for c in row.contests}
@@ -620,8 +529,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
         contests_other=[c for c in contests if c.pk not in shown],
         contests_left=contests_left,
         # As `review.services.contest_create` allows: once the report is there.
-        can_contest=case.status not in (Case.Status.PROCESSING, Case.Status.FAILED)
-        and contests_left > 0,
+        can_contest=case.status != Case.Status.PROCESSING and contests_left > 0,
         contest_pending=pending,
         status_words=wording.case_status_words(
             status=case.status, display=case.get_status_display(), contest_pending=pending

@@ -16,7 +16,6 @@ class Case(models.Model):
         RELEASED = "released", "Report ready"
         REVIEWED = "reviewed", "Reviewed by an adjuster"
         NEEDS_PHOTOS = "needs_photos", "Needs more photos"
-        FAILED = "failed", "Processing failed"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     customer = models.ForeignKey(

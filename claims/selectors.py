@@ -5,19 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Case as SqlCase
+from django.core.paginator import Page, Paginator
 from django.db.models import (
-    CharField,
     Count,
     Exists,
-    F,
     OuterRef,
     Prefetch,
     Q,
     QuerySet,
-    Value,
-    When,
+    Subquery,
+    prefetch_related_objects,
 )
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
 from claims import wording
@@ -26,32 +25,43 @@ from common.access import is_staff_role
 from inference.models import Finding, InferenceRun
 from review.models import Contest, ReviewRound
 
+VERSION_DETAIL_FIELDS = ("model_version__metrics", "model_version__threshold_promise")
+
 
 def cases_visible(*, user: Any) -> QuerySet[Case]:
+    """The cases the user may see, newest first, with `photo_count` and `contest_open`
+    (a contest waits for a review). Both are subqueries, not a join with GROUP BY, so
+    counting the cases for a pager runs without them."""
+    photo_count = (
+        Photo.objects.filter(case=OuterRef("pk"))
+        .order_by()
+        .values("case")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     qs = (
         Case.objects.select_related("customer", "model_version")
         # A version's metrics can be large JSON; a list of cases never shows them.
-        .defer("model_version__metrics", "model_version__threshold_promise")
+        .defer(*VERSION_DETAIL_FIELDS)
         .annotate(
-            photo_count=Count("photos", distinct=True),
-            # The status badge of the customer's list, as `wording.case_status_words`.
-            status_words=SqlCase(
-                When(
-                    Q(Exists(_contests_pending().filter(case=OuterRef("pk"))))
-                    & ~Q(status__in=wording.STATUSES_OVER_A_CONTEST),
-                    then=Value(wording.CONTEST_UNDER_REVIEW),
-                ),
-                *(
-                    When(status=value, then=Value(str(label)))
-                    for value, label in Case.Status.choices
-                ),
-                default=F("status"),
-                output_field=CharField(),
-            ),
+            photo_count=Coalesce(Subquery(photo_count), 0),
+            contest_open=Exists(_contests_pending().filter(case=OuterRef("pk"))),
         )
         .order_by("-created_at", "-pk")
     )
     return qs if is_staff_role(user) else qs.filter(customer=user)
+
+
+def case_list_page(*, user: Any, number: Any, size: int) -> Page[Case]:
+    """One page of `cases_visible`, each case with the `status_words` of its badge."""
+    page = Paginator(cases_visible(user=user), size).get_page(number)
+    for case in page.object_list:
+        case.status_words = wording.case_status_words(  # type: ignore[attr-defined]
+            status=case.status,
+            display=case.get_status_display(),
+            contest_pending=case.contest_open,  # type: ignore[attr-defined]
+        )
+    return page
 
 
 def _contests_pending() -> QuerySet[Contest]:
@@ -72,6 +82,8 @@ def case_get(*, user: Any, public_id: Any) -> Case:
     """The case if the user may see it; another customer's case is a 404, not a 403."""
     case = (
         Case.objects.select_related("customer", "model_version")
+        # A version's metrics can be large JSON; the case page and the report never show them.
+        .defer(*VERSION_DETAIL_FIELDS)
         .filter(public_id=public_id)
         .filter(Q() if is_staff_role(user) else Q(customer=user))
         .first()
@@ -94,20 +106,6 @@ FINDING_LIST_FIELDS = (
     "confidence",
     "c_refined",
 )
-FINDING_SUMMARY_FIELDS = (
-    "part",
-    "damage",
-    "shape",
-    "photo__position",
-    "size_class",
-    "c_base",
-    "confidence",
-    "k_agree",
-    "c_refined",
-    "share_of_part",
-    "area_cm2",
-    "needs_review",
-)
 
 
 def case_photos(*, case: Case) -> list[Photo]:
@@ -118,15 +116,24 @@ def case_photos(*, case: Case) -> list[Photo]:
                 queryset=Finding.objects.filter(model_version=case.model_version)
                 .only(*FINDING_LIST_FIELDS)
                 .order_by("index"),
-            ),
-            # Without the raw model output (`result`): only the error is shown, to staff.
-            Prefetch(
-                "runs",
-                queryset=InferenceRun.objects.only(
-                    "id", "photo_id", "status", "attempts", "error"
-                ).order_by("-queued_at"),
-            ),
+            )
         )
+    )
+
+
+def photos_with_run_errors(*, photos: list[Photo]) -> None:
+    """Load the runs of the failed photos among `photos` (`photo.runs.all()`), newest first,
+    for staff to read their errors; no query when none failed."""
+    failed = [p for p in photos if p.status == Photo.Status.FAILED]
+    prefetch_related_objects(
+        failed,
+        # Without the raw model output (`result`): only the error is shown.
+        Prefetch(
+            "runs",
+            queryset=InferenceRun.objects.only(
+                "id", "photo_id", "status", "attempts", "error"
+            ).order_by("-queued_at"),
+        ),
     )
 
 
@@ -136,11 +143,6 @@ def case_findings(*, case: Case) -> QuerySet[Finding]:
         .select_related("photo")
         .order_by("photo__position", "index")
     )
-
-
-def _summary_findings(*, case: Case) -> QuerySet[Finding, dict[str, Any]]:
-    # Plain dicts: a case can hold hundreds of findings, and model instances cost time.
-    return case_findings(case=case).values(*FINDING_SUMMARY_FIELDS)
 
 
 def case_audit(*, case: Case) -> QuerySet[AuditEvent]:
@@ -153,53 +155,3 @@ def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
     if photo is None:
         raise Http404("No such photo")
     return photo
-
-
-def case_summary(*, case: Case) -> list[dict[str, Any]]:
-    """The report's rows: one per (part, damage), with the photos that show it and the
-    number of damaged regions behind it. `confidence` is the highest calibrated confidence
-    of its regions (what people read), `c_refined` the highest confidence * K_agree;
-    `shape` is "box" when every region is a detector box (its size is the box's)."""
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    for f in _summary_findings(case=case):
-        row = rows.setdefault(
-            (f["part"], f["damage"]),
-            {
-                "part": f["part"],
-                "damage": f["damage"],
-                "photos": [],
-                "regions": 0,
-                "c_base": 0.0,
-                "confidence": 0.0,
-                "k_agree": f["k_agree"],
-                "c_refined": 0.0,
-                "share_of_part": 0.0,
-                "size_class": f["size_class"],
-                "area_cm2": f["area_cm2"],
-                "needs_review": False,
-                "shape": f["shape"],
-            },
-        )
-        if f["shape"] != row["shape"]:
-            row["shape"] = "mask"  # some regions are pixel masks: not a box alone
-        number = f["photo__position"] + 1
-        if number not in row["photos"]:
-            row["photos"].append(number)
-        row["regions"] += 1
-        row["c_base"] = max(row["c_base"], f["c_base"])
-        row["confidence"] = max(row["confidence"], f["confidence"])
-        row["c_refined"] = max(row["c_refined"], f["c_refined"])
-        if f["share_of_part"] >= row["share_of_part"]:
-            row["share_of_part"] = f["share_of_part"]
-            row["size_class"] = f["size_class"]
-            row["area_cm2"] = f["area_cm2"]
-        row["needs_review"] = row["needs_review"] or f["needs_review"]
-    return sorted(rows.values(), key=lambda r: (r["part"], r["damage"]))
-
-
-# The customer's report ------------------------------------------------------------------
-#
-# What the case page and the PDF show a claimant, both from `case_customer_report`: before
-# any review, the model's findings; once a review round is finished, the latest reviewed
-# report only (rejected findings gone, the adjuster's changes marked). Words come from
-# `claims.wording`; the figures stay here.

@@ -11,7 +11,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
-from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -45,7 +44,7 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         # Named because django-axes adds a second backend, which only refuses lockouts.
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        login(request, user, backend="common.auth.RoleModelBackend")
         return redirect("claims:case_list")
     return render(request, "registration/signup.html", {"form": form})
 
@@ -71,8 +70,8 @@ CASE_LIST_PAGE_SIZE = 50
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
-    page = Paginator(selectors.cases_visible(user=request.user), CASE_LIST_PAGE_SIZE).get_page(
-        request.GET.get("page")
+    page = selectors.case_list_page(
+        user=request.user, number=request.GET.get("page"), size=CASE_LIST_PAGE_SIZE
     )
     return render(request, "claims/case_list.html", {"cases": page.object_list, "page": page})
 
@@ -121,12 +120,15 @@ def case_create(request: HttpRequest) -> HttpResponse:
 def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
     case = selectors.case_get(user=request.user, public_id=public_id)
     photos = selectors.case_photos(case=case)
+    staff = is_staff_role(request.user)
+    if staff:
+        selectors.photos_with_run_errors(photos=photos)
     return {
         "case": case,
         "photos": photos,
         "report": customer_report.case_customer_report(case=case, photos=photos),
         "per_photo_note": wording.PER_PHOTO_NOTE,
-        "audit": selectors.case_audit(case=case) if is_staff_role(request.user) else [],
+        "audit": selectors.case_audit(case=case) if staff else [],
         "live_push": settings.CLAIMS_LIVE_PUSH,
         "counts": {
             "done": sum(p.is_final for p in photos),

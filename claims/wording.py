@@ -173,7 +173,7 @@ def size_words(area_cm2: float | None, *, box: bool = False) -> str:
 CONTEST_UNDER_REVIEW = "Your contest is being reviewed"
 # Statuses that say something the contest does not change: photos still being processed,
 # a failure, photos to add, or the adjuster's finished check.
-STATUSES_OVER_A_CONTEST = ("processing", "failed", "needs_photos", "reviewed")
+STATUSES_OVER_A_CONTEST = ("processing", "needs_photos", "reviewed")
 
 
 def case_status_words(*, status: str, display: str, contest_pending: bool) -> str:

@@ -40,10 +40,16 @@ def role_of(user: Any) -> Role:
         return Role.ADMIN
     known: Role | None = getattr(user, "_claims_role", None)
     if known is None:
-        in_group = user.groups.filter(name=ADJUSTERS_GROUP).exists()
-        known = Role.ADJUSTER if in_group else Role.CUSTOMER
-        user._claims_role = known
+        known = role_remember(user, in_adjusters=user.groups.filter(name=ADJUSTERS_GROUP).exists())
     return known
+
+
+def role_remember(user: Any, *, in_adjusters: bool) -> Role:
+    """Remember a non-admin user's role from their membership of the adjusters' group
+    (`common.auth.RoleModelBackend` learns it with the user's own query)."""
+    role = Role.ADJUSTER if in_adjusters else Role.CUSTOMER
+    user._claims_role = role
+    return role
 
 
 def is_staff_role(user: Any) -> bool:

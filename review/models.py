@@ -1,4 +1,8 @@
-"""Human judgement, kept apart from model output.
+"""Long and one piece because Django expects an app's models in one module: the review app's leases,
+mask edits, review rounds, decisions, reviewed reports, dataset snapshots, contests, shadow
+evaluations and their findings.
+
+Human judgement, kept apart from model output.
 
 The model's `inference.Finding` rows are never changed: a decision, a mask edit or a
 recomputed report is a new row that records who and when. One decision per finding is

@@ -1,4 +1,7 @@
-"""Settings shared by every environment; values come from the environment (django-environ).
+"""Long and one piece so that every setting read from the environment is in one place, the one file
+to read for what a deployment can configure.
+
+Settings shared by every environment; values come from the environment (django-environ).
 
 Embedded defaults need no server: SQLite, Celery over kombu's filesystem transport and
 an in-memory channel layer (pages then poll with htmx). `DATABASE_URL`,
@@ -116,7 +119,9 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     # Refuses a locked-out username+address before ModelBackend checks the password.
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # ModelBackend that loads a session's user and role in one query. Sessions made
+    # before it was named here name ModelBackend and end: their users log in again once.
+    "common.auth.RoleModelBackend",
 ]
 # Login throttling (django-axes), for every form that calls authenticate(request=...): the
 # web login and the admin's. This many failures for one user name from one address lock

@@ -1,5 +1,6 @@
 """A case once its photos are processed: the synthesis over its photos writes its findings
-once and sets its status; the sweep finishes cases whose case task was lost."""
+once and hands the outcome to claims (`claims.lifecycle`), which sets the case's status;
+the sweep finishes cases whose case task was lost."""
 
 from __future__ import annotations
 
@@ -13,10 +14,9 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from claims.audit import audit_record
+from claims.lifecycle import case_settle, case_status_after_processing
 from claims.live import case_notify
 from claims.models import FINAL_PHOTO_STATES, Case, Photo
-from claims.outbox import webhook_deliveries_enqueue, webhook_delivery_create
 from common.db import send_each
 from inference.core.registry import load_manifest
 from inference.core.synthesis import synthesise_case
@@ -127,33 +127,13 @@ def case_finalise(*, case_id: int) -> Case:
                     )
                 )
         Finding.objects.bulk_create(rows)
-        needs_review = Finding.objects.filter(case=case, model_version=version, needs_review=True)
-        if not done or not any(r.set_aside_reason is None for r in results):
-            status = Case.Status.NEEDS_PHOTOS
-        elif (
-            needs_review.exists()
-            or any(p.status != Photo.Status.DONE for p in photos)
-            # a contest (or a reopen) opened a review round: the case waits for its end
-            or case.review_rounds.filter(finished_at__isnull=True).exists()
-        ):
-            status = Case.Status.NEEDS_REVIEW
-        else:
-            status = Case.Status.RELEASED
-        if case.status != Case.Status.REVIEWED:
-            first = case.finished_at is None
-            case.status = status
-            case.dsi = synthesis.dsi
-            case.finished_at = timezone.now()
-            case.save(update_fields=["status", "dsi", "finished_at", "updated_at"])
-            if first:
-                audit_record(
-                    verb="case.processed",
-                    case=case,
-                    data={"status": status, "dsi": round(synthesis.dsi, 2)},
-                )
-                # In the outbox in this transaction: a lost message is found by the sweep.
-                delivery = webhook_delivery_create(case=case)
-                if delivery is not None:
-                    webhook_deliveries_enqueue(delivery_ids=[delivery.pk])
+        to_review = Finding.objects.filter(case=case, model_version=version, needs_review=True)
+        status = case_status_after_processing(
+            case=case,
+            photos=photos,
+            usable=bool(done) and any(r.set_aside_reason is None for r in results),
+            to_review=to_review.exists(),
+        )
+        case_settle(case=case, status=status, dsi=synthesis.dsi)
     case_notify(case_id=case.pk)
     return case

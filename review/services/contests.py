@@ -78,7 +78,7 @@ def contest_create(
     limit = settings.CLAIMS_CONTESTS_PER_CASE
     with transaction.atomic():
         case = Case.objects.select_for_update().get(pk=case.pk)
-        if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
+        if case.status == Case.Status.PROCESSING:
             raise ApplicationError(
                 "Your photos are still being processed; you can contest the report once "
                 "it is ready."

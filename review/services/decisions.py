@@ -72,7 +72,7 @@ def _reviewed_message(last: ReviewRound) -> str:
 
 def lock_for_decision(*, case: Case, user: Any) -> ReviewRound:
     require_reviewer(user)
-    if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
+    if case.status == Case.Status.PROCESSING:
         raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
     if not lease_take(case_id=case.pk, user=user, now=timezone.now()):
         raise ApplicationError(lease_held_message(case.pk))

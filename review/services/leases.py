@@ -55,7 +55,7 @@ def lease_held_message(case_id: int) -> str:
 def lease_claim(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
     """Take the case for `user`; an adjuster holds one case at a time."""
     require_reviewer(user)
-    if case.status in (Case.Status.PROCESSING, Case.Status.FAILED):
+    if case.status == Case.Status.PROCESSING:
         raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
     for attempt in range(LOCKED_RETRIES):
         try:

@@ -10,17 +10,14 @@ from django.utils import timezone
 
 from claims.audit import audit_record
 from claims.live import case_notify
-from claims.models import Case, Photo
+from claims.models import Case
 from common.access import require_reviewer
 from common.errors import ApplicationError
-from inference.core.severity import case_dsi, severity_terms
+from inference.core.severity import case_dsi
 from inference.core.severity import dsi as dsi_mean
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
-from inference.models import Finding
 from review import selectors
 from review.models import (
     Contest,
-    ReviewDecision,
     ReviewedReport,
     ReviewRound,
 )
@@ -42,77 +39,29 @@ def report_compute(*, case: Case) -> dict[str, Any]:
     is the mean S_i of what it shows; the case's is the mean over its rows (part, damage
     type), each row the mean of its photos' S_i, as in the model's synthesis.
     """
-    version = case.model_version
-    try:
-        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
-    except TaxonomyError:
-        taxonomy = None
-    decided = selectors.decisions_in_force(case=case)
-    latest, added = decided.latest, decided.added
-    d: ReviewDecision | None
-    findings = list(
-        Finding.objects.filter(case=case, model_version=version).select_related(
-            "photo", "model_version"
-        )
-    )
+    regions = selectors.reviewed_regions(case=case)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
     scores_by_photo: dict[int, list[float]] = defaultdict(list)
     scores_by_row: dict[tuple[str, str], list[float]] = defaultdict(list)
-    kept = rejected = 0
-
-    def weight(damage: str, fallback: float) -> float:
-        try:
-            return taxonomy.dsi_weight(damage) if taxonomy else fallback
-        except TaxonomyError:
-            return fallback
-
-    def add(part: str, damage: str, photo: Photo, score: float, source: str) -> None:
+    for region in regions.kept:
+        key = (region.part, region.damage)
         row = rows.setdefault(
-            (part, damage), {"part": part, "damage": damage, "photos": [], "sources": []}
+            key, {"part": region.part, "damage": region.damage, "photos": [], "sources": []}
         )
-        if photo.position + 1 not in row["photos"]:
-            row["photos"].append(photo.position + 1)
-        row["sources"].append(source)
-        scores_by_photo[photo.pk].append(score)
-        scores_by_row[(part, damage)].append(score)
-
-    for f in findings:
-        d = latest.get(f.pk)
-        if d is None:
-            if f.c_refined < f.model_version.threshold:
-                continue  # undecided: the report is computed once none is left
-            add(f.part, f.damage, f.photo, f.dsi_score, "model")
-            kept += 1
-        elif d.action == ReviewDecision.Action.REJECT:
-            rejected += 1
-        elif d.action == ReviewDecision.Action.ACCEPT:
-            terms = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
-            add(f.part, f.damage, f.photo, terms.score, "accepted")
-            kept += 1
-        else:
-            edit = d.mask_edit
-            assert edit is not None
-            terms = severity_terms(
-                edit.area_px / (edit.width * edit.height),
-                1.0,
-                weight(d.damage_type, f.dsi_type_weight),
-            )
-            add(d.part, d.damage_type, f.photo, terms.score, "edited")
-            kept += 1
-    for d in added:
-        edit = d.mask_edit
-        assert edit is not None
-        terms = severity_terms(
-            edit.area_px / (edit.width * edit.height), 1.0, weight(d.damage_type, 0.0)
-        )
-        add(d.part, d.damage_type, d.photo, terms.score, "added")
+        if region.photo.position + 1 not in row["photos"]:
+            row["photos"].append(region.photo.position + 1)
+        row["sources"].append(region.source)
+        scores_by_photo[region.photo.pk].append(region.score)
+        scores_by_row[key].append(region.score)
+    added = sum(1 for r in regions.kept if r.source == "added")
+    kept, rejected = len(regions.kept) - added, regions.rejected
     return {
         "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
         "dsi": round(case_dsi(scores_by_row.values()), 4),
         "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
         "kept": kept,
         "rejected": rejected,
-        "added": len(added),
+        "added": added,
     }
 
 

@@ -23,7 +23,6 @@ from inference.records import photo_record
 from review import rle as rle_codec
 from review import selectors
 from review.models import ReviewedReport, ShadowEvaluation, ShadowFinding
-from review.rle import Rle
 from review.shadow.matching import BoolMask, Match, Predicted, TruthRegion, match_findings
 from review.shadow.metrics import PhotoScore, bootstrap_difference, disagreements, version_figures
 
@@ -57,13 +56,8 @@ def _case_truth(case: Case) -> dict[int, list[_FullTruth]]:
     for item in selectors.case_review_items(case=case):
         if item.kind == "photo" or item.state == "pending":
             continue
-        kept = item.state != "rejected"
-        edit = item.decision.mask_edit if item.decision else None
-        if kept and edit is not None:
-            mask = rle_codec.decode(edit.rle)
-        else:
-            assert item.finding is not None
-            mask = rle_codec.decode(Rle.from_coco(item.finding.mask_rle))
+        kept = item.kept
+        mask = rle_codec.decode(item.mask)
         key = f"f{item.finding.pk}" if item.finding is not None else f"a{item.decision.pk}"  # type: ignore[union-attr]
         damage = item.damage if kept else (item.finding.damage if item.finding else item.damage)
         out.setdefault(item.photo.pk, []).append(_FullTruth(key, damage, mask, kept))

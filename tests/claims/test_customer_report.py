@@ -1,4 +1,7 @@
-"""The customer's report in plain words, on the case page and in the PDF: one truth after
+"""One capability's tests, sharing its helpers: the customer's report on the page and in the PDF,
+built with `build_case` and read back through the same HTML and PDF text helpers.
+
+The customer's report in plain words, on the case page and in the PDF: one truth after
 review, consistent severities, set-aside photos that were replaced, nothing internal."""
 
 from __future__ import annotations
@@ -629,7 +632,6 @@ def test_case_status_words() -> None:
         ("processing", "Processing photos"),
         ("reviewed", "Reviewed by an adjuster"),
         ("needs_photos", "Needs more photos"),
-        ("failed", "Processing failed"),
     ):
         assert words(status=status, display=display, contest_pending=True) == display
 

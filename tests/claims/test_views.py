@@ -13,7 +13,7 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import selectors, wording
+from claims import customer_report, wording
 from claims.models import Case, Photo
 from claims.services import Upload, case_submit
 from claims.templatetags.claims_tags import percent
@@ -62,20 +62,6 @@ def client_for(customer):  # type: ignore[no-untyped-def]
 )
 def test_percent_filter(value: float | None, shown: str) -> None:
     assert percent(value) == shown
-
-
-def test_summary_rows_name_each_photo_once(processed_case) -> None:  # type: ignore[no-untyped-def]
-    rows = selectors.case_summary(case=processed_case)
-    findings = Finding.objects.filter(case=processed_case)
-    assert len(rows) == len({(f.part, f.damage) for f in findings})
-    assert sum(r["regions"] for r in rows) == findings.count()
-    for row in rows:
-        assert row["photos"] == sorted(set(row["photos"]))
-        assert set(row["photos"]) <= {1, 2}  # photo 3 was set aside
-        same = findings.filter(part=row["part"], damage=row["damage"])
-        assert row["c_refined"] == pytest.approx(max(f.c_refined for f in same))
-        assert row["confidence"] == pytest.approx(max(f.confidence for f in same))
-        assert row["c_base"] == pytest.approx(max(f.c_base for f in same))
 
 
 def test_case_page_shows_report_dsi_and_set_aside(processed_case, client_for) -> None:  # type: ignore[no-untyped-def]
@@ -173,7 +159,10 @@ def test_case_page_and_report_say_which_findings_are_boxes(customer, client_for)
         shape="box",
         status=Case.Status.RELEASED,
     )
-    assert [r["shape"] for r in selectors.case_summary(case=case)] == ["box", "box"]
+    assert [r.shape for r in customer_report.case_customer_report(case=case).rows] == [
+        "box",
+        "box",
+    ]
     Finding.objects.filter(case=case, part="hood").update(area_cm2=4300.0)
     html = client_for.get(f"/cases/{case.public_id}/").content.decode()
     row = re.search(r'<tr data-part="bonnet" data-shape="box"[^>]*>(.*?)</tr>', html, re.S)

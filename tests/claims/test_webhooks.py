@@ -1,4 +1,7 @@
-"""Webhook targets: no SSRF when a URL is set, nor when the worker delivers to it."""
+"""One capability's tests, sharing its fixtures: webhook targets checked when set and when
+delivered, on the same fake DNS, local HTTP(S) server and API client.
+
+Webhook targets: no SSRF when a URL is set, nor when the worker delivers to it."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ def reviewed_scene(customer: Any) -> dict[str, Any]:
     photo.thumbnail.save("t0.jpg", ContentFile(image), save=False)
     photo.annotated.save("a0.jpg", ContentFile(image), save=False)
     photo.save()
-    for status in ("released", "reviewed", "needs_photos", "failed", "processing"):
+    for status in ("released", "reviewed", "needs_photos", "processing"):
         factories.case_create(customer=customer, version=version, findings=[], status=status)
     return {"version": version, "case": case, "photo": photo}
 

@@ -130,9 +130,16 @@ def test_hovering_or_focusing_a_row_highlights_its_damage_on_the_photo(
     index, row = max(enumerate(report.rows), key=lambda item: len(item[1].regions))
     (photo,) = [p.photo for p in report.photos if p.number == row.regions[0]["photo"]]
     img = page.locator(f"#photo-{photo.pk} img")
-    img.wait_for(state="visible")  # laid out (a live update may have just re-rendered it)
-    img.evaluate("img => img.decode()")
-    shown = img.bounding_box()
+    # Laid out and decoded; a live update of the page may replace the photo just then (its
+    # box is None for a moment), so it is measured again until it is there.
+    shown = None
+    for _ in range(20):
+        img.wait_for(state="visible")
+        img.evaluate("img => img.decode()")
+        shown = img.bounding_box()
+        if shown is not None:
+            break
+        page.wait_for_timeout(100)
     assert shown is not None
     # The photo part of the annotated image: the legend strip lies under it.
     photo_height = shown["width"] * photo.height / photo.width

@@ -1,4 +1,8 @@
-"""The finding-confidence calibrator: equal to scikit-learn's, stored as JSON named by its
+"""One capability's tests, sharing its fixtures: the calibrator's fit, JSON storage, validation on
+load (a long table of malformed calibrators) and reliability, on the same synthetic evidence and
+fitted calibrators.
+
+The finding-confidence calibrator: equal to scikit-learn's, stored as JSON named by its
 sha256, validated on load, and calibrated on data whose answer is known."""
 
 from __future__ import annotations

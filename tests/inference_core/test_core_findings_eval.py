@@ -1,4 +1,7 @@
-"""Finding-level evaluation: the correct / correct_any / found rules on hand-made masks, and
+"""One capability's tests, sharing its fixtures: finding-level evaluation from its scoring rules to
+`evaluate --task findings` and `calibrate`, on the module-scoped planted model and labelled set.
+
+Finding-level evaluation: the correct / correct_any / found rules on hand-made masks, and
 `evaluate --task findings` and `calibrate` end to end on a tiny labelled set whose
 segmentation logits are planted (red blobs are dents, green blobs scratches)."""
 

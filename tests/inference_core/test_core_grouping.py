@@ -1,4 +1,7 @@
-"""Whole findings (`grouping.whole_regions`) and their use in `find_damaged_parts`, on
+"""One capability's tests, sharing its helpers: every grouping rule and its settings checks use the
+same hand-worked 100 x 100 maps and the `find` and `summary` helpers.
+
+Whole findings (`grouping.whole_regions`) and their use in `find_damaged_parts`, on
 100 x 100 maps whose answers are worked by hand."""
 
 from __future__ import annotations

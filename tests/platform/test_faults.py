@@ -1,4 +1,7 @@
-"""Fault injection on a live stack: a real Celery worker and beat, a private Redis (append-only
+"""One capability's tests, sharing its fixtures: every test breaks the same live stack (worker,
+beat, Redis, PostgreSQL, webhook receiver), whose harness is most of the file.
+
+Fault injection on a live stack: a real Celery worker and beat, a private Redis (append-only
 file, fsynced every second) as broker and channel layer, the test database on PostgreSQL and
 a webhook receiver. Each test breaks one part for real (kill -9 of the worker mid-photo, kill
 -9 and restart of Redis, a restart of PostgreSQL) and asserts what docs/architecture.md

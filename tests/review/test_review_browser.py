@@ -1,4 +1,7 @@
-"""Chromium through Playwright: claim, paint, reject, accept; the customer sees the result."""
+"""One capability's tests, sharing its fixtures: each test is one whole review journey in Chromium
+on the shared live server, browser and case factories, so each is long.
+
+Chromium through Playwright: claim, paint, reject, accept; the customer sees the result."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Leases, decisions, the reviewed report, thresholds, promotion and label export."""
+"""One capability's tests, sharing its fixtures: the review services (leases, decisions, edits,
+rounds, thresholds, promotion, label export) on the same cases, users, version and mask helpers.
+
+Leases, decisions, the reviewed report, thresholds, promotion and label export."""
 
 from __future__ import annotations
 

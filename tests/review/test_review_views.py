@@ -1,4 +1,7 @@
-"""Every review endpoint for every role, the queue's order and filters, and htmx fragments."""
+"""One capability's tests, sharing its fixtures: the review app's HTTP endpoints, on the `world` of
+cases and roles and the endpoint table that the role checks walk.
+
+Every review endpoint for every role, the queue's order and filters, and htmx fragments."""
 
 from __future__ import annotations
 

@@ -1,0 +1,312 @@
+"""One case on the review screen: the decisions in force, the items to decide, contests,
+rounds and reports, and the classes a person may choose."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import (
+    prefetch_related_objects,
+)
+
+from claims.models import Case, Photo
+from common.errors import ApplicationError
+from inference.core.grouping import OTHER_PANEL
+from inference.core.severity import severity_terms
+from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from inference.models import Finding
+from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
+from review.rle import Rle
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """One line of the review screen: a model finding, an added damage or a set-aside photo."""
+
+    key: str
+    kind: str  # "finding" | "added" | "photo"
+    photo: Photo
+    state: str  # "pending" | "auto" | "accepted" | "rejected" | "edited" | "added" | "confirmed"
+    label: str
+    part: str
+    damage: str
+    c_refined: float | None
+    finding: Finding | None
+    decision: ReviewDecision | None
+
+    @property
+    def needs_review(self) -> bool:
+        return self.state == "pending"
+
+    @property
+    def kept(self) -> bool:
+        """A region the reviewed report keeps: decided, and not rejected."""
+        return self.kind != "photo" and self.state not in ("pending", "rejected")
+
+    @property
+    def mask(self) -> Rle:
+        """The region's mask: what an adjuster drew (at the photo's full size) or else the
+        model's (in its version's processed grid: compare shapes before use)."""
+        edit = self.decision.mask_edit if self.decision is not None else None
+        if edit is not None:
+            return edit.rle
+        assert self.finding is not None
+        return Rle.from_coco(self.finding.mask_rle)
+
+    @property
+    def shape(self) -> str:
+        edit = self.decision.mask_edit if self.decision is not None else None
+        if edit is not None:
+            return edit.shape
+        assert self.finding is not None
+        return self.finding.shape
+
+
+@dataclass
+class DecisionsInForce:
+    latest: dict[int, ReviewDecision]  # by finding: the last decision on it
+    added: list[ReviewDecision]  # damages an adjuster drew, in the order they were added
+    confirmed: set[int]  # photos whose setting aside an adjuster confirmed
+
+
+def decisions_in_force(*, case: Case, round_number: int | None = None) -> DecisionsInForce:
+    """What the adjusters decided on `case`: the current decisions, or with
+    `round_number` those in force when that round finished (its decisions and those of the
+    rounds before; a later round's are not that report's)."""
+    rows = ReviewDecision.objects.filter(case=case)
+    rows = (
+        rows.filter(current=True) if round_number is None else rows.filter(round__lte=round_number)
+    )
+    out = DecisionsInForce(latest={}, added=[], confirmed=set())
+    for d in rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk"):
+        if d.finding_id is not None:
+            out.latest[d.finding_id] = d
+        elif d.action == ReviewDecision.Action.ADD:
+            out.added.append(d)
+        elif d.action == ReviewDecision.Action.CONFIRM_SET_ASIDE:
+            out.confirmed.add(d.photo_id)
+    return out
+
+
+def case_review_items(*, case: Case) -> list[ReviewItem]:
+    version = case.model_version
+    decided = decisions_in_force(case=case)
+    latest, added, confirmed = decided.latest, decided.added, decided.confirmed
+    d: ReviewDecision | None
+    photos = {p.pk: p for p in case.photos.order_by("position")}
+    items: list[ReviewItem] = []
+    for photo in photos.values():
+        if photo.status == Photo.Status.SET_ASIDE:
+            items.append(
+                ReviewItem(
+                    key=f"p{photo.pk}",
+                    kind="photo",
+                    photo=photo,
+                    state="confirmed" if photo.pk in confirmed else "pending",
+                    label=f"photo {photo.position + 1} set aside",
+                    part="",
+                    damage="",
+                    c_refined=None,
+                    finding=None,
+                    decision=None,
+                )
+            )
+    findings = (
+        Finding.objects.filter(case=case, model_version=version)
+        .select_related("model_version")
+        .order_by("c_refined", "photo__position", "index")
+    )
+    for f in findings:
+        d = latest.get(f.pk)
+        below = f.c_refined < f.model_version.threshold
+        state = ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
+        items.append(
+            ReviewItem(
+                key=f"f{f.pk}",
+                kind="finding",
+                photo=photos[f.photo_id],
+                state=state,
+                label=f"{f.damage} on {f.part} (photo {photos[f.photo_id].position + 1})",
+                part=d.part if d and d.part else f.part,
+                damage=d.damage_type if d and d.damage_type else f.damage,
+                c_refined=f.c_refined,
+                finding=f,
+                decision=d,
+            )
+        )
+    for d in added:
+        items.append(
+            ReviewItem(
+                key=f"a{d.pk}",
+                kind="added",
+                photo=photos[d.photo_id],
+                state="added",
+                label=f"{d.damage_type} on {d.part} (photo {photos[d.photo_id].position + 1}, added)",
+                part=d.part,
+                damage=d.damage_type,
+                c_refined=None,
+                finding=None,
+                decision=d,
+            )
+        )
+    # Pending first (lowest confidence first), then the rest in the same order.
+    return sorted(
+        items,
+        key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0),
+    )
+
+
+def case_contests(*, case: Case) -> list[Contest]:
+    """The case's contests, oldest first, with who wrote and who answered them. Most cases
+    have none: one plain query then, instead of a five-table join that costs PostgreSQL
+    more to plan (about 2 ms) than to run."""
+    contests = list(Contest.objects.filter(case=case).order_by("created_at", "pk"))
+    prefetch_related_objects(contests, "created_by", "answered_by", "finding", "photo")
+    return contests
+
+
+def case_open_round(*, case: Case) -> ReviewRound | None:
+    return ReviewRound.objects.filter(case=case, finished_at__isnull=True).first()
+
+
+def case_latest_report(*, case: Case) -> ReviewedReport | None:
+    return (
+        case.reviewed_reports.order_by("-created_at", "-pk").select_related("reviewed_by").first()
+    )
+
+
+def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
+    """Class names a person may choose; with `keep_first`, first the class for "none of
+    these" (parts: "other_panel", a part the taxonomy does not label; damage: no damage).
+    A taxonomy that cannot be loaded raises `ApplicationError`: choosing from an empty
+    list would hide a broken installation."""
+    try:
+        taxonomy = load_taxonomy(name)
+    except TaxonomyError as exc:
+        raise ApplicationError(
+            f"The taxonomy {name!r} of this model version cannot be loaded ({exc}); "
+            "reinstall the version or register it again."
+        ) from None
+    classes = taxonomy.classes
+    if not keep_first:
+        return list(classes[1:])
+    first = OTHER_PANEL if taxonomy.kind == "parts" else classes[0]
+    return [first, *classes[1:]]
+
+
+# Model versions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KeptRegion:
+    """A damage a reviewed report counts: a model finding kept (undecided above its
+    version's threshold, accepted, or redrawn) or one an adjuster added. `score` is S_i,
+    with confidence 1 once a person saw the region; `area_cm2` is the model's size, scaled
+    to the redrawn mask for an edit, None for an added damage."""
+
+    part: str
+    damage: str
+    photo: Photo
+    score: float
+    source: str  # "model" | "accepted" | "edited" | "added"
+    shape: str
+    area_cm2: float | None
+    finding: Finding | None
+    decision: ReviewDecision | None
+
+    @property
+    def edit(self) -> MaskEdit | None:
+        return self.decision.mask_edit if self.decision is not None else None
+
+
+@dataclass(frozen=True)
+class ReviewedRegions:
+    kept: list[KeptRegion]
+    rejected: int  # model findings an adjuster rejected
+    findings: list[Finding]  # every finding of the case's version, by photo and number
+
+
+def reviewed_regions(*, case: Case, round_number: int | None = None) -> ReviewedRegions:
+    """What the reviewed report of `case` counts, from the decisions in force (now, or when
+    round `round_number` finished): the one scoring of reviewed damages, used by the report
+    an adjuster finishes and by the customer's view of it."""
+    version = case.model_version
+    try:
+        taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
+    except TaxonomyError:
+        taxonomy = None
+
+    def weight(damage: str, fallback: float) -> float:
+        try:
+            return taxonomy.dsi_weight(damage) if taxonomy else fallback
+        except TaxonomyError:
+            return fallback
+
+    def drawn_score(edit: MaskEdit, damage: str, fallback: float) -> float:
+        share = edit.area_px / (edit.width * edit.height)
+        return severity_terms(share, 1.0, weight(damage, fallback)).score
+
+    decided = decisions_in_force(case=case, round_number=round_number)
+    findings = list(
+        Finding.objects.filter(case=case, model_version=version)
+        .select_related("photo", "model_version")
+        .order_by("photo__position", "index")
+    )
+    kept: list[KeptRegion] = []
+    rejected = 0
+    for f in findings:
+        d = decided.latest.get(f.pk)
+        if d is None:
+            if f.c_refined >= f.model_version.threshold:  # below it: waits for a decision
+                kept.append(
+                    KeptRegion(
+                        f.part, f.damage, f.photo, f.dsi_score, "model", f.shape, f.area_cm2, f, d
+                    )
+                )
+        elif d.action == ReviewDecision.Action.REJECT:
+            rejected += 1
+        elif d.action == ReviewDecision.Action.ACCEPT:
+            score = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
+            kept.append(
+                KeptRegion(
+                    f.part, f.damage, f.photo, score.score, "accepted", f.shape, f.area_cm2, f, d
+                )
+            )
+        else:
+            edit = d.mask_edit
+            assert edit is not None
+            area = None
+            if f.area_cm2 and f.area_px:
+                # The photo's scale (cm² per grid pixel) times the drawn area in grid pixels.
+                share = edit.area_px / (edit.width * edit.height)
+                area = f.area_cm2 / f.area_px * share * f.mask_size[0] * f.mask_size[1]
+            kept.append(
+                KeptRegion(
+                    d.part,
+                    d.damage_type,
+                    f.photo,
+                    drawn_score(edit, d.damage_type, f.dsi_type_weight),
+                    "edited",
+                    edit.shape,
+                    area,
+                    f,
+                    d,
+                )
+            )
+    for d in decided.added:
+        edit = d.mask_edit
+        assert edit is not None
+        kept.append(
+            KeptRegion(
+                d.part,
+                d.damage_type,
+                d.photo,
+                drawn_score(edit, d.damage_type, 0.0),
+                "added",
+                edit.shape,
+                None,
+                None,
+                d,
+            )
+        )
+    return ReviewedRegions(kept=kept, rejected=rejected, findings=findings)

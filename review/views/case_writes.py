@@ -1,0 +1,163 @@
+"""The writes of the review screen: decisions, redrawn and added damage, confirming a
+set-aside photo, contest answers, finishing and reopening a case."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_POST
+
+from claims.models import Photo
+from common.access import require_reviewer
+from common.errors import ApplicationError
+from common.http import HtmxHttpRequest
+from inference.models import Finding
+from review import services
+from review.models import Contest
+from review.views.common import REVIEWER_ONLY, _case, _case_write, _render_findings
+
+
+def _json_body(request: HttpRequest) -> dict[str, Any]:
+    try:
+        data = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise ApplicationError(
+            "The request body must be JSON with mask, damage_type, part and optionally shape."
+        ) from None
+    if not isinstance(data, dict):
+        raise ApplicationError("The request body must be a JSON object.")
+    return data
+
+
+def _supersedes(value: Any) -> int | None:
+    """The decision the person saw as current: an id, or empty/None for none."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    raise ApplicationError(
+        "'supersedes' must be the id of the decision you saw on this item, or empty."
+    )
+
+
+@login_required
+@require_POST
+def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    case = _case(public_id)
+    return _case_write(
+        request,
+        case,
+        lambda: services.case_finish_review(case=case, user=request.user),
+        done=f"Case {case.reference} is reviewed; the customer is told.",
+    )
+
+
+@login_required
+@require_POST
+def case_reopen(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    case = _case(public_id)
+    reason = request.POST.get("reason", "")
+    return _case_write(
+        request,
+        case,
+        lambda: services.case_reopen(case=case, user=request.user, reason=reason),
+        done=f"Case {case.reference} is open for review again.",
+        level=messages.info,
+    )
+
+
+@login_required
+@require_POST
+def contest_answer(request: HtmxHttpRequest, contest_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    contest = get_object_or_404(Contest.objects.select_related("case"), pk=contest_id)
+    answer = request.POST.get("answer", "")
+    return _case_write(
+        request,
+        contest.case,
+        lambda: services.contest_answer(contest=contest, user=request.user, answer=answer),
+        done="Answer saved; the customer sees it on their claim page.",
+    )
+
+
+@login_required
+@require_POST
+def finding_decide(request: HtmxHttpRequest, finding_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    finding = get_object_or_404(Finding.objects.select_related("case", "photo"), pk=finding_id)
+    action = request.POST.get("action", "")
+    supersedes = request.POST.get("supersedes")
+    return _case_write(
+        request,
+        finding.case,
+        lambda: services.finding_decide(
+            finding=finding,
+            user=request.user,
+            action=action,
+            supersedes=_supersedes(supersedes),
+        ),
+    )
+
+
+def _drawing(data: dict[str, Any]) -> dict[str, Any]:
+    """What the mask editor sends for a region an adjuster drew (a finding redrawn or a
+    damage added): the mask (COCO RLE), its damage type, part and shape."""
+    return {
+        "mask": data.get("mask"),
+        "damage_type": str(data.get("damage_type", "")),
+        "part": str(data.get("part", "")),
+        "shape": str(data.get("shape", "mask")),
+    }
+
+
+@login_required
+@require_POST
+def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    finding = get_object_or_404(
+        Finding.objects.select_related("case", "photo", "model_version"), pk=finding_id
+    )
+    try:
+        data = _json_body(request)
+        services.finding_edit(
+            finding=finding,
+            user=request.user,
+            supersedes=_supersedes(data.get("supersedes")),
+            **_drawing(data),
+        )
+    except ApplicationError as exc:
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
+    return _render_findings(request, finding.case)
+
+
+@login_required
+@require_POST
+def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    photo = get_object_or_404(Photo.objects.select_related("case__model_version"), pk=photo_id)
+    try:
+        services.damage_add(photo=photo, user=request.user, **_drawing(_json_body(request)))
+    except ApplicationError as exc:
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
+    return _render_findings(request, photo.case)
+
+
+@login_required
+@require_POST
+def photo_confirm(request: HtmxHttpRequest, photo_id: int) -> HttpResponse:
+    require_reviewer(request.user, REVIEWER_ONLY)
+    photo = get_object_or_404(Photo.objects.select_related("case"), pk=photo_id)
+    return _case_write(
+        request,
+        photo.case,
+        lambda: services.photo_confirm_set_aside(photo=photo, user=request.user),
+    )
