@@ -12,15 +12,20 @@ from typing import Any
 from django.conf import settings
 
 from claims import wording
-from claims.models import AuditEvent, Case, Photo
-from claims.selectors import case_findings, case_photos, contest_pending
+from claims.models import Case, Photo
+from claims.report_items import (
+    ReportItem,
+    matches_report,
+    model_items,
+    replacements,
+    reviewed_items,
+    scores_by_row,
+)
+from claims.selectors import case_photos, contest_pending
 from inference.core.severity import case_dsi
 from inference.core.severity import dsi as mean_score
-from inference.rendering import Region
-from review import rle as rle_codec
-from review.models import Contest, ReviewedReport, ReviewRound
-from review.rle import Rle
-from review.selectors import case_contests, case_latest_report, reviewed_regions
+from review.models import Contest, ReviewRound
+from review.selectors import case_contests, case_latest_report
 
 
 class _SeverityInWords:
@@ -194,79 +199,8 @@ class CustomerReport:
         return "Found by our damage recognition."
 
 
-def _replacements(*, case: Case, photos: list[Photo]) -> dict[int, int]:
-    """Set-aside photo pk -> number of the photo the customer added later in its place.
-
-    Each photo added after the case was filed (audit `photo.added`) answers the earliest
-    set-aside photo before it that no other added photo answered yet."""
-    if not any(p.status == Photo.Status.SET_ASIDE for p in photos):
-        return {}
-    added = {
-        (e.data or {}).get("photo")
-        for e in AuditEvent.objects.filter(case=case, verb="photo.added").only("data")
-    }
-    later = [p for p in photos if p.pk in added]
-    out: dict[int, int] = {}
-    used: set[int] = set()
-    for photo in photos:
-        if photo.status != Photo.Status.SET_ASIDE:
-            continue
-        for candidate in later:
-            if candidate.position > photo.position and candidate.pk not in used:
-                used.add(candidate.pk)
-                out[photo.pk] = candidate.position + 1
-                break
-    return out
-
-
-@dataclass
-class _Item:
-    """One damage the report counts: its S_i, photo and (when known) size."""
-
-    part: str
-    damage: str
-    photo_pk: int
-    number: int
-    score: float
-    area_cm2: float | None
-    shape: str
-    source: str  # "model" | "accepted" | "edited" | "added"; "pending" before review
-    confidence: str
-    region: dict[str, Any] | None = None  # see ReportRow.regions
-    finding_id: int | None = None  # the model finding it comes from (None: added)
-    # Its mask, box ([x0, y0, x1, y1], exclusive) and the grid (width, height) both live in:
-    # the model's processed grid, or the photo's full size for what an adjuster drew.
-    drawn: tuple[Rle, Any, tuple[int, int]] | None = None
-
-
-def _region(
-    *, number: int, finding_number: int | None, box: Any, size: Any
-) -> dict[str, Any] | None:
-    """A damage's box as fractions of its photo (`size`: the grid `box` lives in)."""
-    try:
-        width, height = float(size[0]), float(size[1])
-        x0, y0, x1, y1 = (float(v) for v in box)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if width <= 0 or height <= 0:
-        return None
-    fractions = [x0 / width, y0 / height, x1 / width, y1 / height]
-    return {
-        "photo": number,
-        "number": finding_number,
-        "box": [round(min(1.0, max(0.0, v)), 4) for v in fractions],
-    }
-
-
-def _scores_by_row(items: list[_Item]) -> dict[tuple[str, str], list[float]]:
-    grouped: dict[tuple[str, str], list[float]] = {}
-    for item in items:
-        grouped.setdefault((item.part, item.damage), []).append(item.score)
-    return grouped
-
-
-def _rows(items: list[_Item]) -> list[ReportRow]:
-    grouped: dict[tuple[str, str], list[_Item]] = {}
+def _rows(items: list[ReportItem]) -> list[ReportRow]:
+    grouped: dict[tuple[str, str], list[ReportItem]] = {}
     for item in items:
         grouped.setdefault((item.part, item.damage), []).append(item)
     rows = []
@@ -294,146 +228,6 @@ def _rows(items: list[_Item]) -> list[ReportRow]:
     return sorted(rows, key=lambda r: (r.part_words, r.damage_words))
 
 
-def _model_items(*, case: Case) -> list[_Item]:
-    version = case.model_version
-    threshold = version.threshold if version is not None else 0.0
-    return [
-        _Item(
-            part=f.part,
-            damage=f.damage,
-            photo_pk=f.photo_id,
-            number=f.photo.position + 1,
-            score=f.dsi_score,
-            area_cm2=f.area_cm2,
-            shape=f.shape,
-            source="model",
-            confidence=wording.TO_CHECK if f.c_refined < threshold else wording.HIGH,
-            region=_region(
-                number=f.photo.position + 1,
-                finding_number=f.index + 1,
-                box=f.box,
-                size=f.mask_size,
-            ),
-            finding_id=f.pk,
-        )
-        for f in case_findings(case=case).only(
-            "part",
-            "damage",
-            "photo_id",
-            "photo__position",
-            "dsi_score",
-            "area_cm2",
-            "shape",
-            "c_refined",
-            "index",
-            "box",
-            "mask_size",
-        )
-    ]
-
-
-def _reviewed_items(*, case: Case, round_number: int) -> list[_Item]:
-    """The damages of the report finished in round `round_number`, as
-    `review.selectors.reviewed_regions` scores them from the decisions in force then (a
-    reopened round's decisions are not the report's), each with where it is on its photo
-    and under which number."""
-    regions = reviewed_regions(case=case, round_number=round_number)
-    # An added damage is numbered on its photo after the model's findings there.
-    numbered: dict[int, int] = {}
-    for finding in regions.findings:
-        numbered[finding.photo_id] = max(numbered.get(finding.photo_id, 0), finding.index + 1)
-    items: list[_Item] = []
-    for region in regions.kept:
-        photo, f, edit = region.photo, region.finding, region.edit
-        if f is None:  # added by an adjuster
-            numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
-            number = numbered[photo.pk]
-        else:
-            number = f.index + 1
-        if edit is not None:
-            box, size = edit.box, (edit.width, edit.height)
-            drawn = (edit.rle, edit.box, (edit.width, edit.height))
-        else:
-            assert f is not None
-            box, size = f.box, f.mask_size
-            drawn = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
-        items.append(
-            _Item(
-                part=region.part,
-                damage=region.damage,
-                photo_pk=photo.pk,
-                number=photo.position + 1,
-                score=region.score,
-                area_cm2=region.area_cm2,
-                shape=region.shape,
-                source=region.source,
-                confidence=wording.HIGH if region.decision is None else wording.CHECKED,
-                # Where the adjuster drew it (under the number of the model's outline it
-                # corrects), else the model's outline.
-                region=_region(
-                    number=photo.position + 1, finding_number=number, box=box, size=size
-                ),
-                finding_id=f.pk if f is not None else None,
-                drawn=drawn,
-            )
-        )
-    return items
-
-
-def photo_review_round(*, photo: Photo) -> int | None:
-    """The review round whose finished report covers `photo` (the latest finished round,
-    when the photo was there before it finished); None before any review."""
-    finished = (
-        ReviewRound.objects.filter(case_id=photo.case_id, finished_at__isnull=False)
-        .order_by("-number")
-        .values_list("number", "finished_at")
-        .first()
-    )
-    if finished is None or finished[1] is None or photo.created_at > finished[1]:
-        return None
-    return int(finished[0])
-
-
-def photo_reviewed_regions(*, photo: Photo, round_number: int) -> list[Region]:
-    """What the reviewed report of round `round_number` shows on `photo`, to draw: the
-    model's findings an adjuster accepted (or left above the threshold), the outlines an
-    adjuster redrew and the damages one added, under the numbers the report's rows use."""
-    regions = []
-    for item in _reviewed_items(case=photo.case, round_number=round_number):
-        if item.photo_pk != photo.pk or item.drawn is None or item.region is None:
-            continue
-        rle, box, grid = item.drawn
-        mask = rle_codec.decode(rle)
-        regions.append(
-            Region(
-                number=int(item.region["number"]),
-                damage=item.damage,
-                mask=mask,
-                box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
-                grid=grid,
-                shape=item.shape,
-                area_px=int(mask.sum()),
-            )
-        )
-    return sorted(regions, key=lambda r: r.number)
-
-
-def _matches_report(items: list[_Item], report: ReviewedReport) -> bool:
-    """Whether `items` are the stored report's rows and give its DSI exactly."""
-    mine: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
-    for i in items:
-        photos, sources = mine.setdefault((i.part, i.damage), ([], []))
-        photos.append(i.number)
-        sources.append(i.source)
-    stored = {
-        (r["part"], r["damage"]): (sorted(set(r["photos"])), sorted(r["sources"]))
-        for r in report.damaged_parts
-    }
-    return {k: (sorted(set(p)), sorted(s)) for k, (p, s) in mine.items()} == stored and round(
-        case_dsi(_scores_by_row(items).values()), 4
-    ) == round(report.dsi, 4)
-
-
 def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> CustomerReport:
     """The report a claimant reads (case page and PDF alike): one truth, the latest
     reviewed report once there is one, else what the model found."""
@@ -449,15 +243,15 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
     )
     scores_known = True
     if report is None:
-        items = _model_items(case=case)
+        items = model_items(case=case)
         rows = _rows(items)
-        dsi = case.dsi if case.dsi is not None else case_dsi(_scores_by_row(items).values())
+        dsi = case.dsi if case.dsi is not None else case_dsi(scores_by_row(items).values())
         reviewed_at, removed = None, 0
     else:
         finished = last_finished
-        items = _reviewed_items(case=case, round_number=finished.number) if finished else []
+        items = reviewed_items(case=case, round_number=finished.number) if finished else []
         dsi, reviewed_at, removed = report.dsi, report.created_at, report.rejected
-        if finished is not None and _matches_report(items, report):
+        if finished is not None and matches_report(items, report):
             rows = _rows(items)
         else:
             # The stored rows, without the figures the decisions would have given.
@@ -484,7 +278,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
     scores: dict[int, list[float]] = {}
     for item in items:
         scores.setdefault(item.photo_pk, []).append(item.score)
-    replaced = _replacements(case=case, photos=photos)
+    replaced = replacements(case=case, photos=photos)
     out_photos = []
     for photo in photos:
         number = photo.position + 1

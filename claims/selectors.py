@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.core.paginator import Page, Paginator
 from django.db.models import (
     Count,
@@ -28,7 +29,7 @@ from review.models import Contest, ReviewRound
 VERSION_DETAIL_FIELDS = ("model_version__metrics", "model_version__threshold_promise")
 
 
-def cases_visible(*, user: Any) -> QuerySet[Case]:
+def cases_visible(*, user: User) -> QuerySet[Case]:
     """The cases the user may see, newest first, with `photo_count` and `contest_open`
     (a contest waits for a review). Both are subqueries, not a join with GROUP BY, so
     counting the cases for a pager runs without them."""
@@ -52,7 +53,7 @@ def cases_visible(*, user: Any) -> QuerySet[Case]:
     return qs if is_staff_role(user) else qs.filter(customer=user)
 
 
-def case_list_page(*, user: Any, number: Any, size: int) -> Page[Case]:
+def case_list_page(*, user: User, number: Any, size: int) -> Page[Case]:
     """One page of `cases_visible`, each case with the `status_words` of its badge."""
     page = Paginator(cases_visible(user=user), size).get_page(number)
     for case in page.object_list:
@@ -78,7 +79,7 @@ def contest_pending(*, contests: list[Contest], last_finished: datetime | None) 
     return any(last_finished is None or c.created_at > last_finished for c in contests)
 
 
-def case_get(*, user: Any, public_id: Any) -> Case:
+def case_get(*, user: User, public_id: Any) -> Case:
     """The case if the user may see it; another customer's case is a 404, not a 403."""
     case = (
         Case.objects.select_related("customer", "model_version")
@@ -149,7 +150,7 @@ def case_audit(*, case: Case) -> QuerySet[AuditEvent]:
     return case.audit_events.select_related("actor").order_by("created_at", "pk")
 
 
-def photo_get(*, user: Any, public_id: Any, photo_id: int) -> Photo:
+def photo_get(*, user: User, public_id: Any, photo_id: int) -> Photo:
     case = case_get(user=user, public_id=public_id)
     photo = case.photos.filter(pk=photo_id).first()
     if photo is None:

@@ -6,9 +6,10 @@ import datetime as dt
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -18,11 +19,11 @@ from django.utils import timezone
 from PIL import Image, ImageOps
 
 from claims.audit import audit_record
-from claims.customer_report import photo_review_round, photo_reviewed_regions
 from claims.models import Case, Photo
+from claims.report_items import photo_review_round, photo_reviewed_regions
 from claims.uploads import CheckedPhoto, UploadRejectedError, check_photo
 from claims.wording import damage_words
-from common.access import is_staff_role, require_customer_filing
+from common.access import RequestUser, is_staff_role, require_customer_filing
 from common.errors import ApplicationError
 from inference.core.taxonomy import load_taxonomy
 from inference.rendering import JPEG_QUALITY, render
@@ -119,7 +120,7 @@ def _store_photos(
 
 def case_submit(
     *,
-    customer: Any,
+    customer: User,
     policy_number: str,
     loss_date: dt.date,
     loss_place: str,
@@ -164,7 +165,7 @@ def case_submit(
     return case
 
 
-def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
+def photo_add(*, case: Case, user: User, upload: Upload) -> Photo:
     """Add a photo to an existing case (a retake of one set aside, or one more view)."""
     if case.status == Case.Status.REVIEWED:
         raise ApplicationError("This case has been reviewed; contact your adjuster to add photos.")
@@ -191,7 +192,7 @@ def photo_add(*, case: Case, user: Any, upload: Upload) -> Photo:
     return photo
 
 
-def photo_retry(*, photo: Photo, user: Any) -> None:
+def photo_retry(*, photo: Photo, user: User) -> None:
     """Queue a failed photo again."""
     if photo.status != Photo.Status.FAILED:
         raise ApplicationError("Only a photo whose processing failed can be retried.")
@@ -199,7 +200,7 @@ def photo_retry(*, photo: Photo, user: Any) -> None:
     audit_record(verb="photo.retried", case=photo.case, actor=user, data={"photo": photo.pk})
 
 
-def can_view_case(*, user: Any, case: Case) -> bool:
+def can_view_case(*, user: RequestUser, case: Case) -> bool:
     return bool(user.is_authenticated and (case.customer_id == user.pk or is_staff_role(user)))
 
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadedfile import UploadedFile
@@ -29,7 +30,7 @@ from claims.services import Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
 from common.access import is_staff_role, require_customer_filing
 from common.errors import ApplicationError
-from common.http import HtmxHttpRequest
+from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference.models import Finding
 from review.services import contest_create
 
@@ -69,7 +70,7 @@ CASE_LIST_PAGE_SIZE = 50
 
 
 @login_required
-def case_list(request: HttpRequest) -> HttpResponse:
+def case_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = selectors.case_list_page(
         user=request.user, number=request.GET.get("page"), size=CASE_LIST_PAGE_SIZE
     )
@@ -78,7 +79,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def case_create(request: HttpRequest) -> HttpResponse:
+def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_customer_filing(request.user)
     form = CaseForm(request.POST or None)
     photo_errors: list[str] = []
@@ -117,7 +118,7 @@ def case_create(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _case_context(request: HttpRequest, public_id: Any) -> dict[str, Any]:
+def _case_context(request: AuthenticatedHttpRequest, public_id: Any) -> dict[str, Any]:
     case = selectors.case_get(user=request.user, public_id=public_id)
     photos = selectors.case_photos(case=case)
     staff = is_staff_role(request.user)
@@ -145,7 +146,7 @@ def case_detail(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     return render(request, template, context)
 
 
-def _token_user(request: HttpRequest) -> Any:
+def _token_user(request: HttpRequest) -> User | None:
     """The session user, or the API client's user when it sends its token."""
     if request.user.is_authenticated:
         return request.user
@@ -178,7 +179,7 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
 
 
 @login_required
-def case_report(request: HttpRequest, public_id: Any) -> HttpResponse:
+def case_report(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
     case = selectors.case_get(user=request.user, public_id=public_id)
     if not case.is_finished:
         messages.error(request, "The report is ready once every photo is processed.")
@@ -191,7 +192,9 @@ def case_report(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def photo_retry_view(request: HttpRequest, public_id: Any, photo_id: int) -> HttpResponse:
+def photo_retry_view(
+    request: AuthenticatedHttpRequest, public_id: Any, photo_id: int
+) -> HttpResponse:
     photo = selectors.photo_get(user=request.user, public_id=public_id, photo_id=photo_id)
     try:
         photo_retry(photo=photo, user=request.user)
@@ -202,7 +205,7 @@ def photo_retry_view(request: HttpRequest, public_id: Any, photo_id: int) -> Htt
 
 @login_required
 @require_POST
-def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
+def photo_add_view(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
     case = selectors.case_get(user=request.user, public_id=public_id)
     files = request.FILES.getlist("photo")
     if len(files) != 1:
@@ -219,7 +222,7 @@ def photo_add_view(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def case_contest_view(request: HttpRequest, public_id: Any) -> HttpResponse:
+def case_contest_view(request: AuthenticatedHttpRequest, public_id: Any) -> HttpResponse:
     """The customer contests a row of their report (`finding`), or says damage was missed
     (no `finding`), with a reason and perhaps a photo."""
     if is_staff_role(request.user):
@@ -257,7 +260,7 @@ def case_contest_view(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 
 def _api_tokens_page(
-    request: HttpRequest,
+    request: AuthenticatedHttpRequest,
     *,
     secret: str = "",
     errors: dict[str, list[str]] | None = None,
@@ -282,7 +285,7 @@ def _api_tokens_page(
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_tokens(request: HttpRequest) -> HttpResponse:
+def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The user's API tokens and a form for a new one, whose secret this answer shows once."""
     if request.method != "POST":
         return _api_tokens_page(request)
@@ -301,7 +304,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke_view(request: AuthenticatedHttpRequest, token_id: int) -> HttpResponse:
     try:
         token = api_token_revoke(user=request.user, token_id=token_id)
     except ApiToken.DoesNotExist as exc:

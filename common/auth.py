@@ -11,14 +11,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from django.db.models import Exists, OuterRef
 
 from common.access import ADJUSTERS_GROUP, role_remember
 
 
 class RoleModelBackend(ModelBackend):
-    def get_user(self, user_id: Any) -> Any:
+    def get_user(self, user_id: Any) -> User | None:
         in_adjusters = Group.objects.filter(user=OuterRef("pk"), name=ADJUSTERS_GROUP)
         user = (
             get_user_model()

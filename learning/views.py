@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.access import require_admin
 from common.errors import ApplicationError
+from common.http import AuthenticatedHttpRequest
 from learning import selectors, services
 from learning.forms import TrainingRunForm
 from learning.sources import available_sources
@@ -19,7 +20,7 @@ ADMIN_ONLY = "Only admins train model versions."
 
 @login_required
 @require_GET
-def training_runs(request: HttpRequest) -> HttpResponse:
+def training_runs(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     runs = selectors.training_runs()[:50]
     return render(request, "learning/runs.html", {"runs": runs})
@@ -27,7 +28,7 @@ def training_runs(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def training_run_new(request: HttpRequest) -> HttpResponse:
+def training_run_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     public = available_sources()
     form = TrainingRunForm(request.POST or None, public=public)
@@ -55,7 +56,7 @@ def training_run_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def training_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def training_run_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     return render(
@@ -71,7 +72,7 @@ def training_run_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_GET
-def training_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
+def training_run_progress(request: AuthenticatedHttpRequest, pk: int) -> JsonResponse:
     require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     return JsonResponse(selectors.progress_document(run=run))
@@ -79,7 +80,7 @@ def training_run_progress(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required
 @require_POST
-def training_run_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+def training_run_cancel(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     run = get_object_or_404(selectors.training_runs(), pk=pk)
     try:

@@ -19,6 +19,7 @@ from PIL import Image, ImageOps
 from claims.models import Case, Photo
 from common.access import require_admin
 from common.errors import ApplicationError
+from common.http import AuthenticatedHttpRequest
 from inference import rendering
 from inference.core.taxonomy import load_taxonomy
 from inference.models import ModelVersion
@@ -264,7 +265,7 @@ def _disagreement_items(
 
 @login_required
 @require_GET
-def model_compare(request: HttpRequest) -> HttpResponse:
+def model_compare(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     given = {key: request.GET.get(key, "") for key in ("a", "b")}
     missing = [key for key, value in given.items() if not value]
@@ -362,7 +363,7 @@ def model_compare_overlay(
 
 @login_required
 @require_POST
-def shadow_evaluation_create(request: HttpRequest, pk: int) -> HttpResponse:
+def shadow_evaluation_create(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     raw = request.POST.get("n", "").strip()

@@ -13,8 +13,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
+from django.contrib.auth.models import User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -46,13 +46,13 @@ def token_digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_tokens_active(*, user: Any) -> QuerySet[ApiToken]:
+def api_tokens_active(*, user: User) -> QuerySet[ApiToken]:
     return ApiToken.objects.filter(user=user, revoked_at__isnull=True).order_by(
         "-created_at", "-pk"
     )
 
 
-def api_token_create(*, user: Any, name: str, scope: str = ApiToken.Scope.WRITE) -> CreatedToken:
+def api_token_create(*, user: User, name: str, scope: str = ApiToken.Scope.WRITE) -> CreatedToken:
     """A new token for `user`; raise ApplicationError (errors by field) when refused."""
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
@@ -85,7 +85,7 @@ def api_token_create(*, user: Any, name: str, scope: str = ApiToken.Scope.WRITE)
     return CreatedToken(token=token, secret=secret)
 
 
-def api_token_revoke(*, user: Any, token_id: int) -> ApiToken:
+def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
     """Revoke one of `user`'s active tokens; ApiToken.DoesNotExist if there is none."""
     token = api_tokens_active(user=user).get(pk=token_id)
     now = timezone.now()

@@ -31,7 +31,7 @@ from claims.api.serializers import (
 from claims.api.tokens import CreatedToken, api_token_create, api_token_revoke, api_tokens_active
 from claims.models import ApiClient, ApiToken, Case
 from claims.services import Upload, case_submit
-from common.access import STAFF_CANNOT_FILE, is_staff_role
+from common.access import STAFF_CANNOT_FILE, is_staff_role, user_of
 from common.errors import ApplicationError
 
 
@@ -45,7 +45,7 @@ class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]
         return [ScopedRateThrottle()] if self.request.method == "POST" else []
 
     def get_queryset(self) -> Any:
-        return selectors.cases_visible(user=self.request.user)
+        return selectors.cases_visible(user=user_of(self.request.user))
 
     @extend_schema(
         request=CaseCreateSerializer,
@@ -66,7 +66,7 @@ class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]
         files = data.pop("photos")
         try:
             case = case_submit(
-                customer=request.user,
+                customer=user_of(request.user),
                 uploads=[Upload(name=f.name, stream=f, size=f.size) for f in files],
                 **data,
             )
@@ -80,7 +80,7 @@ class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]
 class CaseDetailApi(APIView):
     @extend_schema(responses=CaseSerializer)
     def get(self, request: Request, public_id: Any) -> Response:
-        case: Case = selectors.case_get(user=request.user, public_id=public_id)
+        case: Case = selectors.case_get(user=user_of(request.user), public_id=public_id)
         return Response(CaseSerializer(case, context={"request": request}).data)
 
 
@@ -119,14 +119,14 @@ class ApiTokenListCreateApi(ListAPIView):  # type: ignore[type-arg]
     parser_classes = [JSONParser, FormParser]
 
     def get_queryset(self) -> Any:
-        return api_tokens_active(user=self.request.user)
+        return api_tokens_active(user=user_of(self.request.user))
 
     @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer})
     def post(self, request: Request) -> Response:
         serializer = ApiTokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            created = api_token_create(user=request.user, **serializer.validated_data)
+            created = api_token_create(user=user_of(request.user), **serializer.validated_data)
         except ApplicationError as exc:
             raise _validation_error(exc) from exc
         return _created(created)
@@ -137,7 +137,7 @@ class ApiTokenDetailApi(APIView):
     def delete(self, request: Request, token_id: int) -> Response:
         """Revoke the token: requests that send it are refused (401) from now on."""
         try:
-            api_token_revoke(user=request.user, token_id=token_id)
+            api_token_revoke(user=user_of(request.user), token_id=token_id)
         except ApiToken.DoesNotExist as exc:
             raise Http404("No such token (or already revoked)") from exc
         return Response(status=status.HTTP_204_NO_CONTENT)

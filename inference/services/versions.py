@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from claims.audit import audit_record
@@ -93,7 +94,7 @@ def model_version_active() -> ModelVersion:
 
 
 def _model_version_set(
-    *, version: ModelVersion, user: Any, field: str, value: float, verb: str
+    *, version: ModelVersion, user: User, field: str, value: float, verb: str
 ) -> ModelVersion:
     """Set one number of a model version under a row lock, with its audit record."""
     with transaction.atomic():
@@ -110,7 +111,7 @@ def _model_version_set(
 
 
 def model_version_set_threshold(
-    *, version: ModelVersion, user: Any, threshold: float
+    *, version: ModelVersion, user: User, threshold: float
 ) -> ModelVersion:
     require_admin(user)
     if not 0.0 <= threshold <= 1.0:
@@ -125,7 +126,7 @@ def model_version_set_threshold(
 
 
 def model_version_set_target_precision(
-    *, version: ModelVersion, user: Any, target_precision: float
+    *, version: ModelVersion, user: User, target_precision: float
 ) -> ModelVersion:
     """The precision this version's released findings should keep; the threshold suggested
     from reviewed findings is chosen for it."""
@@ -146,7 +147,7 @@ def model_version_set_target_precision(
 def model_version_promote(
     *,
     version: ModelVersion,
-    user: Any,
+    user: User,
     evidence: Callable[[], dict[str, Any]] | None = None,
 ) -> ModelVersion:
     """Make `version` the active one and retire the one it replaces. `evidence()`, read
@@ -181,7 +182,7 @@ def model_version_promote(
     return version
 
 
-def model_version_retire(*, version: ModelVersion, user: Any) -> ModelVersion:
+def model_version_retire(*, version: ModelVersion, user: User) -> ModelVersion:
     require_admin(user)
     if version.status == ModelVersion.Status.ACTIVE:
         raise ApplicationError(f"{version} is the active model version; promote another one first.")

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -41,7 +42,7 @@ def training_root() -> Path:
 
 def training_run_create(
     *,
-    user: Any,
+    user: User,
     start_version: ModelVersion,
     snapshots: Sequence[DatasetSnapshot],
     public: Sequence[dict[str, Any]] = (),
@@ -104,7 +105,7 @@ def _enqueue(run_id: int) -> None:
     send_each(current_app.tasks[TRAINING_TASK], [run_id], "training run")
 
 
-def training_run_cancel(*, run: TrainingRun, user: Any) -> TrainingRun:
+def training_run_cancel(*, run: TrainingRun, user: User) -> TrainingRun:
     """A queued run is cancelled at once; a running one stops at its next step."""
     require_admin(user)
     now = timezone.now()

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from claims.api.schema import error
 from claims.models import Case
-from common.access import Role, role_of
+from common.access import Role, role_of, user_of
 from common.errors import ApplicationError
 from inference.models import Finding
 from review import selectors, services
@@ -68,7 +68,7 @@ class FindingDecisionApi(APIView):
         try:
             decision = services.finding_decide(
                 finding=finding,
-                user=request.user,
+                user=user_of(request.user),
                 action=body.validated_data["action"],
                 supersedes=body.validated_data["supersedes"],
             )
@@ -93,7 +93,7 @@ class CaseFinishApi(APIView):
     def post(self, request: Request, public_id: Any) -> Response:
         case = get_object_or_404(Case, public_id=public_id)
         try:
-            report = services.case_finish_review(case=case, user=request.user)
+            report = services.case_finish_review(case=case, user=user_of(request.user))
         except ApplicationError as exc:
             return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         return Response(ReviewedReportSerializer(report).data, status=status.HTTP_201_CREATED)
@@ -117,7 +117,7 @@ class CaseReopenApi(APIView):
         case = get_object_or_404(Case, public_id=public_id)
         try:
             review_round = services.case_reopen(
-                case=case, user=request.user, reason=body.validated_data["reason"]
+                case=case, user=user_of(request.user), reason=body.validated_data["reason"]
             )
         except ApplicationError as exc:
             return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
@@ -156,7 +156,7 @@ class SnapshotArchiveApi(APIView):
     def get(self, request: Request, version: str) -> HttpResponseBase:
         snapshot = get_object_or_404(DatasetSnapshot, version=version)
         try:
-            archive = services.snapshot_archive(snapshot=snapshot, user=request.user)
+            archive = services.snapshot_archive(snapshot=snapshot, user=user_of(request.user))
         except ApplicationError as exc:
             return Response({"detail": exc.message}, status=status.HTTP_409_CONFLICT)
         return FileResponse(archive.open("rb"), as_attachment=True, filename=archive.name)

@@ -3,9 +3,8 @@ an adjuster answers before the review can be finished again."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,7 +26,7 @@ CONTEST_REASON_MAX = 500
 CONTEST_ANSWER_MAX = 2000
 
 
-def _contest_round(*, case: Case, user: Any, reason: str) -> ReviewRound:
+def _contest_round(*, case: Case, user: User, reason: str) -> ReviewRound:
     """The open round a contest is answered in: the open one, else round 1 (a released
     case enters the queue), else the round after the finished one (a reviewed case is
     reopened, as an adjuster's `case_reopen` does)."""
@@ -48,7 +47,7 @@ def _contest_round(*, case: Case, user: Any, reason: str) -> ReviewRound:
 def contest_create(
     *,
     case: Case,
-    user: Any,
+    user: User,
     reason: str,
     finding: Finding | None = None,
     upload: Upload | None = None,
@@ -129,7 +128,7 @@ def contest_create(
     return contest
 
 
-def contest_answer(*, contest: Contest, user: Any, answer: str) -> Contest:
+def contest_answer(*, contest: Contest, user: User, answer: str) -> Contest:
     """The adjuster's answer to a contest, which the customer reads on their claim page;
     the contest is then answered (the review can be finished)."""
     require_reviewer(user)

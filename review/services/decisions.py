@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from review.services.leases import lease_held_message, lease_take
 MAX_RLE_CHARS = 4_000_000  # a 12-megapixel mask of noise stays far below this
 
 
-def round_create(*, case: Case, number: int, user: Any, reason: str = "") -> ReviewRound | None:
+def round_create(*, case: Case, number: int, user: User, reason: str = "") -> ReviewRound | None:
     """Open review round `number` of the case; None when another request opened it at the
     same moment (the unique round number refused this one)."""
     try:
@@ -39,7 +40,7 @@ def round_create(*, case: Case, number: int, user: Any, reason: str = "") -> Rev
         return None
 
 
-def _open_round(*, case: Case, user: Any) -> ReviewRound:
+def _open_round(*, case: Case, user: User) -> ReviewRound:
     """The case's open review round, locked until the transaction ends (opened on the
     first decision). Every write of a review takes this lock first, so the decisions of
     one case, its finishing and its reopening happen one after the other, whatever the
@@ -70,7 +71,7 @@ def _reviewed_message(last: ReviewRound) -> str:
     )
 
 
-def lock_for_decision(*, case: Case, user: Any) -> ReviewRound:
+def lock_for_decision(*, case: Case, user: User) -> ReviewRound:
     require_reviewer(user)
     if case.status == Case.Status.PROCESSING:
         raise ApplicationError("This case is still being processed; it cannot be reviewed yet.")
@@ -133,7 +134,7 @@ def _mask_edit(
     *,
     photo: Photo,
     finding: Finding | None,
-    user: Any,
+    user: User,
     mask: Any,
     damage_type: str,
     part: str,
@@ -181,7 +182,7 @@ def _mask_edit(
     )
 
 
-def _audit_decision(decision: ReviewDecision, user: Any) -> None:
+def _audit_decision(decision: ReviewDecision, user: User) -> None:
     audit_record(
         verb=f"review.{decision.action}",
         case=decision.case,
@@ -198,7 +199,7 @@ def _audit_decision(decision: ReviewDecision, user: Any) -> None:
 
 
 def finding_decide(
-    *, finding: Finding, user: Any, action: str, supersedes: int | None = None
+    *, finding: Finding, user: User, action: str, supersedes: int | None = None
 ) -> ReviewDecision:
     """Accept or reject a model finding; a new decision row, the finding is untouched.
 
@@ -229,7 +230,7 @@ def finding_decide(
 def finding_edit(
     *,
     finding: Finding,
-    user: Any,
+    user: User,
     mask: Any,
     damage_type: str,
     part: str,
@@ -257,7 +258,7 @@ def finding_edit(
 def damage_add(
     *,
     photo: Photo,
-    user: Any,
+    user: User,
     mask: Any,
     damage_type: str,
     part: str,
@@ -289,7 +290,7 @@ def _drawn_decision(
     photo: Photo,
     finding: Finding | None,
     version: ModelVersion,
-    user: Any,
+    user: User,
     mask: Any,
     damage_type: str,
     part: str,
@@ -328,7 +329,7 @@ def _drawn_decision(
     return decision
 
 
-def photo_confirm_set_aside(*, photo: Photo, user: Any) -> ReviewDecision:
+def photo_confirm_set_aside(*, photo: Photo, user: User) -> ReviewDecision:
     """Confirm that a set-aside photo is unusable (it leaves the queue)."""
     if photo.status != Photo.Status.SET_ASIDE:
         raise ApplicationError("Only set-aside photos are confirmed.")

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.utils import timezone
 
 from claims.audit import audit_record
@@ -34,7 +35,7 @@ def export_root() -> Path:
 
 
 def snapshot_export(
-    *, user: Any, version: str | None = None, damage_taxonomy: str | None = None
+    *, user: User | None, version: str | None = None, damage_taxonomy: str | None = None
 ) -> DatasetSnapshot:
     """Write the reviewed photos as a snapshot under `export_root()/<version>/`.
 
@@ -107,7 +108,7 @@ def snapshot_export(
 ALREADY_COMPRESSED = {".jpg", ".jpeg", ".png", ".webp", ".heic"}
 
 
-def snapshot_archive(*, snapshot: DatasetSnapshot, user: Any) -> Path:
+def snapshot_archive(*, snapshot: DatasetSnapshot, user: User | None) -> Path:
     """The snapshot as one zip (COCO with RLE, PNG label maps, YOLO labels and data.yaml,
     the images, manifest.json) under `<version>/`, built once next to the snapshot:
     snapshots never change, so the archive does not either."""

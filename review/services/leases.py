@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import IntegrityError, OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -25,7 +25,7 @@ def _lease_seconds() -> int:
     return int(settings.REVIEW_LEASE_SECONDS)
 
 
-def lease_take(*, case_id: int, user: Any, now: dt.datetime) -> bool:
+def lease_take(*, case_id: int, user: User, now: dt.datetime) -> bool:
     """Conditional update: free, expired or already ours. One statement, so two requests
     racing for the same case cannot both win (the database serialises the row update)."""
     Lease.objects.get_or_create(case_id=case_id)
@@ -52,7 +52,7 @@ def lease_held_message(case_id: int) -> str:
     )
 
 
-def lease_claim(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
+def lease_claim(*, case: Case, user: User, now: dt.datetime | None = None) -> Lease:
     """Take the case for `user`; an adjuster holds one case at a time."""
     require_reviewer(user)
     if case.status == Case.Status.PROCESSING:
@@ -69,7 +69,7 @@ def lease_claim(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lea
     raise AssertionError("unreachable")
 
 
-def _claim(*, case: Case, user: Any, now: dt.datetime) -> Lease:
+def _claim(*, case: Case, user: User, now: dt.datetime) -> Lease:
     try:
         with transaction.atomic():
             if not lease_take(case_id=case.pk, user=user, now=now):
@@ -85,7 +85,7 @@ def _claim(*, case: Case, user: Any, now: dt.datetime) -> Lease:
     return Lease.objects.select_related("holder").get(case_id=case.pk)
 
 
-def lease_renew(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lease:
+def lease_renew(*, case: Case, user: User, now: dt.datetime | None = None) -> Lease:
     """Extend the lease while the adjuster works (heartbeat, every decision)."""
     require_reviewer(user)
     now = now or timezone.now()
@@ -95,12 +95,12 @@ def lease_renew(*, case: Case, user: Any, now: dt.datetime | None = None) -> Lea
     return Lease.objects.select_related("holder").get(case_id=case.pk)
 
 
-def lease_release(*, case: Case, user: Any) -> None:
+def lease_release(*, case: Case, user: User) -> None:
     require_reviewer(user)
     Lease.objects.filter(case_id=case.pk, holder=user).update(holder=None, expires_at=None)
 
 
-def lease_claim_next(*, user: Any, candidates: list[int], now: dt.datetime | None = None) -> Case:
+def lease_claim_next(*, user: User, candidates: list[int], now: dt.datetime | None = None) -> Case:
     """Claim the first case of `candidates` (queue order) that nobody else holds."""
     require_reviewer(user)
     for case_id in candidates:

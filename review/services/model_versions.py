@@ -4,7 +4,7 @@ status change itself is `inference.services.model_version_promote`'s."""
 
 from __future__ import annotations
 
-from typing import Any
+from django.contrib.auth.models import User
 
 from inference import services as inference_services
 from inference.models import ModelVersion
@@ -12,7 +12,7 @@ from review.shadow import promotion_evidence
 
 
 def model_version_promote(
-    *, version: ModelVersion, user: Any, evaluation_id: int | None = None
+    *, version: ModelVersion, user: User, evaluation_id: int | None = None
 ) -> ModelVersion:
     """Make `version` the active one; the audit event records the figures it was promoted
     on: the shadow evaluation against the active version (`evaluation_id`, the one the

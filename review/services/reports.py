@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -65,7 +66,7 @@ def report_compute(*, case: Case) -> dict[str, Any]:
     }
 
 
-def case_finish_review(*, case: Case, user: Any) -> ReviewedReport:
+def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
     """Finish the open review round: the reviewed report is written, the case becomes
     "reviewed" and read-only, and the customer is told; exactly once however many
     requests ask for it at the same time."""
@@ -126,7 +127,7 @@ def case_finish_review(*, case: Case, user: Any) -> ReviewedReport:
 REOPEN_REASON_MAX = 500
 
 
-def case_reopen(*, case: Case, user: Any, reason: str) -> ReviewRound:
+def case_reopen(*, case: Case, user: User, reason: str) -> ReviewRound:
     """Open the next review round of a reviewed case, so its decisions can change again.
 
     The reason is required and goes to the audit trail; the person takes the case's
@@ -149,7 +150,7 @@ def case_reopen(*, case: Case, user: Any, reason: str) -> ReviewRound:
         return round_next(case=case, last=last, user=user, reason=reason)
 
 
-def round_next(*, case: Case, last: ReviewRound, user: Any, reason: str) -> ReviewRound:
+def round_next(*, case: Case, last: ReviewRound, user: User, reason: str) -> ReviewRound:
     """Open the round after `last` (finished, locked by the caller) and send the case back
     to the queue; `user` is the adjuster who reopens it, or the customer who contests it."""
     review_round = round_create(case=case, number=last.number + 1, user=user, reason=reason)

@@ -7,9 +7,9 @@ stores a queued `ShadowEvaluation` and enqueues the task (by name) on commit;
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 from celery import current_app
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -53,7 +53,7 @@ def _trained_on(case: Case, listed: set[str]) -> bool:
     return bool({str(case.pk), str(case.public_id), case.reference} & listed)
 
 
-def shadow_evaluation_create(*, candidate: ModelVersion, n: int, user: Any) -> ShadowEvaluation:
+def shadow_evaluation_create(*, candidate: ModelVersion, n: int, user: User) -> ShadowEvaluation:
     """Ask for a shadow evaluation of `candidate` against the active version on the last
     `n` reviewed cases (less those it was trained on); the task is enqueued on commit."""
     require_admin(user)

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 from claims.models import Photo
 from common.access import require_reviewer
 from common.errors import ApplicationError
-from common.http import HtmxHttpRequest
+from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference.models import Finding
 from review import services
 from review.models import Contest
@@ -121,7 +121,7 @@ def _drawing(data: dict[str, Any]) -> dict[str, Any]:
 
 @login_required
 @require_POST
-def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
+def finding_edit(request: AuthenticatedHttpRequest, finding_id: int) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     finding = get_object_or_404(
         Finding.objects.select_related("case", "photo", "model_version"), pk=finding_id
@@ -141,7 +141,7 @@ def finding_edit(request: HttpRequest, finding_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def photo_add_damage(request: HttpRequest, photo_id: int) -> HttpResponse:
+def photo_add_damage(request: AuthenticatedHttpRequest, photo_id: int) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
     photo = get_object_or_404(Photo.objects.select_related("case__model_version"), pk=photo_id)
     try:

@@ -10,14 +10,14 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from common.access import require_admin
 from common.errors import ApplicationError
-from common.http import HtmxHttpRequest
+from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference import services as inference_services
 from inference.models import ModelVersion
 from review import plots, selectors, services, shadow, thresholds
@@ -27,7 +27,7 @@ from review.views.common import ADMIN_ONLY, _error
 
 @login_required
 @require_GET
-def model_versions(request: HttpRequest) -> HttpResponse:
+def model_versions(request: AuthenticatedHttpRequest) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     versions = [
         (v, selectors.headline_metrics(v.metrics))
@@ -53,7 +53,7 @@ def model_versions(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def model_version_detail(request: HttpRequest, pk: int) -> HttpResponse:
+def model_version_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     require_admin(request.user, ADMIN_ONLY)
     version = get_object_or_404(ModelVersion, pk=pk)
     outcomes = selectors.model_version_outcomes(version=version)

@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import customer_report
+from claims import customer_report, report_items
 from claims.models import Photo
 from inference.models import Finding
 from inference.rendering import output_size
@@ -122,9 +122,9 @@ def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_finding
     model_bytes = photo.annotated.read()
     _review(case, adjuster)
     photo.refresh_from_db()
-    round_number = customer_report.photo_review_round(photo=photo)
+    round_number = report_items.photo_review_round(photo=photo)
     assert round_number == 1
-    regions = customer_report.photo_reviewed_regions(photo=photo, round_number=round_number)
+    regions = report_items.photo_reviewed_regions(photo=photo, round_number=round_number)
     # door (1, redrawn), bumper (2, accepted), boot (4, added); the bonnet (3) was rejected
     assert [(r.number, r.damage) for r in regions] == [
         (1, "deformity"),

@@ -42,6 +42,17 @@ def _review_all(case: Case, adjuster: Any) -> int:
     return len(findings)
 
 
+@pytest.fixture(autouse=True)
+def _private_roots(settings: Any, tmp_path: Path) -> None:
+    """Exports and training runs under this test's own folder. Autouse, so it is set before
+    `server_url` starts: on PostgreSQL that server is a forked Daphne process, which keeps
+    the settings of the moment it starts (before, a rerun in the same checkout found the
+    last run's snapshot "already exists" under var/exports)."""
+    settings.REVIEW_EXPORT_ROOT = str(tmp_path / "exports")
+    settings.TRAINING_ROOT = str(tmp_path / "training")
+    settings.INFERENCE_BACKEND = "torch"  # the candidate is exported to ONNX too; either runs
+
+
 def test_learning_loop_from_export_to_the_next_claim(
     browser,
     server_url,
@@ -53,9 +64,6 @@ def test_learning_loop_from_export_to_the_next_claim(
     settings,
     tmp_path,
 ) -> None:
-    settings.REVIEW_EXPORT_ROOT = str(tmp_path / "exports")
-    settings.TRAINING_ROOT = str(tmp_path / "training")
-    settings.INFERENCE_BACKEND = "torch"  # the candidate is exported to ONNX too; either runs
     photo = FIXTURE.read_bytes()
     # Every finding to a person: the shipped model finds damage on the fixture bus.
     ModelVersion.objects.filter(pk=shipped_model.pk).update(threshold=1.0)

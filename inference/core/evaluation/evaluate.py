@@ -1,4 +1,5 @@
-"""The evaluation harness behind `python -m inference evaluate` and `compare`.
+"""The evaluation harness behind `python -m inference evaluate` and `compare`. Long and one
+piece: each task (parts, damage, findings, detector) loads weights and data the same way.
 
 Weights are a model version (directory, manifest path or shipped version name; None = the
 shipped default) or a training checkpoint (`best.pt` of a run). Segmentation predictions

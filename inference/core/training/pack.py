@@ -1,4 +1,5 @@
 """`python -m inference pack-data`: a compact copy of the training data for the device machine.
+Long and one piece: one command, its size budget and the list of what it packs.
 
 The device machine (docs/gpu-recipe.md) receives the repository's working tree and at most
 64 MiB in all, the git-tracked tree and the carried wheels (`.whl/`) included, and cannot

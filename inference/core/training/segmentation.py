@@ -1,4 +1,5 @@
-"""Part + damage segmentation training (paper 1 recipe), joint or independent.
+"""Part + damage segmentation training (paper 1 recipe), joint or independent. Long and one
+piece: the training loop, its validation, checkpoints and resume share one run state.
 
 Per epoch: train with a progress bar, validate (mIoU per head; the checkpoint score is
 the mean of the two heads' mIoU, the paper's "total mIoU"), append the metrics to
