@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from claims import views as claims_views
+from portal import views as portal_views
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="claims:case_list", permanent=False)),
@@ -14,15 +14,15 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", claims_views.signup, name="signup"),
-    path("accounts/api-tokens/", claims_views.api_tokens, name="api_tokens"),
+    path("accounts/signup/", portal_views.signup, name="signup"),
+    path("accounts/api-tokens/", portal_views.api_tokens, name="api_tokens"),
     path(
         "accounts/api-tokens/<int:token_id>/revoke/",
-        claims_views.api_token_revoke_view,
+        portal_views.api_token_revoke_view,
         name="api_token_revoke",
     ),
-    path("cases/", include("claims.urls")),
-    path("api/", include("claims.api.urls")),
+    path("cases/", include("portal.urls")),
+    path("api/", include("portal.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path(
@@ -38,7 +38,7 @@ if apps.is_installed("learning"):  # before review/: its prefix is inside review
 if apps.is_installed("review"):
     urlpatterns.append(path("review/", include("review.urls")))
 
-handler400 = "claims.api.errors.bad_request"
-handler403 = "claims.api.errors.permission_denied"
-handler404 = "claims.api.errors.page_not_found"
-handler500 = "claims.api.errors.server_error"
+handler400 = "portal.api.errors.bad_request"
+handler403 = "portal.api.errors.permission_denied"
+handler404 = "portal.api.errors.page_not_found"
+handler500 = "portal.api.errors.server_error"

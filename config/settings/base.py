@@ -62,7 +62,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "claims.api.errors.ApiDatabaseErrorMiddleware",
+    "portal.api.errors.ApiDatabaseErrorMiddleware",
     # Last, as django-axes requires: it turns a locked-out login into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
@@ -136,7 +136,7 @@ if AXES_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
 AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "claims.views.login_locked_out"
+AXES_LOCKOUT_CALLABLE = "portal.views.login_locked_out"
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "claims:case_list"
 LOGOUT_REDIRECT_URL = "login"
@@ -416,12 +416,12 @@ if INFERENCE_K_AGREE_DENOMINATOR not in ("visible", "all"):
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First: a request without credentials is answered `WWW-Authenticate: Bearer`.
-        "claims.api.authentication.BearerTokenAuthentication",
+        "portal.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "claims.api.schema.ClaimsAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.api_schema.ClaimsAutoSchema",
     "DEFAULT_THROTTLE_RATES": {"uploads": env.str("API_UPLOAD_RATE", default="30/hour")},
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -14,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from claims.api.schema import error
 from claims.models import Case
 from common.access import Role, role_of, user_of
+from common.api_schema import error
 from common.errors import ApplicationError
 from inference.models import Finding
 from review import selectors, services

@@ -15,10 +15,10 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import customer_report, report_items
 from claims.models import Photo
 from inference.models import Finding
 from inference.rendering import output_size
+from portal import customer_report, report_items
 from tests.claims.test_customer_report import _review, build_case
 from tests.conftest import claim_processed
 

@@ -10,7 +10,7 @@ from django.db import InterfaceError, OperationalError
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from claims.api import views as api_views
+from portal.api import views as api_views
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def test_a_database_error_on_a_page_is_not_turned_into_json(
 ) -> None:
     client.force_login(customer)
     monkeypatch.setattr(
-        "claims.views.selectors.cases_visible",
+        "portal.views.selectors.cases_visible",
         lambda **kwargs: (_ for _ in ()).throw(OperationalError("down")),
     )
 

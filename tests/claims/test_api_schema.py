@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from claims.api.tokens import api_token_create
+from portal.api.tokens import api_token_create
 
 CHECKS = [
     not_a_server_error,

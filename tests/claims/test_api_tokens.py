@@ -14,8 +14,8 @@ from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
-from claims.api.tokens import MAX_ACTIVE_TOKENS, api_token_create
 from claims.models import ApiToken, AuditEvent, Case
+from portal.api.tokens import MAX_ACTIVE_TOKENS, api_token_create
 
 pytestmark = pytest.mark.django_db
 

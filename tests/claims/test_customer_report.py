@@ -19,13 +19,14 @@ from django.core.files.base import ContentFile
 from django.test import Client
 from PIL import Image, ImageDraw
 
-from claims import customer_report, wording
+from claims import wording
 from claims.models import AuditEvent, Case, Photo
-from claims.reports import case_report_pdf
 from claims.services import Upload, photo_add
 from inference import services as inference_services
 from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding
+from portal import customer_report
+from portal.reports import case_report_pdf
 from review import rle as rle_codec
 from review import services
 from review.models import ReviewedReport

@@ -16,7 +16,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from claims.views import CASE_LIST_PAGE_SIZE
+from portal.views import CASE_LIST_PAGE_SIZE
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -13,12 +13,13 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from claims import customer_report, wording
+from claims import wording
 from claims.models import Case, Photo
 from claims.services import Upload, case_submit
 from claims.templatetags.claims_tags import percent
 from inference import services
 from inference.models import Finding, InferenceRun
+from portal import customer_report
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ from typing import Any
 import pypdfium2 as pdfium
 import pytest
 
-from claims import customer_report
+from portal import customer_report
 from tests.claims.test_customer_report import _review, build_case, pdf_pages_text
 from tests.conftest import claim_processed, page_as
 

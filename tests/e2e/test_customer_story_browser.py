@@ -26,10 +26,10 @@ import numpy as np
 import pypdfium2 as pdfium
 import pytest
 
-from claims import customer_report
 from claims.models import AuditEvent, Case
 from inference.core.data.paths import data_available, data_root
 from inference.models import Finding
+from portal import customer_report
 from review.models import Contest
 from tests import factories
 from tests.claims.test_customer_report import pdf_pages_text

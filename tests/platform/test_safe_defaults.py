@@ -20,7 +20,7 @@ import pytest
 import requests
 from django.test import Client, RequestFactory
 
-from claims.api import errors
+from portal.api import errors
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]

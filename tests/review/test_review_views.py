@@ -752,7 +752,7 @@ def test_snapshots_are_listed_with_their_counts_and_downloaded_as_one_zip(
 def test_the_review_api_takes_bearer_tokens_and_their_scope(make_case, adjuster) -> None:
     from django.test import Client
 
-    from claims.api.tokens import api_token_create
+    from portal.api.tokens import api_token_create
 
     case = make_case([("deformity", "hood", 0.3)])
     finding = Finding.objects.get(case=case)

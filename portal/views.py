@@ -20,18 +20,20 @@ from rest_framework.authentication import TokenAuthentication
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from claims import customer_report, selectors, services, wording
-from claims.api.authentication import BearerTokenAuthentication
-from claims.api.tokens import api_token_create, api_token_revoke, api_tokens_active
-from claims.forms import CaseForm, SignupForm
+from claims import wording
 from claims.models import ApiToken
-from claims.reports import case_report_pdf
 from claims.services import Upload, case_submit, photo_add, photo_retry
 from claims.uploads import ACCEPTED_DESCRIPTION
 from common.access import is_staff_role, require_customer_filing
 from common.errors import ApplicationError
 from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference.models import Finding
+from portal import customer_report, selectors
+from portal.api.authentication import BearerTokenAuthentication
+from portal.api.tokens import api_token_create, api_token_revoke, api_tokens_active
+from portal.forms import CaseForm, SignupForm
+from portal.reports import case_report_pdf
+from portal.services import photo_annotated
 from review.services import contest_create
 
 
@@ -169,7 +171,7 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
     field = {
         "thumb": lambda: photo.thumbnail,
         "display": lambda: photo.display,
-        "annotated": lambda: services.photo_annotated(photo=photo),
+        "annotated": lambda: photo_annotated(photo=photo),
     }.get(kind, lambda: None)()
     if not field:
         raise Http404("This image is not ready yet")

@@ -1,5 +1,5 @@
 """The downloadable PDF damage report of a case: the case page's report, in the same
-words (`claims.customer_report.case_customer_report`), with each annotated photo beside its
+words (`portal.customer_report.case_customer_report`), with each annotated photo beside its
 caption."""
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from reportlab.lib.units import cm
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from claims import wording
-from claims.customer_report import CustomerReport, ReportPhoto
 from claims.models import Case
-from claims.services import photo_annotated
+from portal.customer_report import CustomerReport, ReportPhoto
+from portal.services import photo_annotated
 
 # Under the table when a size was measured on a detector box (the case page says the same).
 BOX_NOTE = (

@@ -6,21 +6,11 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from claims.api.tokens import NAME_MAX_CHARS
 from claims.models import ApiClient, ApiToken, Case, Photo
 from claims.webhooks import WebhookRefusedError, webhook_target_check
 from inference.core.masks import rle_at_size, rle_to_mask
 from inference.models import Finding
-
-
-class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    """Every error answer under /api/ (claims/api/errors.py, DRF's exception handler)."""
-
-    detail = serializers.CharField(help_text="What went wrong and, where it helps, what to do")
-
-
-class ValidationErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
-    """A 400 from validation; its schema comes from claims.api.schema.ValidationErrorScheme."""
+from portal.api.tokens import NAME_MAX_CHARS
 
 
 class CaseCreateSerializer(serializers.Serializer):  # type: ignore[type-arg]

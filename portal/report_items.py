@@ -1,7 +1,7 @@
 """The damages a customer's report counts, before they are put in words: from the model's
 findings, or from a finished review round's decisions (`review.selectors.reviewed_regions`,
 the one scoring of reviewed damages), each with where it is on its photo and under which
-number; and the reviewed overlays of a photo. `claims.customer_report` words them."""
+number; and the reviewed overlays of a photo. `portal.customer_report` words them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from typing import Any
 
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
-from claims.selectors import case_findings
 from inference.core.severity import case_dsi
 from inference.rendering import Region
+from portal.selectors import case_findings
 from review import rle as rle_codec
 from review.models import ReviewedReport, ReviewRound
 from review.rle import Rle

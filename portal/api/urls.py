@@ -1,6 +1,6 @@
 from django.urls import path
 
-from claims.api import views
+from portal.api import views
 
 urlpatterns = [
     path("cases/", views.CaseListCreateApi.as_view(), name="api-cases"),

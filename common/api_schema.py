@@ -1,6 +1,8 @@
 """The OpenAPI schema's error answers: every operation documents the errors it can return.
+Shared by every app's API (the customers' and integrators' in `portal.api`, the adjusters'
+in `review.api`), so it depends on no app.
 
-They all share the shape of claims/api/errors.py and DRF's exception handler,
+They all share the shape of portal/api/errors.py and DRF's exception handler,
 `{"detail": "..."}` (`Error`), except a 400 from validation, which names each field
 (`ValidationError`). Which codes apply is read off the view: authentication (401),
 permissions, scopes and CSRF on writes (403), path parameters and pages (404), request
@@ -16,9 +18,18 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiSerializerExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
-from rest_framework import permissions
+from rest_framework import permissions, serializers
 
-from claims.api.serializers import ErrorSerializer, ValidationErrorSerializer
+
+class ErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """Every error answer under /api/ (portal/api/errors.py, DRF's exception handler)."""
+
+    detail = serializers.CharField(help_text="What went wrong and, where it helps, what to do")
+
+
+class ValidationErrorSerializer(serializers.Serializer):  # type: ignore[type-arg]
+    """A 400 from validation; its schema comes from common.api_schema.ValidationErrorScheme."""
+
 
 BODY_METHODS = ("POST", "PUT", "PATCH")
 RETRY_AFTER = {
@@ -54,7 +65,7 @@ UNAVAILABLE = error("The database is unavailable; try again after Retry-After se
 class ValidationErrorScheme(OpenApiSerializerExtension):  # type: ignore[no-untyped-call]
     """Validation errors are keyed by field name, which a serializer cannot declare."""
 
-    target_class = "claims.api.serializers.ValidationErrorSerializer"
+    target_class = "common.api_schema.ValidationErrorSerializer"
 
     def map_serializer(self, auto_schema: AutoSchema, direction: Any) -> dict[str, Any]:
         return {

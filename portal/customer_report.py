@@ -13,7 +13,9 @@ from django.conf import settings
 
 from claims import wording
 from claims.models import Case, Photo
-from claims.report_items import (
+from inference.core.severity import case_dsi
+from inference.core.severity import dsi as mean_score
+from portal.report_items import (
     ReportItem,
     matches_report,
     model_items,
@@ -21,9 +23,7 @@ from claims.report_items import (
     reviewed_items,
     scores_by_row,
 )
-from claims.selectors import case_photos, contest_pending
-from inference.core.severity import case_dsi
-from inference.core.severity import dsi as mean_score
+from portal.selectors import case_photos, contest_pending
 from review.models import Contest, ReviewRound
 from review.selectors import case_contests, case_latest_report
 

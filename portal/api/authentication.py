@@ -16,8 +16,8 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from claims.api.tokens import TokenInvalidError, api_token_authenticate
 from claims.models import ApiToken
+from portal.api.tokens import TokenInvalidError, api_token_authenticate
 
 KEYWORD = "Bearer"
 READ_ONLY = "This token is read-only; create a token with the 'write' scope to change anything."
@@ -51,7 +51,7 @@ class BearerTokenAuthentication(BaseAuthentication):
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
-    target_class = "claims.api.authentication.BearerTokenAuthentication"
+    target_class = "portal.api.authentication.BearerTokenAuthentication"
     name = "bearerAuth"
 
     def get_security_definition(self, auto_schema: Any) -> dict[str, str]:

@@ -16,9 +16,13 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from claims import selectors
-from claims.api.schema import THROTTLED, error
-from claims.api.serializers import (
+from claims.models import ApiClient, ApiToken, Case
+from claims.services import Upload, case_submit
+from common.access import STAFF_CANNOT_FILE, is_staff_role, user_of
+from common.api_schema import THROTTLED, error
+from common.errors import ApplicationError
+from portal import selectors
+from portal.api.serializers import (
     ApiTokenCreatedSerializer,
     ApiTokenCreateSerializer,
     ApiTokenSerializer,
@@ -28,11 +32,7 @@ from claims.api.serializers import (
     TokenObtainSerializer,
     WebhookSerializer,
 )
-from claims.api.tokens import CreatedToken, api_token_create, api_token_revoke, api_tokens_active
-from claims.models import ApiClient, ApiToken, Case
-from claims.services import Upload, case_submit
-from common.access import STAFF_CANNOT_FILE, is_staff_role, user_of
-from common.errors import ApplicationError
+from portal.api.tokens import CreatedToken, api_token_create, api_token_revoke, api_tokens_active
 
 
 class CaseListCreateApi(ListAPIView):  # type: ignore[type-arg]

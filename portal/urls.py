@@ -1,7 +1,8 @@
 from django.urls import path
 
-from claims import views
+from portal import views
 
+# The pages are about claims; their names (`claims:case_detail`, ...) predate this package.
 app_name = "claims"
 
 urlpatterns = [
