@@ -94,32 +94,10 @@ def case_get(*, user: User, public_id: Any) -> Case:
     return case
 
 
-# What the case page and the report show of a finding: masks and the runs' raw output (large
-# JSON) stay in the database.
-FINDING_LIST_FIELDS = (
-    "id",
-    "photo_id",
-    "index",
-    "part",
-    "damage",
-    "shape",
-    "size_class",
-    "confidence",
-    "c_refined",
-)
-
-
 def case_photos(*, case: Case) -> list[Photo]:
-    return list(
-        case.photos.order_by("position").prefetch_related(
-            Prefetch(
-                "findings",
-                queryset=Finding.objects.filter(model_version=case.model_version)
-                .only(*FINDING_LIST_FIELDS)
-                .order_by("index"),
-            )
-        )
-    )
+    """The case's photos in order. What the page and the report say of their findings
+    comes from `portal.report_items` (one query for the case), not from each photo."""
+    return list(case.photos.order_by("position"))
 
 
 def photos_with_run_errors(*, photos: list[Photo]) -> None:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.django_db
 MAX_QUERIES = {
     "case list": 4,  # session, user and role, count, page
     "review queue": 10,
-    "case page": 10,
+    "case page": 9,
     "review screen": 13,
 }
 BACKEND = "common.auth.RoleModelBackend"
