@@ -131,6 +131,28 @@ def reliability_svg(
     return _frame(title, "".join(parts))
 
 
+def _value_axis(left: float, width: float, top: float, bottom: float, label: str) -> list[str]:
+    """The 0-1 axis under horizontal bars (`left` to `left + width`, bars from `top` to
+    `bottom`): its line, ticks at 0, 0.25, ..., 1 with light grid lines up to `top`, and
+    its label under it."""
+    parts = [
+        f'<line x1="{left}" y1="{bottom + 2:.1f}" x2="{left + width}" '
+        f'y2="{bottom + 2:.1f}" stroke="#999"/>',
+        f'<text x="{left + width / 2:.1f}" y="{bottom + 26:.1f}" font-size="11" '
+        f'text-anchor="middle">{escape(label)}</text>',
+    ]
+    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
+        tx = left + tick * width
+        parts.append(
+            f'<line x1="{tx:.1f}" y1="{bottom + 2:.1f}" x2="{tx:.1f}" '
+            f'y2="{bottom + 6:.1f}" stroke="#999"/>'
+            f'<line x1="{tx:.1f}" y1="{top:.1f}" x2="{tx:.1f}" y2="{bottom:.1f}" '
+            f'stroke="#e3e3e3"/><text class="tick" x="{tx:.1f}" y="{bottom + 15:.1f}" '
+            f'font-size="9" text-anchor="middle">{tick:g}</text>'
+        )
+    return parts
+
+
 def bars_svg(title: str, values: Mapping[str, float], x_label: str = "IoU") -> str:
     """Horizontal bars for values in [0, 1] (per-class IoU, for example), on an x axis
     with ticks at 0, 0.25, ..., 1 and its label under it."""
@@ -141,21 +163,7 @@ def bars_svg(title: str, values: Mapping[str, float], x_label: str = "IoU") -> s
     height = int(max(HEIGHT, bars_bottom + axis_h))
     label_w = 110
     bar_max = WIDTH - label_w - 50
-    parts = [
-        f'<line x1="{label_w}" y1="{bars_bottom + 2:.1f}" x2="{label_w + bar_max}" '
-        f'y2="{bars_bottom + 2:.1f}" stroke="#999"/>',
-        f'<text x="{label_w + bar_max / 2:.1f}" y="{bars_bottom + 26:.1f}" font-size="11" '
-        f'text-anchor="middle">{escape(x_label)}</text>',
-    ]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        tx = label_w + tick * bar_max
-        parts.append(
-            f'<line x1="{tx:.1f}" y1="{bars_bottom + 2:.1f}" x2="{tx:.1f}" '
-            f'y2="{bars_bottom + 6:.1f}" stroke="#999"/>'
-            f'<line x1="{tx:.1f}" y1="12" x2="{tx:.1f}" y2="{bars_bottom:.1f}" stroke="#e3e3e3"/>'
-            f'<text x="{tx:.1f}" y="{bars_bottom + 15:.1f}" font-size="9" '
-            f'text-anchor="middle">{tick:g}</text>'
-        )
+    parts = _value_axis(label_w, bar_max, 12, bars_bottom, x_label)
     for i, (name, value) in enumerate(rows):
         top = 12 + i * row_h
         v = min(1.0, max(0.0, float(value)))
@@ -213,20 +221,8 @@ def grouped_bars_svg(
     bar_max = WIDTH - label_w - 40
     parts = [
         _legend([(SERIES_COLOURS[i % 4], n, "bar") for i, n in enumerate(names)], label_w, 12),
-        f'<line x1="{label_w}" y1="{bars_bottom + 2:.1f}" x2="{label_w + bar_max}" '
-        f'y2="{bars_bottom + 2:.1f}" stroke="#999"/>',
-        f'<text x="{label_w + bar_max / 2:.1f}" y="{bars_bottom + 26:.1f}" font-size="11" '
-        f'text-anchor="middle">{escape(x_label)}</text>',
+        *_value_axis(label_w, bar_max, bars_top, bars_bottom, x_label),
     ]
-    for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
-        tx = label_w + tick * bar_max
-        parts.append(
-            f'<line x1="{tx:.1f}" y1="{bars_bottom + 2:.1f}" x2="{tx:.1f}" '
-            f'y2="{bars_bottom + 6:.1f}" stroke="#999"/>'
-            f'<line x1="{tx:.1f}" y1="{bars_top:.1f}" x2="{tx:.1f}" y2="{bars_bottom:.1f}" '
-            f'stroke="#e3e3e3"/><text class="tick" x="{tx:.1f}" y="{bars_bottom + 15:.1f}" '
-            f'font-size="9" text-anchor="middle">{tick:g}</text>'
-        )
     for g, name in enumerate(classes):
         top = bars_top + g * group_h
         parts.append(
