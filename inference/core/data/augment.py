@@ -101,6 +101,38 @@ def paper_augmentations(crop: int, seed: int | None = None) -> A.Compose:
     )
 
 
+def closeup_crop(
+    image: npt.NDArray[np.uint8],
+    masks: Sequence[npt.NDArray[np.uint8]],
+    extent: npt.NDArray[np.uint8],
+    area: tuple[float, float],
+    rng: np.random.Generator,
+) -> tuple[npt.NDArray[np.uint8], list[npt.NDArray[np.uint8]]]:
+    """A close-up view of a whole-car photo, as customers photograph damage: a window
+    covering `area` (low, high) of the car's bounding box, with the photo's aspect ratio,
+    placed at random inside the box; the label maps are cropped with it (the caller resizes
+    it to the input size). The car is every pixel of `extent` (a part label map) that is
+    neither background (0) nor `IGNORE_INDEX`; a photo without one is returned unchanged."""
+    ys, xs = np.nonzero((extent != 0) & (extent != IGNORE_INDEX))
+    if len(xs) == 0:
+        return image, list(masks)
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    box_w, box_h = x1 - x0, y1 - y0
+    h, w = image.shape[:2]
+    share = float(rng.uniform(*area))
+    # the photo's aspect ratio, scaled to cover `share` of the car's box
+    cw = int(np.clip(round(np.sqrt(share * box_w * box_h * w / h)), 16, w))
+    ch = int(np.clip(round(cw * h / w), 16, h))
+    cx = int(rng.integers(x0, max(x0 + 1, x1 - cw + 1))) if box_w > cw else x0 + (box_w - cw) // 2
+    cy = int(rng.integers(y0, max(y0 + 1, y1 - ch + 1))) if box_h > ch else y0 + (box_h - ch) // 2
+    cx, cy = int(np.clip(cx, 0, w - cw)), int(np.clip(cy, 0, h - ch))
+    window = (slice(cy, cy + ch), slice(cx, cx + cw))
+    return (
+        np.ascontiguousarray(image[window]),
+        [np.ascontiguousarray(m[window]) for m in masks],
+    )
+
+
 def resize_long_side(
     image: npt.NDArray[np.uint8], masks: Sequence[npt.NDArray[np.uint8]], size: int
 ) -> tuple[npt.NDArray[np.uint8], list[npt.NDArray[np.uint8]]]:
@@ -120,6 +152,7 @@ def resize_long_side(
 
 __all__ = [
     "IGNORE_INDEX",
+    "closeup_crop",
     "hflip",
     "left_right_swap_lut",
     "paper_augmentations",

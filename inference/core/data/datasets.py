@@ -8,6 +8,7 @@ is `IGNORE_INDEX` everywhere and adds nothing to that head's loss or metrics.
 from __future__ import annotations
 
 import random
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,12 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from inference.core.data.augment import hflip, paper_augmentations, resize_long_side
+from inference.core.data.augment import (
+    closeup_crop,
+    hflip,
+    paper_augmentations,
+    resize_long_side,
+)
 from inference.core.data.coco import (
     IGNORE_INDEX,
     CocoDataset,
@@ -37,12 +43,14 @@ Sampling = Literal["none", "under", "over"]
 
 @dataclass(frozen=True)
 class SegSample:
-    """One photo and the cached label map of each head it is labelled for."""
+    """One photo and the cached label map of each head it is labelled for. `closeup`: the
+    photo is seen as one fixed close-up of its car (validating part names on close-ups)."""
 
     image: Path
     parts: Path | None
     damage: Path | None
     source: str = ""
+    closeup: bool = False
 
     def label(self, head: Head) -> Path | None:
         return self.parts if head == "parts" else self.damage
@@ -172,8 +180,10 @@ def read_rgb(path: Path) -> npt.NDArray[np.uint8]:
 class JointSegmentationDataset(Dataset[dict[str, torch.Tensor]]):
     """Items `{"image": (3,H,W) float, "parts": (H,W) long, "damage": (H,W) long}`.
 
-    Training (`train=True`): long side resized to `resize`, a random flip with label swap,
-    then the paper's augmentations with a `crop` x `crop` crop. Evaluation: long side
+    Training (`train=True`): a photo with part labels becomes, with probability `closeup`,
+    a close-up of its car (`closeup_area` of the car's box, `closeup_crop`); long side
+    resized to `resize`, a random flip with label swap, then the paper's augmentations with
+    a `crop` x `crop` crop. A sample marked `closeup` is always its one fixed close-up. Evaluation: long side
     resized to `resize` and padded to a multiple of 32 (padding labelled `IGNORE_INDEX`).
     Normalisation `(x / 255 - mean) / std`, as the predictor does.
     """
@@ -188,8 +198,16 @@ class JointSegmentationDataset(Dataset[dict[str, torch.Tensor]]):
         std: tuple[float, float, float] = (0.5, 0.5, 0.5),
         swap_luts: Mapping[Head, npt.NDArray[np.uint8]] | None = None,
         seed: int | None = None,
+        closeup: float = 0.0,
+        closeup_area: tuple[float, float] = (0.2, 0.5),
     ) -> None:
+        if not 0.0 <= closeup <= 1.0:
+            raise ValueError(f"closeup is a probability in [0, 1], got {closeup}")
+        if not 0.0 < closeup_area[0] <= closeup_area[1] <= 1.0:
+            raise ValueError(f"closeup_area must be 0 < low <= high <= 1, got {closeup_area}")
         self.samples = list(samples)
+        self.closeup = closeup
+        self.closeup_area = closeup_area
         self.resize = resize
         self.crop = crop or resize
         self.train = train
@@ -224,8 +242,16 @@ class JointSegmentationDataset(Dataset[dict[str, torch.Tensor]]):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         image, labels = self.load(index)
-        absent = [self.samples[index].label(h) is None for h in HEADS]
+        sample = self.samples[index]
+        absent = [sample.label(h) is None for h in HEADS]
         masks = [labels[h] for h in HEADS]
+        if sample.parts is not None:
+            if sample.closeup:  # the same window every epoch
+                rng = np.random.default_rng(zlib.crc32(sample.image.name.encode()))
+                image, masks = closeup_crop(image, masks, masks[0], self.closeup_area, rng)
+            elif self.augment is not None and self.closeup and random.random() < self.closeup:
+                rng = np.random.default_rng(random.getrandbits(32))
+                image, masks = closeup_crop(image, masks, masks[0], self.closeup_area, rng)
         image, masks = resize_long_side(image, masks, self.resize)
         if self.augment is not None:
             if random.random() < 0.5:

@@ -11,6 +11,7 @@
       crop: 320                        # training crop (paper: 512)
       fraction: 1.0                    # share of each training source (learning curve)
       sampling: none                   # none | under | over
+      closeup: {p: 0.0, area: [0.2, 0.5]}  # part photos seen as close-ups (share of the car)
       train:
         - {head: parts, coco: carparts-dsmlr/train/annotations.json,
            exclude: splits/carparts-dsmlr-val.txt, repeat: 2}
@@ -62,6 +63,7 @@ class Source:
     mapping: str | None = None
     repeat: int = 1
     limit: int | None = None  # at most this many images (quick experiments)
+    closeup: bool = False  # each photo as one fixed close-up of its car (validation)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import random
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from inference.core.data.paths import REPO_ROOT, resolve_data_path
 from inference.core.evaluation.metrics import mean_iou, per_class_iou
 from inference.core.models.segmentation import SegmentationModel, build_segmentation_model
 from inference.core.taxonomy import Taxonomy, load_taxonomy
-from inference.core.training.config import TrainConfig, read_list, select_device
+from inference.core.training.config import ConfigError, TrainConfig, read_list, select_device
 from inference.core.training.losses import SegmentationLoss
 from inference.core.training.schedule import warmup_cosine, warmup_cosine_factor
 
@@ -95,6 +95,8 @@ def _samples(
         )
         if src.limit is not None:
             samples = samples[: src.limit]
+        if src.closeup:
+            samples = [replace(s, closeup=True, source=f"{s.source} close-up") for s in samples]
         # the learning-curve share is taken per source, before repeating it
         samples = take_fraction(samples, fraction, cfg.train.seed)
         out += samples * max(1, src.repeat)
@@ -111,6 +113,18 @@ def load_seg_data(cfg: TrainConfig) -> SegData:
     if not train:
         raise ValueError(f"{cfg.path}: data.train lists no images")
     return SegData(taxonomies, train, val)
+
+
+def closeup_settings(cfg: TrainConfig) -> tuple[float, tuple[float, float]]:
+    """`data.closeup` as (probability, (low, high) share of the car's box); none by default."""
+    raw = cfg.data.get("closeup") or {}
+    try:
+        low, high = (float(v) for v in raw.get("area", (0.2, 0.5)))
+        return float(raw.get("p", 0.0)), (low, high)
+    except (TypeError, ValueError, AttributeError):
+        raise ConfigError(
+            f"{cfg.path}: data.closeup must be {{p: 0.5, area: [0.2, 0.5]}}, got {raw!r}"
+        ) from None
 
 
 def build_model(
@@ -240,10 +254,18 @@ def train_segmentation(
     resize = int(cfg.data.get("resize", 512))
     crop = int(cfg.data.get("crop", resize))
     swap = {h: left_right_swap_lut(data.taxonomies[h].classes) for h in HEADS}
+    closeup, closeup_area = closeup_settings(cfg)
     train_set = JointSegmentationDataset(
-        data.train, resize, crop, train=True, swap_luts=swap, seed=settings.seed
-    )  # type: ignore[arg-type]
-    val_set = JointSegmentationDataset(data.val, resize, train=False)
+        data.train,
+        resize,
+        crop,
+        train=True,
+        swap_luts=swap,  # type: ignore[arg-type]
+        seed=settings.seed,
+        closeup=closeup,
+        closeup_area=closeup_area,
+    )
+    val_set = JointSegmentationDataset(data.val, resize, train=False, closeup_area=closeup_area)
     presence = class_presence(data.train, data.taxonomies)  # type: ignore[arg-type]
     sampling = str(cfg.data.get("sampling", "none"))
     plan_len = len(sampling_plan(presence, sampling, settings.seed))  # type: ignore[arg-type]
