@@ -27,8 +27,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from inference.core.bench import default_photos
-from inference.core.predictor import Predictor
+from damage_vision.pipeline.bench import default_photos
+from damage_vision.pipeline.predictor import Predictor
 
 
 def main() -> int:

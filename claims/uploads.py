@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow's own opener: importing Ultralytics (the detector back end) patches Image.open
 # process-wide with a wrapper that tries to install a package on unreadable files.
-from inference.core.images import _pil_open
+from damage_vision.pipeline.images import _pil_open
 
 try:
     from pillow_heif import register_heif_opener

@@ -2,7 +2,7 @@
 severity scores, sizes and review states into what a claimant reads (the case page and the
 PDF). Adjusters keep the precise figures on their own pages.
 
-Every class of every shipped taxonomy (inference/core/taxonomies/*.yaml) has an entry
+Every class of every shipped taxonomy (damage_vision/taxonomy/*.yaml) has an entry
 below; tests/claims/test_customer_report.py checks that none is missing.
 """
 
@@ -124,7 +124,7 @@ SEVERITY_AFTER_REVIEW = (
     "higher than before the check"
 )
 # Why the claim's figure may differ from a photo's: the same damage in three photos counts
-# once for the claim (review/services.report_compute, inference/core/synthesis.py).
+# once for the claim (review/services.report_compute, damage_vision/synthesis.py).
 PER_PHOTO_NOTE = "the claim counts each damaged part once, however many photos show it"
 
 

@@ -14,7 +14,7 @@ class ModelVersion(models.Model):
         RETIRED = "retired", "Retired"
 
     class DamageBackend(models.TextChoices):
-        # inference.core.registry.DAMAGE_BACKENDS: per-pixel masks of the joint network
+        # damage_vision.versions.registry.DAMAGE_BACKENDS: per-pixel masks of the joint network
         # (paper 1) or boxes of the YOLOv9-CS detector (paper 2).
         SEGMENTATION = "segmentation", "Segmentation (masks)"
         DETECTION = "detection", "Detection (boxes)"
@@ -37,7 +37,7 @@ class ModelVersion(models.Model):
     # True when the manifest names a calibrator; otherwise a finding's confidence is C_base.
     calibrated = models.BooleanField(default=False)
     # How the manifest's threshold was chosen: `ThresholdChoice.to_dict()` of
-    # `inference.core.risk_control`, empty when the manifest does not say.
+    # `damage_vision.pipeline.risk_control`, empty when the manifest does not say.
     threshold_promise = models.JSONField(default=dict, blank=True)
     # How the version finds damage (the manifest's `damage_backend`); its findings' shape.
     damage_backend = models.CharField(

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from django.conf import settings
 
-from inference.core.predictor import Predictor
+from damage_vision.pipeline.predictor import Predictor
 
 _lock = threading.Lock()
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from inference.core.masks import mask_to_rle, rle_to_mask
-from inference.core.serialize import photo_to_dict
-from inference.core.types import (
+from damage_vision.pipeline.masks import mask_to_rle, rle_to_mask
+from damage_vision.pipeline.serialize import photo_to_dict
+from damage_vision.pipeline.types import (
     DamagedPart,
     ModelInfo,
     PhotoQuality,

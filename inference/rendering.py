@@ -14,8 +14,8 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inference.core.taxonomy import Taxonomy
-from inference.core.types import PhotoResult
+from damage_vision.pipeline.types import PhotoResult
+from damage_vision.taxonomy import Taxonomy
 
 # The long side of an annotated photo: sharp on a large screen and in the PDF, still a few
 # hundred kilobytes as JPEG. A smaller photo keeps its own size (never upscaled).

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.core.data.paths import REPO_ROOT, DataNotFoundError, data_root
+from damage_vision.data.paths import CONFIGS_DIR, DataNotFoundError, data_root
 
-SPLITS = REPO_ROOT / "configs" / "splits"
+SPLITS = CONFIGS_DIR / "splits"
 
 
 @dataclass(frozen=True)

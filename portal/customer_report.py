@@ -13,8 +13,8 @@ from django.conf import settings
 
 from claims import wording
 from claims.models import Case, Photo
-from inference.core.severity import case_dsi
-from inference.core.severity import dsi as mean_score
+from damage_vision.pipeline.severity import case_dsi
+from damage_vision.pipeline.severity import dsi as mean_score
 from portal.report_items import (
     ReportItem,
     matches_report,

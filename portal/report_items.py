@@ -10,7 +10,7 @@ from typing import Any
 
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
-from inference.core.severity import case_dsi
+from damage_vision.pipeline.severity import case_dsi
 from inference.rendering import Region
 from portal.selectors import case_findings
 from review import rle as rle_codec

@@ -20,8 +20,8 @@ from claims.models import Case, Photo
 from common.access import require_admin
 from common.errors import ApplicationError
 from common.http import AuthenticatedHttpRequest
+from damage_vision.taxonomy import load_taxonomy
 from inference import rendering
-from inference.core.taxonomy import load_taxonomy
 from inference.models import ModelVersion
 from review import plots, selectors, shadow
 from review.models import ShadowEvaluation

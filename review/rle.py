@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from inference.core.masks import mask_to_rle, resize_mask, rle_to_mask
-from inference.core.types import BoolMask
+from damage_vision.pipeline.masks import mask_to_rle, resize_mask, rle_to_mask
+from damage_vision.pipeline.types import BoolMask
 
 # pycocotools keeps counts in 32-bit integers: 7 characters of 5 bits hold any of them.
 _MAX_CHARS_PER_NUMBER = 7

@@ -3,7 +3,7 @@ Never imports Django.
 
 A finding whose C_refined is at or above the threshold is released without a person. A
 model version's threshold is chosen on calibration findings by Learn-then-Test
-(`inference.core.risk_control.precision_threshold`): the lowest threshold whose released
+(`damage_vision.pipeline.risk_control.precision_threshold`): the lowest threshold whose released
 findings keep the target precision with 90% confidence. The suggestion from reviewed
 findings uses the same method on the human decisions: accepted and edited findings count
 as correct (the damage is there), rejected ones as wrong, each scored by its C_refined
@@ -16,7 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from inference.core.risk_control import METHOD, ThresholdChoice, precision_threshold
+from damage_vision.pipeline.risk_control import METHOD, ThresholdChoice, precision_threshold
 
 CONFIDENCE_LEVEL = 0.9  # probability that the promised precision holds
 

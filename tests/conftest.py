@@ -112,9 +112,9 @@ def keen_versions_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     classifier stay the real ones, so set-aside decisions are the shipped model's."""
     import torch
 
-    from inference.core.export import save_model_version
-    from inference.core.registry import default_version
-    from inference.core.torch_backend import load_models
+    from damage_vision.pipeline.torch_backend import load_models
+    from damage_vision.versions.export import save_model_version
+    from damage_vision.versions.registry import default_version
 
     shipped = default_version()
     segmentation, vehicle = load_models(shipped)

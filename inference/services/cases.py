@@ -18,9 +18,9 @@ from claims.lifecycle import case_settle, case_status_after_processing
 from claims.live import case_notify
 from claims.models import FINAL_PHOTO_STATES, Case, Photo
 from common.db import send_each
-from inference.core.registry import load_manifest
-from inference.core.synthesis import synthesise_case
-from inference.core.taxonomy import load_taxonomy
+from damage_vision.synthesis import synthesise_case
+from damage_vision.taxonomy import load_taxonomy
+from damage_vision.versions.registry import load_manifest
 from inference.models import Finding, InferenceRun
 from inference.records import photo_from_record
 

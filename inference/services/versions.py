@@ -14,7 +14,7 @@ from django.db import transaction
 from claims.audit import audit_record
 from common.access import require_admin
 from common.errors import ApplicationError
-from inference.core.registry import Manifest, list_versions
+from damage_vision.versions.registry import Manifest, list_versions
 from inference.models import ModelVersion
 
 logger = logging.getLogger(__name__)

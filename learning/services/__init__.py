@@ -1,7 +1,7 @@
 """Training runs: create, cancel, execute on the `training` worker, sweep dead workers.
 
 A run fine-tunes a segmentation model version on reviewed label snapshots (and, if asked,
-public datasets) with the CPU training stack (`inference.core.training`), then packages
+public datasets) with the CPU training stack (`damage_vision.training`), then packages
 and registers the result as a **candidate** version; promoting it stays a person's call.
 By concern: `validation` (checking a start), `starting` (creating and cancelling a run),
 `worker` (claiming, failing and sweeping runs), `progress` (heartbeat, log, progress row),

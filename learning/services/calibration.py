@@ -16,7 +16,7 @@ from typing import Any
 
 from django.conf import settings
 
-from inference.core.registry import MANIFEST, write_manifest
+from damage_vision.versions.registry import MANIFEST, write_manifest
 from review.models import DatasetSnapshot
 
 

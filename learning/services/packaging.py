@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from inference.core.registry import MANIFEST, ManifestError, load_manifest, write_manifest
+from damage_vision.versions.registry import MANIFEST, ManifestError, load_manifest, write_manifest
 from learning.models import TrainingRun
 from learning.services.calibration import (
     _calibration_coco,
@@ -29,8 +29,8 @@ def _candidate_package(
     """Package `best` as the candidate directory (weights by sha256), then calibrate it."""
     # Imported here: they load torch, which the web process (it imports this module for
     # the training pages) never needs.
-    from inference.core.evaluation.calibrate import calibrate_version
-    from inference.core.training.package import package_version
+    from damage_vision.evaluation.calibrate import calibrate_version
+    from damage_vision.training.package import package_version
 
     start = load_manifest(run.start_version.manifest_path)
     snapshots = list(run.snapshots.order_by("pk"))

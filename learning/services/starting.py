@@ -22,7 +22,7 @@ from claims.audit import audit_record
 from common.access import require_admin
 from common.db import send_each
 from common.errors import ApplicationError
-from inference.core.taxonomy import load_taxonomy
+from damage_vision.taxonomy import load_taxonomy
 from inference.models import ModelVersion
 from learning.models import TrainingRun
 from learning.services.validation import (

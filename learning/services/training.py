@@ -17,8 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from claims.audit import audit_record
-from inference.core.data.paths import data_root
-from inference.core.registry import load_manifest
+from damage_vision.data.paths import data_root
+from damage_vision.versions.registry import load_manifest
 from inference.services import model_version_register
 from learning.models import TrainingRun
 from learning.services.packaging import _candidate_package
@@ -99,8 +99,8 @@ def training_run_config(*, run: TrainingRun) -> Path:
 def training_run_execute(*, run_id: int, attempt: int) -> TrainingRun:
     """Train (resuming from `last.pt` when an earlier attempt left one), package, calibrate
     and register the candidate. Stops early when the run is cancelled or taken over."""
-    from inference.core.training.config import load_config
-    from inference.core.training.segmentation import LAST, TrainingStopped, train_segmentation
+    from damage_vision.training.config import load_config
+    from damage_vision.training.segmentation import LAST, TrainingStopped, train_segmentation
 
     run = TrainingRun.objects.select_related("start_version").get(pk=run_id)
     out = Path(run.out_dir)

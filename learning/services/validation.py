@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from common.errors import ApplicationError
-from inference.core.registry import ManifestError, load_manifest
+from damage_vision.versions.registry import ManifestError, load_manifest
 from inference.models import ModelVersion
 from learning.sources import PUBLIC_SOURCES, available_sources
 

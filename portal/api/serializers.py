@@ -8,7 +8,7 @@ from rest_framework import serializers
 
 from claims.models import ApiClient, ApiToken, Case, Photo
 from claims.webhooks import WebhookRefusedError, webhook_target_check
-from inference.core.masks import rle_at_size, rle_to_mask
+from damage_vision.pipeline.masks import rle_at_size, rle_to_mask
 from inference.models import Finding
 from portal.api.tokens import NAME_MAX_CHARS
 

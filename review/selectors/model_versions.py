@@ -11,7 +11,7 @@ from django.db.models import (
 )
 
 from claims.models import AuditEvent, Case, Photo
-from inference.core.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
+from damage_vision.taxonomy import Taxonomy, TaxonomyError, load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review.labels import LabelledImage, LabelledObject
@@ -198,7 +198,7 @@ def metric_rows(metrics: object, prefix: tuple[str, ...] = ()) -> list[tuple[str
 
 def finding_figures(report: object) -> list[tuple[str, str]]:
     """The headline figures of a stored findings evaluation (`metrics.findings_evaluation`
-    of a manifest, written by `python -m inference evaluate --task findings --record`), as
+    of a manifest, written by `python -m damage_vision evaluate --task findings --record`), as
     (label, value) rows for the model page; empty when there is none or it is malformed."""
     if not isinstance(report, dict):
         return []

@@ -11,9 +11,9 @@ from django.db.models import (
 
 from claims.models import Case, Photo
 from common.errors import ApplicationError
-from inference.core.grouping import OTHER_PANEL
-from inference.core.severity import severity_terms
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from damage_vision.pipeline.grouping import OTHER_PANEL
+from damage_vision.pipeline.severity import severity_terms
+from damage_vision.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding
 from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
 from review.rle import Rle

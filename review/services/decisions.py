@@ -13,7 +13,7 @@ from claims.audit import audit_record
 from claims.models import Case, Photo
 from common.access import require_reviewer
 from common.errors import ApplicationError
-from inference.core.taxonomy import load_taxonomy
+from damage_vision.taxonomy import load_taxonomy
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import selectors

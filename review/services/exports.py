@@ -18,7 +18,7 @@ from claims.audit import audit_record
 from claims.models import Case
 from common.access import require_admin
 from common.errors import ApplicationError
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from damage_vision.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import ModelVersion
 from review import labels as label_writers
 from review import selectors

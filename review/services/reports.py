@@ -14,8 +14,8 @@ from claims.live import case_notify
 from claims.models import Case
 from common.access import require_reviewer
 from common.errors import ApplicationError
-from inference.core.severity import case_dsi
-from inference.core.severity import dsi as dsi_mean
+from damage_vision.pipeline.severity import case_dsi
+from damage_vision.pipeline.severity import dsi as dsi_mean
 from review import selectors
 from review.models import (
     Contest,

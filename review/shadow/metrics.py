@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from inference.core.evaluation.finding_metrics import (
+from damage_vision.evaluation.finding_metrics import (
     coverage_at_precision,
     precision_coverage,
     reliability,

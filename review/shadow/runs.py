@@ -15,8 +15,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from claims.models import Case, Photo
-from inference.core.synthesis import synthesise_case
-from inference.core.types import DamagedPart, PhotoResult
+from damage_vision.pipeline.types import DamagedPart, PhotoResult
+from damage_vision.synthesis import synthesise_case
 from inference.models import ModelVersion
 from inference.predictors import predictor_for
 from inference.records import photo_record

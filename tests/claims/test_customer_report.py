@@ -22,8 +22,8 @@ from PIL import Image, ImageDraw
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
 from claims.services import Upload, photo_add
+from damage_vision.taxonomy import load_taxonomy
 from inference import services as inference_services
-from inference.core.taxonomy import load_taxonomy
 from inference.models import Finding
 from portal import customer_report
 from portal.reports import case_report_pdf
@@ -35,7 +35,7 @@ from tests.conftest import claim_processed
 
 pytestmark = pytest.mark.django_db
 
-TAXONOMIES = Path(__file__).resolve().parents[2] / "inference" / "core" / "taxonomies"
+TAXONOMIES = Path(__file__).resolve().parents[2] / "damage_vision" / "taxonomy"
 NO_VEHICLE = "no vehicle found (probability 0.12); take a photo that shows the vehicle"
 
 # What a claimant must never read: class names, the pipeline's terms, raw probabilities.

@@ -27,7 +27,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from claims.models import AuditEvent, Case
-from inference.core.data.paths import data_available, data_root
+from damage_vision.data.paths import data_available, data_root
 from inference.models import Finding
 from portal import customer_report
 from review.models import Contest

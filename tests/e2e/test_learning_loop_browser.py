@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from claims.models import AuditEvent, Case, Photo
-from inference.core.registry import load_manifest
+from damage_vision.versions.registry import load_manifest
 from inference.models import Finding, ModelVersion
 from learning.models import TrainingRun
 from review import services

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from claims.services import Upload, case_submit
+from damage_vision.versions.registry import list_versions
 from inference import services, tasks
-from inference.core.registry import list_versions
 from inference.models import Finding, InferenceRun, ModelVersion
 from review.services import model_version_promote
 

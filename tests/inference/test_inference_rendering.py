@@ -10,8 +10,8 @@ import numpy as np
 from PIL import Image
 
 from claims.wording import damage_words
-from inference.core.masks import mask_to_rle
-from inference.core.taxonomy import load_taxonomy
+from damage_vision.pipeline.masks import mask_to_rle
+from damage_vision.taxonomy import load_taxonomy
 from inference.records import photo_from_record
 from inference.rendering import OUTPUT_LONG_SIDE, layout_labels, output_size, render_annotated
 

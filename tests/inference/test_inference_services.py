@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from claims.models import Case, Photo
+from damage_vision.pipeline.masks import mask_to_rle
+from damage_vision.versions.registry import WeightFile, default_version
 from inference import services
-from inference.core.masks import mask_to_rle
-from inference.core.registry import WeightFile, default_version
 from inference.models import Finding, InferenceRun, ModelVersion
 from tests import factories
 

@@ -15,9 +15,9 @@ from django.test import Client
 from django.urls import reverse
 
 from claims.models import AuditEvent
-from inference.core.registry import load_manifest
-from inference.core.training.config import load_config
-from inference.core.training.segmentation import TrainingStopped, train_segmentation
+from damage_vision.training.config import load_config
+from damage_vision.training.segmentation import TrainingStopped, train_segmentation
+from damage_vision.versions.registry import load_manifest
 from inference.models import ModelVersion
 from learning import services, tasks
 from learning.models import TrainingRun

@@ -490,7 +490,7 @@ def test_export_writes_a_snapshot_the_coco_loader_reads(
     assert areas == {"surface_damage": 400, "body_damage": 160}
     assert int(coco.annToMask(anns[0]).sum()) in (400, 160)
     # The training side's loader reads the snapshot as it is written.
-    from inference.core.data.coco import decode_segmentation, load_coco
+    from damage_vision.data.coco import decode_segmentation, load_coco
 
     dataset = load_coco(root / "annotations.json")
     assert sorted(dataset.used_categories()) == ["body_damage", "surface_damage"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from inference.core.risk_control import METHOD, ThresholdChoice, precision_threshold
+from damage_vision.pipeline.risk_control import METHOD, ThresholdChoice, precision_threshold
 from review.thresholds import promise_applies, stored_promise, suggest_threshold
 from tests.conftest import python_fresh
 

@@ -1,4 +1,4 @@
-"""The label snapshot of a real reviewed claim feeds `python -m inference train`."""
+"""The label snapshot of a real reviewed claim feeds `python -m damage_vision train`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from claims.models import Case
-from inference import cli
+from damage_vision import cli
 from inference.models import Finding
 from review import rle as rle_codec
 from review import services

@@ -14,7 +14,7 @@ import pytest
 from django.urls import reverse
 
 from claims.models import AuditEvent, Case
-from inference.core.risk_control import precision_threshold
+from damage_vision.pipeline.risk_control import precision_threshold
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import services

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from inference.core.evaluation.finding_metrics import (
+from damage_vision.evaluation.finding_metrics import (
     FindingOutcome,
     InstanceOutcome,
     PrecisionCoverage,

@@ -15,16 +15,16 @@ import torch
 import yaml
 from PIL import Image
 
-from inference.cli import main
-from inference.core.data.coco import load_coco
-from inference.core.data.paths import REPO_ROOT
-from inference.core.models.detector import YoloDamageDetector
-from inference.core.models.segmentation import build_segmentation_model
-from inference.core.taxonomy import load_taxonomy
-from inference.core.training.config import ConfigError, load_config, parse_device, select_device
-from inference.core.training.gpu_recipe import collect
-from inference.core.training.pack import PARTS, PackError, plan_part
-from inference.core.training.segmentation import train_segmentation
+from damage_vision.cli import main
+from damage_vision.data.coco import load_coco
+from damage_vision.data.paths import CONFIGS_DIR, REPO_ROOT
+from damage_vision.networks.detector import YoloDamageDetector
+from damage_vision.networks.segmentation import build_segmentation_model
+from damage_vision.taxonomy import load_taxonomy
+from damage_vision.training.config import ConfigError, load_config, parse_device, select_device
+from damage_vision.training.gpu_recipe import collect
+from damage_vision.training.pack import PARTS, PackError, plan_part
+from damage_vision.training.segmentation import train_segmentation
 from tests.training.conftest import annotator_parts, roboflow_damage
 
 SPLITS = {
@@ -54,7 +54,7 @@ def configs(tmp_path: Path) -> Path:
     for name, names in SPLITS.items():
         (folder / "splits" / name).write_text("# generated\n" + "\n".join(names) + "\n")
     for name in ("gpu-joint-512.yaml", "gpu-detector-640.yaml"):
-        shutil.copy(REPO_ROOT / "configs" / name, folder / name)
+        shutil.copy(CONFIGS_DIR / name, folder / name)
     return folder
 
 

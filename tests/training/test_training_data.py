@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from inference.core.data.augment import hflip, left_right_swap_lut
-from inference.core.data.coco import (
+from damage_vision.data.augment import hflip, left_right_swap_lut
+from damage_vision.data.coco import (
     IGNORE_INDEX,
     cached_label_maps,
     category_lookup,
@@ -21,7 +21,7 @@ from inference.core.data.coco import (
     rasterise,
     read_label_map,
 )
-from inference.core.data.datasets import (
+from damage_vision.data.datasets import (
     JointSegmentationDataset,
     SegSample,
     load_coco_samples,
@@ -30,7 +30,7 @@ from inference.core.data.datasets import (
     split_names,
     take_fraction,
 )
-from inference.core.taxonomy import TaxonomyError, load_taxonomy
+from damage_vision.taxonomy import TaxonomyError, load_taxonomy
 
 PARTS = load_taxonomy("parts_reduced_dsmlr")
 DAMAGE = load_taxonomy("damage_categorical")

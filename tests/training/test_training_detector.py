@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from inference.core.evaluation.detector import evaluate_detector
-from inference.core.taxonomy import load_taxonomy
-from inference.core.training.config import load_config
-from inference.core.training.detector import coco_to_yolo, train_detector, yolo_dataset
+from damage_vision.evaluation.detector import evaluate_detector
+from damage_vision.taxonomy import load_taxonomy
+from damage_vision.training.config import load_config
+from damage_vision.training.detector import coco_to_yolo, train_detector, yolo_dataset
 
 BILGI = load_taxonomy("damage_bilgi")
 

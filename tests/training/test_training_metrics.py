@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from inference.core.evaluation.metrics import (
+from damage_vision.evaluation.metrics import (
     binary_accuracy,
     bootstrap_miou_difference,
     confusion_matrix,
@@ -23,8 +23,8 @@ from inference.core.evaluation.metrics import (
     set_precision_recall,
     visible_count,
 )
-from inference.core.training.losses import SegmentationLoss, ce_loss, dice_loss, focal_loss
-from inference.core.training.schedule import warmup_cosine, warmup_cosine_factor
+from damage_vision.training.losses import SegmentationLoss, ce_loss, dice_loss, focal_loss
+from damage_vision.training.schedule import warmup_cosine, warmup_cosine_factor
 
 
 def test_confusion_matrix_ignores_the_ignore_label() -> None:

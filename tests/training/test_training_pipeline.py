@@ -10,13 +10,14 @@ import numpy as np
 import pytest
 import yaml
 
-from inference.cli import build_parser
-from inference.core.evaluation.compare import compare_reports
-from inference.core.evaluation.evaluate import evaluate_segmentation, evaluate_vehicle
-from inference.core.registry import load_manifest
-from inference.core.training.config import ConfigError, load_config
-from inference.core.training.package import package_version
-from inference.core.training.segmentation import train_segmentation
+from damage_vision.cli import build_parser
+from damage_vision.data.paths import CONFIGS_DIR
+from damage_vision.evaluation.compare import compare_reports
+from damage_vision.evaluation.evaluate import evaluate_segmentation, evaluate_vehicle
+from damage_vision.training.config import ConfigError, load_config
+from damage_vision.training.package import package_version
+from damage_vision.training.segmentation import train_segmentation
+from damage_vision.versions.registry import load_manifest
 
 
 def _config(tmp_path: Path, parts_coco: Path, damage_coco: Path, **train: object) -> Path:
@@ -139,7 +140,7 @@ def test_cli_has_train_evaluate_compare_package() -> None:
     args = parser.parse_args(["evaluate", "--task", "parts", "--coco", "a.json", "--out", "r.json"])
     assert (args.task, args.weights, args.coco) == ("parts", None, "a.json")
     args = parser.parse_args(
-        ["train", "--config", "configs/joint-deeplabv3plus-lite0.yaml", "--resume"]
+        ["train", "--config", "damage_vision/configs/joint-deeplabv3plus-lite0.yaml", "--resume"]
     )
     assert args.resume is True
     args = parser.parse_args(["compare", "a.json", "b.json"])
@@ -151,7 +152,7 @@ def test_cli_has_train_evaluate_compare_package() -> None:
 
 
 def test_shipped_configs_parse() -> None:
-    root = Path(__file__).resolve().parents[2] / "configs"
+    root = CONFIGS_DIR
     for path in sorted(root.glob("*.yaml")):
         cfg = load_config(path)
         assert cfg.task in ("segmentation", "vehicle", "detector"), path

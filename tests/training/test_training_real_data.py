@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from inference.core.data.coco import find_source, load_coco, load_mapping
-from inference.core.data.paths import data_available, data_root
-from inference.core.taxonomy import load_taxonomy
-from inference.core.training.config import read_list
-from inference.core.training.vehicle import uiuc_label
+from damage_vision.data.coco import find_source, load_coco, load_mapping
+from damage_vision.data.paths import CONFIGS_DIR, data_available, data_root
+from damage_vision.taxonomy import load_taxonomy
+from damage_vision.training.config import read_list
+from damage_vision.training.vehicle import uiuc_label
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+CONFIGS = CONFIGS_DIR
 
 pytestmark = [
     pytest.mark.dataset,

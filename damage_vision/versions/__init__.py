@@ -1,0 +1,2 @@
+"""Model versions: the manifest registry (`registry`) and writing a version, ONNX included
+(`export`)."""
