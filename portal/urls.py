@@ -2,8 +2,7 @@ from django.urls import path
 
 from portal import views
 
-# The pages are about claims; their names (`claims:case_detail`, ...) predate this package.
-app_name = "claims"
+app_name = "portal"  # config/urls.py also serves these under `claims:`, their earlier names
 
 urlpatterns = [
     path("", views.case_list, name="case_list"),

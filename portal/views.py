@@ -48,7 +48,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = form.save()
         # Named because django-axes adds a second backend, which only refuses lockouts.
         login(request, user, backend="common.auth.RoleModelBackend")
-        return redirect("claims:case_list")
+        return redirect("portal:case_list")
     return render(request, "registration/signup.html", {"form": form})
 
 
@@ -76,7 +76,7 @@ def case_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = selectors.case_list_page(
         user=request.user, number=request.GET.get("page"), size=CASE_LIST_PAGE_SIZE
     )
-    return render(request, "claims/case_list.html", {"cases": page.object_list, "page": page})
+    return render(request, "portal/case_list.html", {"cases": page.object_list, "page": page})
 
 
 @login_required
@@ -104,11 +104,11 @@ def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             messages.success(
                 request, f"Claim {case.reference} filed. We are looking at your photos."
             )
-            return redirect("claims:case_detail", public_id=case.public_id)
+            return redirect("portal:case_detail", public_id=case.public_id)
     status = 400 if request.method == "POST" else 200
     return render(
         request,
-        "claims/case_form.html",
+        "portal/case_form.html",
         {
             "form": form,
             "photo_errors": photo_errors,
@@ -144,7 +144,7 @@ def _case_context(request: AuthenticatedHttpRequest, public_id: Any) -> dict[str
 @login_required
 def case_detail(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     context = _case_context(request, public_id)
-    template = "claims/_case_body.html" if request.htmx else "claims/case_detail.html"
+    template = "portal/_case_body.html" if request.htmx else "portal/case_detail.html"
     return render(request, template, context)
 
 
@@ -185,7 +185,7 @@ def case_report(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRespon
     case = selectors.case_get(user=request.user, public_id=public_id)
     if not case.is_finished:
         messages.error(request, "The report is ready once every photo is processed.")
-        return redirect("claims:case_detail", public_id=public_id)
+        return redirect("portal:case_detail", public_id=public_id)
     pdf = case_report_pdf(case=case, report=customer_report.case_customer_report(case=case))
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="claim-{case.reference}.pdf"'
@@ -202,7 +202,7 @@ def photo_retry_view(
         photo_retry(photo=photo, user=request.user)
     except ApplicationError as exc:
         messages.error(request, exc.message)
-    return redirect("claims:case_detail", public_id=public_id)
+    return redirect("portal:case_detail", public_id=public_id)
 
 
 @login_required
@@ -212,14 +212,14 @@ def photo_add_view(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRes
     files = request.FILES.getlist("photo")
     if len(files) != 1:
         messages.error(request, "Choose one photo to add.")
-        return redirect("claims:case_detail", public_id=public_id)
+        return redirect("portal:case_detail", public_id=public_id)
     try:
         photo_add(case=case, user=request.user, upload=_uploads(files)[0])
     except ApplicationError as exc:
         messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
     else:
         messages.success(request, "Photo added; it is being processed.")
-    return redirect("claims:case_detail", public_id=public_id)
+    return redirect("portal:case_detail", public_id=public_id)
 
 
 @login_required
@@ -243,7 +243,7 @@ def case_contest_view(request: AuthenticatedHttpRequest, public_id: Any) -> Http
     files = request.FILES.getlist("photo")
     if len(files) > 1:
         messages.error(request, "Add one photo at most to a contest.")
-        return redirect("claims:case_detail", public_id=public_id)
+        return redirect("portal:case_detail", public_id=public_id)
     try:
         contest_create(
             case=case,
@@ -258,7 +258,7 @@ def case_contest_view(request: AuthenticatedHttpRequest, public_id: Any) -> Http
         messages.success(
             request, "Thank you; an adjuster will look at it again and answer you here."
         )
-    return redirect("claims:case_detail", public_id=public_id)
+    return redirect("portal:case_detail", public_id=public_id)
 
 
 def _api_tokens_page(
@@ -270,7 +270,7 @@ def _api_tokens_page(
 ) -> HttpResponse:
     response = render(
         request,
-        "claims/api_tokens.html",
+        "portal/api_tokens.html",
         {
             "tokens": api_tokens_active(user=request.user),
             "secret": secret,

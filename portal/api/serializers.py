@@ -150,7 +150,7 @@ class PhotoSerializer(serializers.ModelSerializer):  # type: ignore[type-arg]
     def _url(self, photo: Photo, kind: str) -> str | None:
         request = self.context.get("request")
         path = reverse(
-            "claims:photo_image",
+            "portal:photo_image",
             kwargs={"public_id": photo.case.public_id, "photo_id": photo.pk, "kind": kind},
         )
         return request.build_absolute_uri(path) if request else path

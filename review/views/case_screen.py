@@ -85,9 +85,9 @@ def case_review(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
         "photos": [
             {
                 "id": p.pk,
-                "url": reverse("claims:photo_image", args=[case.public_id, p.pk, "display"]),
+                "url": reverse("portal:photo_image", args=[case.public_id, p.pk, "display"]),
                 "annotated_url": reverse(
-                    "claims:photo_image", args=[case.public_id, p.pk, "annotated"]
+                    "portal:photo_image", args=[case.public_id, p.pk, "annotated"]
                 )
                 if p.annotated
                 else None,

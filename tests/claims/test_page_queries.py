@@ -71,9 +71,9 @@ def test_queries_per_page_do_not_grow_with_the_cases(
     user = {"customer": customer, "adjuster": adjuster}[who]
     first = _add_cases(customer, version, 2)[0]
     urls = {
-        "case list": reverse("claims:case_list"),
+        "case list": reverse("portal:case_list"),
         "review queue": reverse("review:queue"),
-        "case page": reverse("claims:case_detail", args=[first.public_id]),
+        "case page": reverse("portal:case_detail", args=[first.public_id]),
         "review screen": reverse("review:case", args=[first.public_id]),
     }
     few = _queries(user, urls[page])
@@ -99,7 +99,7 @@ def test_the_user_and_role_come_in_one_query_after_a_log_in(
     assert response.status_code == 302
     assert client.session["_auth_user_backend"] == BACKEND
     with CaptureQueriesContext(connection) as ctx:
-        page = client.get(reverse("claims:case_list"))
+        page = client.get(reverse("portal:case_list"))
     assert page.status_code == 200
     assert page.context["role"] == who
     users = [q for q in ctx.captured_queries if 'FROM "auth_user"' in q["sql"]]
@@ -123,14 +123,14 @@ def test_the_case_list_is_paged(customer: Any) -> None:
     _add_cases(customer, version, CASE_LIST_PAGE_SIZE + 3)
     client = Client()
     client.force_login(customer)
-    first = client.get(reverse("claims:case_list")).content.decode()
-    second = client.get(reverse("claims:case_list"), {"page": 2}).content.decode()
+    first = client.get(reverse("portal:case_list")).content.decode()
+    second = client.get(reverse("portal:case_list"), {"page": 2}).content.decode()
     row = re.compile(r'<tr><td><a href="/cases/')
     assert len(row.findall(first)) == CASE_LIST_PAGE_SIZE
     assert len(row.findall(second)) == 3
     assert f"Page 1 of 2 · {CASE_LIST_PAGE_SIZE + 3} claims" in first
     # A page past the end shows the last one rather than an error.
     assert (
-        len(row.findall(client.get(reverse("claims:case_list"), {"page": 99}).content.decode()))
+        len(row.findall(client.get(reverse("portal:case_list"), {"page": 99}).content.decode()))
         == 3
     )

@@ -115,10 +115,10 @@ def test_pages_have_no_serious_accessibility_violations(
     pages = [
         ("login", None, reverse("login")),
         ("signup", None, reverse("signup")),
-        ("claim-form", customer, reverse("claims:case_create")),
-        ("case-list", customer, reverse("claims:case_list")),
-        ("case", customer, reverse("claims:case_detail", args=[case.public_id])),
-        ("not-found", customer, reverse("claims:case_detail", args=[uuid.uuid4()])),
+        ("claim-form", customer, reverse("portal:case_create")),
+        ("case-list", customer, reverse("portal:case_list")),
+        ("case", customer, reverse("portal:case_detail", args=[case.public_id])),
+        ("not-found", customer, reverse("portal:case_detail", args=[uuid.uuid4()])),
         ("queue", adjuster, reverse("review:queue")),
         ("review", adjuster, reverse("review:case", args=[case.public_id])),
         ("model-versions", admin_user, reverse("review:model_versions")),
@@ -175,7 +175,7 @@ def test_focus_is_visible_and_the_icon_is_served(
     page.context.close()
 
     # The first Tab on a page shows the skip link, which moves focus to the content.
-    page = open_as(customer, reverse("claims:case_list"))
+    page = open_as(customer, reverse("portal:case_list"))
     page.keyboard.press("Tab")
     skip = page.locator(".skip-link")
     assert page.evaluate("document.activeElement.className") == "skip-link"

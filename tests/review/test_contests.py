@@ -167,7 +167,7 @@ def test_permissions_another_customer_404_staff_refused(
 ) -> None:
     case = _released(make_case)
     finding = Finding.objects.filter(case=case).first()
-    url = reverse("claims:case_contest", args=[case.public_id])
+    url = reverse("portal:case_contest", args=[case.public_id])
     data = {"reason": "not mine", "finding": finding.pk}
     assert login(None).post(url, data).status_code == 302  # to the login page
     assert login(other_customer).post(url, data).status_code == 404
@@ -195,22 +195,22 @@ def test_customer_page_shows_the_contest_and_the_answer(
 ) -> None:
     case = _released(make_case)
     client = login(customer)
-    page = client.get(reverse("claims:case_detail", args=[case.public_id])).content.decode()
+    page = client.get(reverse("portal:case_detail", args=[case.public_id])).content.decode()
     assert page.count("Contest this row") == 2
     assert "You missed damage here" in page
     finding = Finding.objects.filter(case=case, part="door_shell").get()
     client.post(
-        reverse("claims:case_contest", args=[case.public_id]),
+        reverse("portal:case_contest", args=[case.public_id]),
         {"reason": "That dent is old", "finding": finding.pk},
     )
-    page = client.get(reverse("claims:case_detail", args=[case.public_id])).content.decode()
+    page = client.get(reverse("portal:case_detail", args=[case.public_id])).content.decode()
     assert "That dent is old" in page
     assert "An adjuster will check it again and answer you here." in page
     assert page.count("Contest this row") == 1  # one open contest per row
     contest = Contest.objects.get()
     services.lease_claim(case=case, user=adjuster)
     services.contest_answer(contest=contest, user=adjuster, answer="It is new: photo 1 shows it.")
-    page = client.get(reverse("claims:case_detail", args=[case.public_id])).content.decode()
+    page = client.get(reverse("portal:case_detail", args=[case.public_id])).content.decode()
     assert "It is new: photo 1 shows it." in page
 
 

@@ -491,7 +491,7 @@ def test_customer_case_page_shows_the_reviewed_report(make_case, customer, adjus
     services.lease_claim(case=case, user=adjuster)
     services.finding_decide(finding=Finding.objects.get(case=case), user=adjuster, action="accept")
     services.case_finish_review(case=case, user=adjuster)
-    page = login(customer).get(reverse("claims:case_detail", args=[case.public_id]))
+    page = login(customer).get(reverse("portal:case_detail", args=[case.public_id]))
     body = page.content.decode()
     assert 'id="reviewed-report"' in body
     assert '<span class="row-sentence">Bonnet: dent or deformation, medium</span>' in body
@@ -505,7 +505,7 @@ def test_customer_case_page_shows_the_reviewed_report(make_case, customer, adjus
 def test_top_bar_links_to_the_pages_of_each_role(
     world: dict[str, Any], login: Any, role: str, queue_link: bool, models_link: bool
 ) -> None:
-    html = login(world["users"][role]).get(reverse("claims:case_list")).content.decode()
+    html = login(world["users"][role]).get(reverse("portal:case_list")).content.decode()
     assert (f'href="{reverse("review:queue")}" id="nav-queue"' in html) is queue_link
     assert (f'href="{reverse("review:model_versions")}" id="nav-models"' in html) is models_link
 
