@@ -15,7 +15,8 @@ to positions in the input sequence.
   cut-off; background is visible everywhere, "other_panel" only where it is shown), or
   `denominator="all"`: all usable photos (Ma et al. divide by all submitted photos).
   `C_refined = confidence * K_agree` (Ma et al. use C_base, which is `confidence` for a
-  version without a calibrator); a row needs review when C_refined < threshold.
+  version without a calibrator); a row needs review when C_refined is below the threshold
+  (`damage_vision.release`).
 - Severity: a row's score is the mean S_i of its regions; the case DSI is the mean over
   rows (0 when there are none), so one damage photographed five times counts once.
 - Routing: the case needs review when any row does, or when no photo is usable (there is
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 from damage_vision.pipeline.settings import Denominator
 from damage_vision.pipeline.severity import case_dsi, dsi
 from damage_vision.pipeline.types import CaseFinding, CaseResult, PhotoResult
+from damage_vision.release import needs_review
 
 
 def group_views(parts: Sequence[tuple[int, frozenset[str]]]) -> tuple[tuple[int, ...], ...]:
@@ -109,7 +111,7 @@ def synthesise_case(
                 c_base=c_base,
                 k_agree=k_agree,
                 c_refined=c_refined,
-                needs_review=c_refined < threshold,
+                needs_review=needs_review(c_refined, threshold),
                 severity_score=dsi(scores[key]),
                 confidence=confidence,
             )

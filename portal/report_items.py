@@ -11,6 +11,7 @@ from typing import Any
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
 from damage_vision.pipeline.severity import case_dsi
+from damage_vision.release import needs_review
 from inference.rendering import Region
 from portal.selectors import case_findings
 from review import rle as rle_codec
@@ -103,7 +104,7 @@ def model_items(*, case: Case) -> list[ReportItem]:
             area_cm2=f.area_cm2,
             shape=f.shape,
             source="model",
-            confidence=wording.TO_CHECK if f.c_refined < threshold else wording.HIGH,
+            confidence=wording.TO_CHECK if needs_review(f.c_refined, threshold) else wording.HIGH,
             region=region_of(
                 number=f.photo.position + 1,
                 finding_number=f.index + 1,

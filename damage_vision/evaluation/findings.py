@@ -43,6 +43,7 @@ from damage_vision.pipeline.grouping import mask_box
 from damage_vision.pipeline.masks import resize_mask
 from damage_vision.pipeline.predictor import Predictor
 from damage_vision.pipeline.types import PhotoResult
+from damage_vision.release import released_mask
 
 CORRECT_SHARE = 0.5  # of a finding's pixels on labelled damage of its class
 FOUND_SHARE = 0.1  # of an instance's pixels covered by findings of its class
@@ -290,7 +291,7 @@ def summarise(evaluation: FindingEvaluation, threshold: float | None = None) -> 
     if threshold is not None:
         conf = np.asarray([f.confidence for f in evaluation.findings])
         ok = np.asarray([f.correct for f in evaluation.findings], dtype=bool)
-        released = conf >= threshold
+        released = released_mask(conf, threshold)
         out["at_threshold"] = {
             "threshold": threshold,
             "released_share": float(released.mean()) if conf.size else None,

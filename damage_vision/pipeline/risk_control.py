@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from damage_vision.release import released_mask
+
 METHOD = "Learn-then-Test, Hoeffding-Bentkus p-values, fixed-sequence testing (MAPIE 1.6)"
 # Candidate thresholds: 0.00, 0.01, ..., 0.99 (MAPIE's default grid).
 CANDIDATES = np.round(np.linspace(0.0, 0.99, 100), 2)
@@ -141,7 +143,9 @@ def precision_threshold(
         valid = np.asarray(controller.valid_predict_params, dtype=np.float64).ravel()
         if valid.size:
             threshold = float(valid.min())
-    released = s >= threshold if threshold is not None else np.zeros(s.shape, dtype=bool)
+    released = (
+        released_mask(s, threshold) if threshold is not None else np.zeros(s.shape, dtype=bool)
+    )
     n_released = int(released.sum())
     return ThresholdChoice(
         threshold=threshold,

@@ -18,6 +18,7 @@ from claims.lifecycle import case_settle, case_status_after_processing
 from claims.live import case_notify
 from claims.models import FINAL_PHOTO_STATES, Case, Photo
 from common.db import send_each
+from damage_vision.release import needs_review
 from damage_vision.synthesis import synthesise_case
 from damage_vision.taxonomy import load_taxonomy
 from damage_vision.versions.registry import load_manifest
@@ -119,7 +120,7 @@ def case_finalise(*, case_id: int) -> Case:
                         confidence=finding.confidence,
                         k_agree=row.k_agree,
                         c_refined=c_refined,
-                        needs_review=c_refined < version.threshold,
+                        needs_review=needs_review(c_refined, version.threshold),
                         dsi_area=finding.severity.area,
                         dsi_confidence=finding.severity.confidence,
                         dsi_type_weight=finding.severity.type_weight,

@@ -13,6 +13,7 @@ from claims.models import Case, Photo
 from common.errors import ApplicationError
 from damage_vision.pipeline.grouping import OTHER_PANEL
 from damage_vision.pipeline.severity import severity_terms
+from damage_vision.release import needs_review, released
 from damage_vision.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding
 from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
@@ -118,7 +119,7 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
     )
     for f in findings:
         d = latest.get(f.pk)
-        below = f.c_refined < f.model_version.threshold
+        below = needs_review(f.c_refined, f.model_version.threshold)
         state = ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
         items.append(
             ReviewItem(
@@ -257,7 +258,7 @@ def reviewed_regions(*, case: Case, round_number: int | None = None) -> Reviewed
     for f in findings:
         d = decided.latest.get(f.pk)
         if d is None:
-            if f.c_refined >= f.model_version.threshold:  # below it: waits for a decision
+            if released(f.c_refined, f.model_version.threshold):  # else: waits for a decision
                 kept.append(
                     KeptRegion(
                         f.part, f.damage, f.photo, f.dsi_score, "model", f.shape, f.area_cm2, f, d
