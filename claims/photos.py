@@ -34,3 +34,25 @@ def photo_derive(*, photo: Photo) -> None:
             default_storage.delete(field.name)
         field.save(f"{base}-{suffix}.jpg", ContentFile(buffer.getvalue()), save=False)
     photo.save(update_fields=["display", "thumbnail"])
+
+
+def photo_status_set(
+    *,
+    photo_id: int,
+    status: Photo.Status,
+    error: str = "",
+    set_aside_reason: str = "",
+    annotated: str = "",
+    dsi: float | None = None,
+) -> None:
+    """The one writer of a photo's processing status, which follows the status of the
+    photo's inference run (the caller writes both in one transaction). A failed photo
+    keeps the customer's `error` (cleared in every other status); a finished one (done or
+    set aside) its set-aside reason, annotated copy and DSI."""
+    fields: dict[str, object] = {
+        "status": status,
+        "error": error[:5000] if status == Photo.Status.FAILED else "",
+    }
+    if status in (Photo.Status.DONE, Photo.Status.SET_ASIDE):
+        fields |= {"set_aside_reason": set_aside_reason, "annotated": annotated, "dsi": dsi}
+    Photo.objects.filter(pk=photo_id).update(**fields)

@@ -27,11 +27,43 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import Protocol
 
 from damage_vision.pipeline.settings import Denominator
 from damage_vision.pipeline.severity import case_dsi, dsi
-from damage_vision.pipeline.types import CaseFinding, CaseResult, PhotoResult
+from damage_vision.pipeline.types import CaseFinding, CaseResult
 from damage_vision.release import needs_review
+
+
+class _Scored(Protocol):
+    @property
+    def score(self) -> float: ...
+
+
+class SeenFinding(Protocol):
+    """What the synthesis reads of a finding (a `DamagedPart` is one): never its mask."""
+
+    @property
+    def part(self) -> str: ...
+    @property
+    def damage(self) -> str: ...
+    @property
+    def c_base(self) -> float: ...
+    @property
+    def confidence(self) -> float: ...
+    @property
+    def severity(self) -> _Scored: ...
+
+
+class SeenPhoto(Protocol):
+    """What the synthesis reads of a photo's result (a `PhotoResult` is one)."""
+
+    @property
+    def set_aside_reason(self) -> str | None: ...
+    @property
+    def visible_parts(self) -> frozenset[str]: ...
+    @property
+    def findings(self) -> Sequence[SeenFinding]: ...
 
 
 def group_views(parts: Sequence[tuple[int, frozenset[str]]]) -> tuple[tuple[int, ...], ...]:
@@ -55,7 +87,7 @@ def find_close_ups(parts: Sequence[tuple[int, frozenset[str]]]) -> dict[int, int
 
 
 def synthesise_case(
-    photos: Sequence[PhotoResult],
+    photos: Sequence[SeenPhoto],
     threshold: float,
     denominator: Denominator = "visible",
     background_part: str = "background",

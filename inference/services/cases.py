@@ -23,7 +23,7 @@ from damage_vision.synthesis import synthesise_case
 from damage_vision.taxonomy import load_taxonomy
 from damage_vision.versions.registry import load_manifest
 from inference.models import Finding, InferenceRun
-from inference.records import photo_from_record
+from inference.records import photo_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ def case_finalise(*, case_id: int) -> Case:
         r.photo_id: r for r in InferenceRun.objects.filter(photo__case=case, model_version=version)
     }
     done = [p for p in photos if p.pk in runs and runs[p.pk].status == InferenceRun.Status.DONE]
-    results = [photo_from_record(runs[p.pk].result) for p in done]
+    results = [photo_recorded(runs[p.pk].result) for p in done]
     predictor_manifest = load_manifest(version.manifest_path)
     parts = load_taxonomy(predictor_manifest.part_taxonomy)
     synthesis = synthesise_case(
@@ -92,8 +92,7 @@ def case_finalise(*, case_id: int) -> Case:
             run = runs[photo.pk]
             if result.set_aside_reason or photo.pk in written:
                 continue
-            stored = run.result["findings"]
-            for index, (finding, item) in enumerate(zip(result.findings, stored, strict=True)):
+            for index, finding in enumerate(result.findings):
                 row = ledger[(finding.part, finding.damage)]
                 # The calibrated confidence (C_base for an uncalibrated version) times the
                 # agreement of the case's photos; routing and the queue order use it.
@@ -107,7 +106,7 @@ def case_finalise(*, case_id: int) -> Case:
                         index=index,
                         part=finding.part,
                         damage=finding.damage,
-                        mask_rle=item["mask_rle"],
+                        mask_rle=finding.mask_rle,
                         mask_size=list(result.processed_size),
                         box=list(finding.box),
                         shape=finding.shape,  # "mask" for results from before boxes

@@ -25,7 +25,7 @@ from PIL import Image
 from claims import wording
 from claims.live import case_notify
 from claims.models import Case, Photo
-from claims.photos import photo_derive
+from claims.photos import photo_derive, photo_status_set
 from common.db import db_retry, heartbeat, send_each
 from common.errors import ApplicationError
 from inference.models import InferenceRun, ModelVersion
@@ -59,7 +59,7 @@ def run_requeue(*, photo: Photo) -> None:
         ).update(status=InferenceRun.Status.QUEUED, error="", attempts=0, queued_at=timezone.now())
         if not updated:
             raise ApplicationError("This photo has no failed run to retry.")
-        Photo.objects.filter(pk=photo.pk).update(status=Photo.Status.QUEUED, error="")
+        photo_status_set(photo_id=photo.pk, status=Photo.Status.QUEUED)
         Case.objects.filter(pk=photo.case_id).update(
             status=Case.Status.PROCESSING, finished_at=None
         )
@@ -100,7 +100,7 @@ def run_claim(*, run_id: int, now: dt.datetime | None = None) -> bool:
         )
         if claimed:
             run = InferenceRun.objects.select_related("photo").get(pk=run_id)
-            Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.RUNNING)
+            photo_status_set(photo_id=run.photo_id, status=Photo.Status.RUNNING)
     if claimed:
         case_notify(case_id=run.photo.case_id)
     return bool(claimed)
@@ -171,7 +171,8 @@ def _run_finish(
         )
         if not updated:
             return False
-        Photo.objects.filter(pk=run.photo_id).update(
+        photo_status_set(
+            photo_id=run.photo_id,
             status=Photo.Status.SET_ASIDE if result.set_aside_reason else Photo.Status.DONE,
             set_aside_reason=result.set_aside_reason or "",
             annotated=names["annotated"],
@@ -266,9 +267,7 @@ def run_fail(*, run_id: int, error: str, retry: bool, reason: str = "") -> bool:
         InferenceRun.objects.filter(pk=run_id).update(
             status=InferenceRun.Status.FAILED, error=error[:5000], finished_at=timezone.now()
         )
-        Photo.objects.filter(pk=run.photo_id).update(
-            status=Photo.Status.FAILED, error=(reason or error)[:5000]
-        )
+        photo_status_set(photo_id=run.photo_id, status=Photo.Status.FAILED, error=reason or error)
         case_check_complete(case_id=run.photo.case_id)  # enqueues on commit
     case_notify(case_id=run.photo.case_id)
     return False
@@ -300,7 +299,7 @@ def runs_sweep(*, now: dt.datetime | None = None) -> list[int]:
         with transaction.atomic():
             if not same.update(status=InferenceRun.Status.QUEUED, queued_at=now):
                 continue
-            Photo.objects.filter(pk=run.photo_id).update(status=Photo.Status.QUEUED)
+            photo_status_set(photo_id=run.photo_id, status=Photo.Status.QUEUED)
             transaction.on_commit(functools.partial(_enqueue, [run.pk]))
         requeued.append(run.pk)
     return requeued

@@ -307,3 +307,22 @@ def test_registration_activates_the_newest_segmentation_version_not_a_detection_
     assert [v.version for v in registered] == ["1.0.0", "2.0.0"]
     active = ModelVersion.objects.get(status=ModelVersion.Status.ACTIVE)
     assert (active.version, active.damage_backend) == ("1.0.0", "segmentation")
+
+
+def test_case_finalise_decodes_no_mask(customer, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """The synthesis and the findings writer never read a mask: the stored RLE goes to the
+    finding row as it is, and nothing decodes it on the way."""
+    import damage_vision.pipeline.masks as masks
+    import inference.records as records
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a mask was decoded")
+
+    monkeypatch.setattr(records, "rle_to_mask", refuse)
+    monkeypatch.setattr(masks, "rle_to_mask", refuse)
+    case = _finalised(
+        customer, [_finding("hood", "deformity", c_base=0.9, confidence=0.9, x0=2)], "segmentation"
+    )
+    (row,) = Finding.objects.filter(case=case)
+    stored = InferenceRun.objects.get(photo__case=case).result["findings"][0]["mask_rle"]
+    assert row.mask_rle == stored
