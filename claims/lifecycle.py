@@ -21,14 +21,14 @@ def case_status_after_processing(
 ) -> Case.Status:
     """`usable`: at least one photo was processed and not set aside; `to_review`: a finding
     is below its version's threshold. Without a usable photo the customer is asked for
-    more; with something to check, or a photo not done, or a review round open (a contest
-    or a reopen), an adjuster looks first; else the report is released."""
+    more; with something to check, or a photo not done, or a review round open (review
+    keeps `Case.review_round_open`), an adjuster looks first; else the report is released."""
     if not usable:
         return Case.Status.NEEDS_PHOTOS
     if (
         to_review
         or any(p.status != Photo.Status.DONE for p in photos)
-        or case.review_rounds.filter(finished_at__isnull=True).exists()
+        or case.review_round_open
     ):
         return Case.Status.NEEDS_REVIEW
     return Case.Status.RELEASED

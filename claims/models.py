@@ -38,6 +38,10 @@ class Case(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     webhook_sent_at = models.DateTimeField(null=True, blank=True)
+    # A review round is open (an adjuster's first decision, a reopen or a contest opened
+    # it; finishing closes it). Written by the review app with its rounds, read by claims'
+    # rule for the status after processing, so claims never queries review's tables.
+    review_round_open = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]

@@ -33,9 +33,12 @@ def round_create(*, case: Case, number: int, user: User, reason: str = "") -> Re
     same moment (the unique round number refused this one)."""
     try:
         with transaction.atomic():
-            return ReviewRound.objects.create(
+            review_round = ReviewRound.objects.create(
                 case=case, number=number, opened_by=user, reason=reason
             )
+            # what claims reads to know that an adjuster is at work (claims.lifecycle)
+            Case.objects.filter(pk=case.pk).update(review_round_open=True)
+            return review_round
     except IntegrityError:
         return None
 

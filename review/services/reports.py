@@ -104,7 +104,7 @@ def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
         )
         # The model's DSI stays on the findings; the case carries the reviewed figure.
         Case.objects.filter(pk=case.pk).update(
-            status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=now
+            status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=now, review_round_open=False
         )
         audit_record(
             verb="review.case_reviewed",

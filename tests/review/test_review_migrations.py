@@ -127,3 +127,34 @@ def test_decisions_and_reports_become_rounds_and_current_decisions() -> None:
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def test_cases_with_an_open_round_get_the_flag() -> None:
+    """claims 0007 fills `Case.review_round_open` from the rounds review kept before."""
+    try:
+        old = migrate_to(("claims", "0006_case_status_without_failed"))
+        user = old.get_model("auth", "User").objects.create(username="charlie")
+        version = old.get_model("inference", "ModelVersion").objects.create(
+            name="old",
+            version="0.1.0",
+            weights_sha256="0" * 64,
+            part_taxonomy="parts_reduced_dsmlr",
+            damage_taxonomy="damage_categorical",
+            threshold=0.5,
+            manifest_path="",
+        )
+        rounds = old.get_model("review", "ReviewRound")
+        open_case, _, _ = _case(old, user, version, "P-1")
+        done_case, _, _ = _case(old, user, version, "P-2")
+        untouched, _, _ = _case(old, user, version, "P-3")
+        rounds.objects.create(case=open_case, number=1, opened_by=user)
+        rounds.objects.create(
+            case=done_case, number=1, opened_by=user, finished_at=timezone.now(), finished_by=user
+        )
+
+        new = migrate_to(("claims", "0007_case_review_round_open"))
+        flags = dict(new.get_model("claims", "Case").objects.values_list("pk", "review_round_open"))
+        assert flags == {open_case.pk: True, done_case.pk: False, untouched.pk: False}
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
