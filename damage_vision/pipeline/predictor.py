@@ -16,18 +16,14 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from damage_vision.pipeline.backends import Backend, OnnxBackend
 from damage_vision.pipeline.calibration import Calibrator, load_calibrator
-from damage_vision.pipeline.detection import (
-    box_damage_map,
-    box_findings,
-    decode_detections,
-    detector_input,
-)
+from damage_vision.pipeline.damage_finders import FinderInput, damage_finder
 from damage_vision.pipeline.images import (
     ImageInput,
     LoadedImage,
@@ -37,7 +33,7 @@ from damage_vision.pipeline.images import (
     load_image,
     normalise,
 )
-from damage_vision.pipeline.postprocess import analyse_photo, argmax_map, damage_probabilities
+from damage_vision.pipeline.postprocess import argmax_map
 from damage_vision.pipeline.settings import Denominator, PipelineSettings
 from damage_vision.pipeline.types import (
     CaseResult,
@@ -78,8 +74,7 @@ class _Prepared:
     blur: float
     brightness: float
     preprocess_ms: float
-    det_input: np.ndarray | None = None  # detection versions: the letterboxed square
-    det_scale: float = 1.0
+    damage_input: FinderInput  # what the version's damage finder prepared for its network
 
 
 def _now() -> float:
@@ -111,6 +106,9 @@ class Predictor:
                     f"the calibrator of {manifest.version} names damage classes {unknown} "
                     f"that taxonomy {manifest.damage_taxonomy!r} does not have"
                 )
+        self.damage_finder = damage_finder(
+            manifest, self.part_taxonomy, self.damage_taxonomy, self.settings, self.calibrator
+        )
         self.model_info = ModelInfo(
             name=manifest.name,
             version=manifest.version,
@@ -167,11 +165,8 @@ class Predictor:
             blur=blur_score(grey),
             brightness=float(grey.mean() / 255.0),
             preprocess_ms=0.0,
+            damage_input=self.damage_finder.prepare(image.rgb),
         )
-        if m.damage_backend == "detection":
-            prepared.det_input, prepared.det_scale = detector_input(
-                image.rgb, int(m.detector.get("input_size", 640))
-            )
         prepared.preprocess_ms = (_now() - start) * 1000
         return prepared
 
@@ -235,12 +230,13 @@ class Predictor:
             for row, i in enumerate(indices):
                 logits[i] = (parts[row], damage[row])
                 segment_ms[i] = elapsed
-        detections: dict[int, np.ndarray] = {}
+        detections: dict[int, Any] = {}
         detect_ms = [0.0] * len(prepared)
-        if self.manifest.damage_backend == "detection":
-            for i in logits:
-                start = _now()
-                detections[i] = self.backend.detect(prepared[i].det_input)[0]  # type: ignore[arg-type]
+        for i in logits:
+            start = _now()
+            output = self.damage_finder.run(self.backend, prepared[i].damage_input)
+            if output is not None:  # the finder has a network of its own: time it
+                detections[i] = output
                 detect_ms[i] = (_now() - start) * 1000
 
         return [
@@ -265,7 +261,7 @@ class Predictor:
         logits: tuple[np.ndarray, np.ndarray] | None,
         vehicle_ms: float,
         segment_ms: float,
-        detections: np.ndarray | None = None,
+        detections: Any | None = None,
         detect_ms: float = 0.0,
     ) -> PhotoResult:
         start = _now()
@@ -280,36 +276,13 @@ class Predictor:
             part_logits = logits[0][:, :h, :w]
             damage_logits = logits[1][:, :h, :w]
             part_map, _ = argmax_map(part_logits)
-            if detections is not None:
-                boxes = decode_detections(
-                    detections,
-                    self.damage_taxonomy.classes[1:],
-                    p.det_scale,
-                    (w, h),
-                    conf=float(self.manifest.detector.get("conf", 0.25)),
-                    iou=float(self.manifest.detector.get("iou", 0.7)),
-                )
-                damage_map = box_damage_map(boxes, (h, w), self.damage_taxonomy)
-                analysis = box_findings(
-                    boxes,
-                    part_map,
-                    self.part_taxonomy,
-                    self.damage_taxonomy,
-                    self.settings,
-                    self.calibrator,
-                )
-            else:
-                damage_map, _ = argmax_map(damage_logits)
-                analysis = analyse_photo(
-                    part_map,
-                    damage_map,
-                    damage_probabilities(damage_logits),
-                    self.part_taxonomy,
-                    self.damage_taxonomy,
-                    self.settings,
-                    self.calibrator,
-                    part_logits,
-                )
+            damage_map, analysis = self.damage_finder.analyse(
+                part_map=part_map,
+                damage_logits=damage_logits,
+                part_logits=part_logits,
+                output=detections,
+                prepared=p.damage_input,
+            )
             visible, perspective = analysis.visible_parts, analysis.perspective
             findings, photo_dsi = analysis.findings, analysis.dsi
             if not visible:
