@@ -3,7 +3,7 @@ severity scores, sizes and review states into what a claimant reads (the case pa
 PDF). Adjusters keep the precise figures on their own pages.
 
 Every class of every shipped taxonomy (damage_vision/taxonomy/*.yaml) has an entry
-below; tests/claims/test_customer_report.py checks that none is missing.
+below; tests/portal/test_customer_report.py checks that none is missing.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import pypdfium2 as pdfium
 import pytest
 
 from portal import customer_report
-from tests.claims.test_customer_report import _review, build_case, pdf_pages_text
+from tests.portal.test_customer_report import _review, build_case, pdf_pages_text
 from tests.conftest import claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

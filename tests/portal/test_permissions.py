@@ -312,7 +312,7 @@ COVERED_ROUTES = {
     "api/cases/<uuid:public_id>/",
     "api/webhook/",
     "api/schema/",
-    # API tokens and the API docs: tests/claims/test_api_tokens.py, test_api_schema.py.
+    # API tokens and the API docs: tests/portal/test_api_tokens.py, test_api_schema.py.
     "accounts/api-tokens/",
     "accounts/api-tokens/<int:token_id>/revoke/",
     "api/tokens/",

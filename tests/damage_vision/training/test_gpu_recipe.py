@@ -25,7 +25,7 @@ from damage_vision.training.config import ConfigError, load_config, parse_device
 from damage_vision.training.gpu_recipe import collect
 from damage_vision.training.pack import PARTS, PackError, plan_part
 from damage_vision.training.segmentation import train_segmentation
-from tests.training.conftest import annotator_parts, roboflow_damage
+from tests.damage_vision.training.conftest import annotator_parts, roboflow_damage
 
 SPLITS = {
     "carparts-dsmlr-val.txt": ["train3.jpg"],
