@@ -13,7 +13,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Pillow's own opener: importing Ultralytics (the detector back end) patches Image.open
 # process-wide with a wrapper that tries to install a package on unreadable files.
-from damage_vision.pipeline.images import _pil_open
+from damage_vision.pipeline.images import pil_opener
 
 try:
     from pillow_heif import register_heif_opener
@@ -76,7 +76,7 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; refuse both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             Image.MAX_IMAGE_PIXELS = max_pixels
-            with _pil_open()(io.BytesIO(data)) as probe:
+            with pil_opener()(io.BytesIO(data)) as probe:
                 fmt = probe.format or ""
                 width, height = probe.size
                 if width * height > max_pixels:
@@ -86,7 +86,7 @@ def check_photo(name: str, stream: IO[bytes], size: int | None = None) -> Checke
                         f"{max_pixels // 1_000_000} megapixels - send a smaller photo",
                     )
                 probe.verify()
-            with _pil_open()(io.BytesIO(data)) as image:
+            with pil_opener()(io.BytesIO(data)) as image:
                 image.load()  # decodes every byte: catches truncated files
                 oriented = ImageOps.exif_transpose(image)
                 width, height = (oriented or image).size

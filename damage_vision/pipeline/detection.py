@@ -28,12 +28,12 @@ from damage_vision.pipeline.calibration import Calibrator
 from damage_vision.pipeline.grouping import OTHER_PANEL
 from damage_vision.pipeline.postprocess import (
     PhotoAnalysis,
-    _visible,
     confident_findings,
     part_pixel_counts,
     perspective_class,
     size_class,
     sort_findings,
+    visible_from_counts,
 )
 from damage_vision.pipeline.settings import PipelineSettings
 from damage_vision.pipeline.severity import box_area_fraction, dsi
@@ -158,7 +158,7 @@ def box_findings(
     shape = (int(part_map.shape[0]), int(part_map.shape[1]))
     image_px = shape[0] * shape[1]
     counts = part_pixel_counts(part_map, part_taxonomy)
-    visible = _visible(counts, image_px, part_taxonomy, settings)
+    visible = visible_from_counts(counts, image_px, part_taxonomy, settings)
     scale = reference_scale(part_map, part_taxonomy, settings)
     drafts: list[dict[str, Any]] = []
     area_fractions: list[float] = []

@@ -39,7 +39,7 @@ def _register_heif() -> None:
     pillow_heif.register_heif_opener()
 
 
-def _pil_open() -> Callable[..., Image.Image]:
+def pil_opener() -> Callable[..., Image.Image]:
     """Pillow's own `Image.open`. Importing Ultralytics replaces it process-wide with a
     wrapper that, on an unreadable file, tries to install pi-heif and (offline) raises
     ModuleNotFoundError instead of UnidentifiedImageError."""
@@ -76,7 +76,7 @@ def _open(source: ImageInput) -> Image.Image:
         opener = io.BytesIO(data)
     _register_heif()
     try:
-        return _pil_open()(opener)
+        return pil_opener()(opener)
     except UnidentifiedImageError:
         raise InferenceInputError(
             f"{_describe(source)}: not an image we can read; send a JPEG, PNG, WebP or HEIC photo"

@@ -96,7 +96,7 @@ def part_pixel_counts(part_map: LabelMap, taxonomy: Taxonomy) -> npt.NDArray[np.
     return np.bincount(part_map.ravel(), minlength=taxonomy.num_classes)[: taxonomy.num_classes]
 
 
-def _visible(
+def visible_from_counts(
     counts: npt.NDArray[np.int64], image_px: int, taxonomy: Taxonomy, settings: PipelineSettings
 ) -> frozenset[str]:
     minimum = max(1, int(np.ceil(settings.min_part_share * image_px)))
@@ -109,7 +109,9 @@ def visible_parts(
     part_map: LabelMap, taxonomy: Taxonomy, settings: PipelineSettings
 ) -> frozenset[str]:
     """Parts (not background) covering at least `min_part_share` of the photo."""
-    return _visible(part_pixel_counts(part_map, taxonomy), part_map.size, taxonomy, settings)
+    return visible_from_counts(
+        part_pixel_counts(part_map, taxonomy), part_map.size, taxonomy, settings
+    )
 
 
 def perspective_class(num_visible_parts: int, settings: PipelineSettings) -> str:
@@ -258,7 +260,7 @@ def find_damaged_parts(
     else:
         regions = whole_regions(part_map, damage_map, probs, part_taxonomy.num_classes, settings)
     image_px = part_map.size
-    num_visible = len(_visible(part_counts, image_px, part_taxonomy, settings))
+    num_visible = len(visible_from_counts(part_counts, image_px, part_taxonomy, settings))
 
     drafts: list[dict[str, Any]] = []
     for region in regions:

@@ -25,7 +25,7 @@ import torch
 from damage_vision.pipeline.backends import DET_INPUT, DET_OUTPUT
 from damage_vision.taxonomy import load_taxonomy
 from damage_vision.training.detector import checkpoint_state
-from damage_vision.versions.export import _onnx_bytes, _write_hashed
+from damage_vision.versions.export import onnx_bytes, write_hashed
 from damage_vision.versions.registry import (
     FORMAT,
     Manifest,
@@ -50,7 +50,7 @@ def detector_onnx_bytes(state: dict[str, torch.Tensor], num_classes: int, size: 
             module.export = True  # return the decoded (N, 4 + C, A) tensor alone
             module.format = "onnx"  # type: ignore[assignment]
     example = torch.zeros(1, 3, size, size)
-    return _onnx_bytes(
+    return onnx_bytes(
         model, example, DET_INPUT, (DET_OUTPUT,), dynamic_spatial=False, dynamic_batch=False
     )
 
@@ -105,7 +105,7 @@ def package_detection_version(
         }
     with tempfile.TemporaryDirectory(dir=directory.parent) as tmp:
         staging = Path(tmp)
-        weights["detector"] = {"onnx": _write_hashed(payload, staging, "detector", ".onnx")}
+        weights["detector"] = {"onnx": write_hashed(payload, staging, "detector", ".onnx")}
         raw = base.raw
         data: dict[str, Any] = {
             "format": FORMAT,

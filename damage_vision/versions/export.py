@@ -79,7 +79,7 @@ def round_to_fp16(module: nn.Module) -> nn.Module:
     return rounded.eval()
 
 
-def _write_hashed(data: bytes, directory: Path, role: str, suffix: str) -> dict[str, str]:
+def write_hashed(data: bytes, directory: Path, role: str, suffix: str) -> dict[str, str]:
     sha = hashlib.sha256(data).hexdigest()
     name = f"{role}-{sha}{suffix}"
     (directory / name).write_bytes(data)
@@ -118,7 +118,7 @@ def store_initializers_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def _onnx_bytes(
+def onnx_bytes(
     module: nn.Module,
     example: torch.Tensor,
     input_name: str,
@@ -155,13 +155,13 @@ def _onnx_bytes(
 def export_segmentation_onnx(model: SegmentationModel, size: tuple[int, int] = (512, 512)) -> bytes:
     """ONNX bytes of a segmentation model: input `image` (N,3,H,W), outputs parts, damage."""
     example = torch.zeros(1, 3, *size)
-    return _onnx_bytes(model.eval(), example, SEG_INPUT, SEG_OUTPUTS, dynamic_spatial=True)
+    return onnx_bytes(model.eval(), example, SEG_INPUT, SEG_OUTPUTS, dynamic_spatial=True)
 
 
 def export_vehicle_onnx(model: VehiclePresence, input_size: int) -> bytes:
     """ONNX bytes of the presence model: input `image` (N,3,S,S), output (N,) probability."""
     example = torch.zeros(1, 3, input_size, input_size)
-    return _onnx_bytes(
+    return onnx_bytes(
         model.eval(), example, VEHICLE_INPUT, (VEHICLE_OUTPUT,), dynamic_spatial=False
     )
 
@@ -214,14 +214,14 @@ def save_model_version(
     ) as tmp:
         staging = Path(tmp)
         weights: dict[str, dict[str, dict[str, str]]] = {"segmentation": {}, "vehicle": {}}
-        weights["segmentation"]["torch"] = _write_hashed(
+        weights["segmentation"]["torch"] = write_hashed(
             _torch_bytes(half_state_dict(segmentation)), staging, "segmentation", ".pt"
         )
-        weights["vehicle"]["torch"] = _write_hashed(
+        weights["vehicle"]["torch"] = write_hashed(
             _torch_bytes(half_state_dict(vehicle.classifier)), staging, "vehicle", ".pt"
         )
         if onnx_export:
-            weights["segmentation"]["onnx"] = _write_hashed(
+            weights["segmentation"]["onnx"] = write_hashed(
                 export_segmentation_onnx(
                     round_to_fp16(segmentation),  # type: ignore[arg-type]
                     (_traced_side(input_size), _traced_side(input_size)),
@@ -230,7 +230,7 @@ def save_model_version(
                 "segmentation",
                 ".onnx",
             )
-            weights["vehicle"]["onnx"] = _write_hashed(
+            weights["vehicle"]["onnx"] = write_hashed(
                 export_vehicle_onnx(round_to_fp16(vehicle), vehicle_input_size),  # type: ignore[arg-type]
                 staging,
                 "vehicle",
@@ -287,7 +287,7 @@ def export_onnx(directory: str | Path) -> Manifest:
         ("vehicle", export_vehicle_onnx(vehicle, manifest.vehicle.input_size)),
     ):
         old = weights[role].get("onnx")
-        weights[role]["onnx"] = _write_hashed(payload, manifest.directory, role, ".onnx")
+        weights[role]["onnx"] = write_hashed(payload, manifest.directory, role, ".onnx")
         if old and old["file"] != weights[role]["onnx"]["file"]:
             (manifest.directory / old["file"]).unlink(missing_ok=True)
     data["weights"] = weights

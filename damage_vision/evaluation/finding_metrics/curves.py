@@ -39,7 +39,7 @@ def _outcomes(
     return c, y
 
 
-def _num(value: float, digits: int = 6) -> float | None:
+def rounded(value: float, digits: int = 6) -> float | None:
     """A JSON-ready number: None for NaN, rounded for a readable report."""
     return None if math.isnan(value) else round(float(value), digits)
 
@@ -60,8 +60,8 @@ class ReliabilityBin:
             "low": self.low,
             "high": self.high,
             "count": self.count,
-            "confidence": None if self.confidence is None else _num(self.confidence),
-            "accuracy": None if self.accuracy is None else _num(self.accuracy),
+            "confidence": None if self.confidence is None else rounded(self.confidence),
+            "accuracy": None if self.accuracy is None else rounded(self.accuracy),
         }
 
 
@@ -74,8 +74,8 @@ class Reliability:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "ece": _num(self.ece),
-            "mce": _num(self.mce),
+            "ece": rounded(self.ece),
+            "mce": rounded(self.mce),
             "findings": self.n,
             "bins": [b.as_dict() for b in self.bins],
         }
@@ -141,7 +141,7 @@ class PrecisionCoverage:
 
     def as_dicts(self) -> list[dict[str, float | None]]:
         return [
-            {"threshold": _num(t), "coverage": _num(c), "precision": _num(p)}
+            {"threshold": rounded(t), "coverage": rounded(c), "precision": rounded(p)}
             for t, c, p in self.points()
         ]
 

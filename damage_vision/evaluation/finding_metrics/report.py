@@ -15,12 +15,12 @@ import numpy as np
 
 from damage_vision.evaluation.finding_metrics.curves import (
     CURVE_POINTS,
-    _num,
     auroc,
     coverage_at_precision,
     precision_coverage,
     precision_coverage_area,
     reliability,
+    rounded,
     thin_curve,
     threshold_at_precision,
 )
@@ -50,7 +50,7 @@ class InstanceOutcome:
 
 
 def _share(hits: int, total: int) -> float | None:
-    return _num(hits / total) if total else None
+    return rounded(hits / total) if total else None
 
 
 def _summary(
@@ -75,9 +75,9 @@ def _summary(
         "photos": len(photos),
         "findings": len(findings),
         "findings_per_photo": {
-            "median": _num(float(np.median(counts))) if counts.size else None,
-            "p90": _num(float(np.percentile(counts, 90))) if counts.size else None,
-            "mean": _num(float(counts.mean())) if counts.size else None,
+            "median": rounded(float(np.median(counts))) if counts.size else None,
+            "p90": rounded(float(np.percentile(counts, 90))) if counts.size else None,
+            "mean": rounded(float(counts.mean())) if counts.size else None,
         },
         "correct": correct,
         "correct_any": correct_any,
@@ -88,15 +88,15 @@ def _summary(
         "recall": _share(found, len(instances)),
         "precision_coverage": {
             "coverage_at_precision": {
-                f"{p:.2f}": _num(coverage_at_precision(curve, p)) for p in PRECISION_TARGETS
+                f"{p:.2f}": rounded(coverage_at_precision(curve, p)) for p in PRECISION_TARGETS
             },
             "threshold_at_precision": {
                 f"{p:.2f}": threshold_at_precision(curve, p) for p in PRECISION_TARGETS
             },
-            "area": _num(precision_coverage_area(curve)),
+            "area": rounded(precision_coverage_area(curve)),
             "curve": thin_curve(curve, max_points).as_dicts(),
         },
-        "auroc": _num(auroc(conf, strict)),
+        "auroc": rounded(auroc(conf, strict)),
         "calibration": calibration.as_dict(),
     }
 
