@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from learning.models import TrainingRun
+from learning.models import DatasetSnapshot, TrainingRun
+from review.admin import ReadOnly
+
+
+@admin.register(DatasetSnapshot)
+class DatasetSnapshotAdmin(ReadOnly):
+    list_display = ("version", "images", "annotations", "created_by", "created_at")
 
 
 @admin.register(TrainingRun)

@@ -4,7 +4,7 @@ from django.apps import AppConfig
 class LearningConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "learning"
-    verbose_name = "Training from the browser"
+    verbose_name = "Model lifecycle"
 
     def ready(self) -> None:
         # Register the app's Celery tasks in every process, the web one included: its

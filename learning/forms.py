@@ -7,9 +7,9 @@ from typing import Any
 from django import forms
 
 from inference.models import ModelVersion
+from learning.models import DatasetSnapshot
 from learning.services import PUBLIC_LIMIT_MAX, SCHEDULE_BOUNDS
 from learning.sources import PublicSource
-from review.models import DatasetSnapshot
 
 
 def _bounds(key: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Celery tasks of training runs: the run itself (queue `training`, its own worker) and the
-sweep that sends again a run whose worker died."""
+"""Celery tasks of the model lifecycle: a training run (queue `training`, its own worker), the
+sweep that sends again a run whose worker died, and a shadow evaluation (queue `cpu`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from common.db import db_retry
-from learning import services
+from learning import services, shadow
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +48,33 @@ def training_run_task(run_id: int) -> str | None:
 def training_runs_sweep_task() -> int:
     """Periodic (beat, every minute): send again running runs whose worker died."""
     return len(db_retry(services.training_runs_sweep))
+
+
+# Two versions on every photo of up to SHADOW_MAX_CASES cases, on a CPU worker (queue `cpu`,
+# the default): long, but bounded. Registered under its name from before it left the review
+# app, so that evaluations already queued under that name still run.
+@shared_task(
+    name="review.tasks.shadow_evaluation_task",
+    acks_late=True,
+    soft_time_limit=3 * 3600,
+    time_limit=shadow.SHADOW_TIME_LIMIT_S,
+)
+def shadow_evaluation_task(evaluation_id: int) -> str | None:
+    """Run a queued shadow evaluation; a no-op when it is not queued (idempotent)."""
+    if not shadow.shadow_evaluation_claim(evaluation_id=evaluation_id):
+        return None
+    try:
+        evaluation = shadow.shadow_evaluation_run(evaluation_id=evaluation_id)
+    except SoftTimeLimitExceeded:
+        shadow.shadow_evaluation_fail(
+            evaluation_id=evaluation_id,
+            error="the evaluation took too long; evaluate on fewer cases",
+        )
+        return "failed"
+    except Exception as exc:
+        logger.exception("shadow evaluation %s failed", evaluation_id)
+        shadow.shadow_evaluation_fail(
+            evaluation_id=evaluation_id, error=f"{type(exc).__name__}: {exc}"
+        )
+        return "failed"
+    return str(evaluation.status)

@@ -2,7 +2,6 @@ from django.contrib import admin
 
 from review.models import (
     Contest,
-    DatasetSnapshot,
     Lease,
     ReviewDecision,
     ReviewedReport,
@@ -32,11 +31,6 @@ class ReviewDecisionAdmin(ReadOnly):
 @admin.register(ReviewedReport)
 class ReviewedReportAdmin(ReadOnly):
     list_display = ("id", "case", "dsi", "kept", "rejected", "added", "reviewed_by", "created_at")
-
-
-@admin.register(DatasetSnapshot)
-class DatasetSnapshotAdmin(ReadOnly):
-    list_display = ("version", "images", "annotations", "created_by", "created_at")
 
 
 @admin.register(Lease)

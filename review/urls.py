@@ -1,6 +1,6 @@
 from django.urls import path
 
-from review import compare_views, views
+from review import views
 from review.api import urls as api_urls
 
 app_name = "review"
@@ -19,33 +19,5 @@ urlpatterns = [
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("photos/<int:photo_id>/add/", views.photo_add_damage, name="photo_add_damage"),
     path("photos/<int:photo_id>/confirm/", views.photo_confirm, name="photo_confirm"),
-    path("models/", views.model_versions, name="model_versions"),
-    path("models/compare/", compare_views.model_compare, name="model_compare"),
-    path(
-        "models/compare/<int:evaluation_id>/overlay/<int:version_id>/<int:photo_id>.jpg",
-        compare_views.model_compare_overlay,
-        name="model_compare_overlay",
-    ),
-    path("models/<int:pk>/", views.model_version_detail, name="model_version"),
-    path(
-        "models/<int:pk>/shadow/",
-        compare_views.shadow_evaluation_create,
-        name="model_version_shadow",
-    ),
-    path(
-        "models/<int:pk>/threshold/", views.model_version_threshold, name="model_version_threshold"
-    ),
-    path(
-        "models/<int:pk>/target-precision/",
-        views.model_version_target_precision,
-        name="model_version_target_precision",
-    ),
-    path("models/<int:pk>/<str:action>/", views.model_version_status, name="model_version_status"),
-    path("exports/", views.snapshot_create, name="snapshot_create"),
-    path(
-        "exports/<str:version>.zip",
-        views.snapshot_download,
-        name="snapshot_download",
-    ),
     *api_urls.urlpatterns,
 ]

@@ -13,9 +13,11 @@ from typing import Any
 import factory
 import pytest
 from django.contrib.auth.models import Group, User
+from django.test import Client
 from PIL import Image
 
 from common.access import ADJUSTERS_GROUP
+from tests import factories
 
 FIXTURES = Path(__file__).parent / "fixtures"
 VEHICLE_PHOTO = FIXTURES / "bus.jpg"  # a real street photo of a bus (Ultralytics' sample)
@@ -157,6 +159,45 @@ def shipped_model(db: None):  # type: ignore[no-untyped-def]
 
     versions = models_register_shipped()
     return next(v for v in versions if v.status == "active")
+
+
+@pytest.fixture
+def version(db: None) -> Any:
+    """A model version built by `tests.factories` (threshold 0.6), the one `make_case` uses."""
+    return factories.model_version_create(threshold=0.6)
+
+
+@pytest.fixture
+def make_case(customer: Any, version: Any) -> Callable[..., Any]:
+    """Processed cases of `version` (findings as (damage, part, C_refined)), for the review
+    and the model lifecycle's tests."""
+
+    def make(findings: list[tuple[str, str, float]] | None = None, **kwargs: Any) -> Any:
+        return factories.case_create(
+            customer=kwargs.pop("owner", customer),
+            version=kwargs.pop("model_version", version),
+            findings=findings
+            if findings is not None
+            else [
+                ("deformity", "door_shell", 0.3),
+                ("surface_damage", "bumper", 0.5),
+                ("body_damage", "hood", 0.9),
+            ],
+            **kwargs,
+        )
+
+    return make
+
+
+@pytest.fixture
+def login() -> Callable[[Any], Client]:
+    def make(user: Any) -> Client:
+        client = Client()
+        if user is not None:
+            client.force_login(user)
+        return client
+
+    return make
 
 
 def chromium_available() -> bool:

@@ -6,8 +6,8 @@ Variants handled:
 - Roboflow exports: `file_name` beside the JSON, an unused supercategory (id 0, e.g. `car`);
 - COCO-Annotator exports (carparts-dsmlr): `path` such as `JPEGImages/x.jpg`, a
   `_background_` category, `iscrowd: false`;
-- the review app's snapshots (`review/labels.py`): compressed RLE at full size, images in
-  `images/`.
+- the label snapshots of reviewed claims (`learning/labels.py`): compressed RLE at full
+  size, images in `images/`.
 
 Category names, not ids, decide the class: `category_lookup` maps them through a merge map
 of the taxonomy (`merge_maps` in its YAML, found automatically for the public datasets) or

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 
 from damage_vision.versions.registry import MANIFEST, write_manifest
-from review.models import DatasetSnapshot
+from learning.models import DatasetSnapshot
 
 
 def _split(names: Sequence[str]) -> tuple[list[str], list[str]]:

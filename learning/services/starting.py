@@ -24,13 +24,12 @@ from common.db import send_each
 from common.errors import ApplicationError
 from damage_vision.taxonomy import load_taxonomy
 from inference.models import ModelVersion
-from learning.models import TrainingRun
+from learning.models import DatasetSnapshot, TrainingRun
 from learning.services.validation import (
     _public_clean,
     _schedule_clean,
     _segmentation_manifest,
 )
-from review.models import DatasetSnapshot
 
 LOG = "train.log"
 TRAINING_TASK = "learning.tasks.training_run_task"

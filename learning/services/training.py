@@ -20,13 +20,12 @@ from claims.audit import audit_record
 from damage_vision.data.paths import data_root
 from damage_vision.versions.registry import load_manifest
 from inference.services import model_version_register
-from learning.models import TrainingRun
+from learning.models import DatasetSnapshot, TrainingRun
 from learning.services.packaging import _candidate_package
 from learning.services.progress import _heartbeat, _log, _Progress
 from learning.services.validation import _segmentation_manifest
 from learning.services.worker import _ours, training_run_fail
 from learning.sources import PUBLIC_SOURCES
-from review.models import DatasetSnapshot
 
 CONFIG = "config.yaml"
 

@@ -4,12 +4,6 @@ from review.api import views
 
 urlpatterns = [
     path("api/queue/", views.QueueApi.as_view(), name="api_queue"),
-    path("api/snapshots/", views.SnapshotListApi.as_view(), name="api_snapshots"),
-    path(
-        "api/snapshots/<str:version>/archive/",
-        views.SnapshotArchiveApi.as_view(),
-        name="api_snapshot_archive",
-    ),
     path(
         "api/findings/<int:finding_id>/decisions/",
         views.FindingDecisionApi.as_view(),

@@ -1,20 +1,6 @@
-"""Reads of the review app, by concern: the queue (`queue`), one case on the review screen
-(`screen`), model versions and reviewed labels (`model_versions`). Callers use
-`review.selectors.<name>`."""
+"""Reads of the review app, by concern: the queue (`queue`) and one case on the review
+screen (`screen`). Callers use `review.selectors.<name>`."""
 
-from review.selectors.model_versions import (
-    HEADLINE_METRICS,
-    MAX_LIST_SHOWN,
-    damage_mapping,
-    finding_figures,
-    headline_metrics,
-    metric_rows,
-    model_version_active,
-    model_version_audit,
-    model_version_counts,
-    model_version_outcomes,
-    reviewed_label_images,
-)
 from review.selectors.queue import (
     AGE_FILTERS,
     QueueFilters,
@@ -39,8 +25,6 @@ from review.selectors.screen import (
 
 __all__ = [
     "AGE_FILTERS",
-    "HEADLINE_METRICS",
-    "MAX_LIST_SHOWN",
     "DecisionsInForce",
     "KeptRegion",
     "QueueFilters",
@@ -51,19 +35,10 @@ __all__ = [
     "case_latest_report",
     "case_open_round",
     "case_review_items",
-    "damage_mapping",
     "decisions_in_force",
-    "finding_figures",
-    "headline_metrics",
     "lease_of",
-    "metric_rows",
-    "model_version_active",
-    "model_version_audit",
-    "model_version_counts",
-    "model_version_outcomes",
     "queue_cases",
     "queue_filter_choices",
-    "reviewed_label_images",
     "reviewed_regions",
     "taxonomy_classes",
 ]

@@ -1,6 +1,6 @@
 """Writes of the review app, by concern: leases, decisions (and mask edits), reports
-(finishing and reopening a round), model versions, label exports, contests. Keyword-only;
-every refusal is an ApplicationError. Callers use `review.services.<name>`."""
+(finishing and reopening a round), contests. Keyword-only; every refusal is an
+ApplicationError. Callers use `review.services.<name>`."""
 
 from review.services.contests import (
     CONTEST_ANSWER_MAX,
@@ -17,13 +17,6 @@ from review.services.decisions import (
     photo_confirm_set_aside,
     round_create,
 )
-from review.services.exports import (
-    ALREADY_COMPRESSED,
-    VERSION_PATTERN,
-    export_root,
-    snapshot_archive,
-    snapshot_export,
-)
 from review.services.leases import (
     LOCKED_RETRIES,
     lease_claim,
@@ -32,9 +25,6 @@ from review.services.leases import (
     lease_release,
     lease_renew,
     lease_take,
-)
-from review.services.model_versions import (
-    model_version_promote,
 )
 from review.services.reports import (
     REOPEN_REASON_MAX,
@@ -45,19 +35,16 @@ from review.services.reports import (
 )
 
 __all__ = [
-    "ALREADY_COMPRESSED",
     "CONTEST_ANSWER_MAX",
     "CONTEST_REASON_MAX",
     "LOCKED_RETRIES",
     "MAX_RLE_CHARS",
     "REOPEN_REASON_MAX",
-    "VERSION_PATTERN",
     "case_finish_review",
     "case_reopen",
     "contest_answer",
     "contest_create",
     "damage_add",
-    "export_root",
     "finding_decide",
     "finding_edit",
     "lease_claim",
@@ -67,11 +54,8 @@ __all__ = [
     "lease_renew",
     "lease_take",
     "lock_for_decision",
-    "model_version_promote",
     "photo_confirm_set_aside",
     "report_compute",
     "round_create",
     "round_next",
-    "snapshot_archive",
-    "snapshot_export",
 ]

@@ -17,7 +17,6 @@ from common.http import HtmxHttpRequest
 from review import selectors
 
 REVIEWER_ONLY = "Only adjusters and admins may open the review queue."
-ADMIN_ONLY = "Only admins manage model versions."
 
 
 def _error(request: HtmxHttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:

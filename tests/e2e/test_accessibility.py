@@ -121,8 +121,8 @@ def test_pages_have_no_serious_accessibility_violations(
         ("not-found", customer, reverse("portal:case_detail", args=[uuid.uuid4()])),
         ("queue", adjuster, reverse("review:queue")),
         ("review", adjuster, reverse("review:case", args=[case.public_id])),
-        ("model-versions", admin_user, reverse("review:model_versions")),
-        ("model-version", admin_user, reverse("review:model_version", args=[version.pk])),
+        ("model-versions", admin_user, reverse("learning:model_versions")),
+        ("model-version", admin_user, reverse("learning:model_version", args=[version.pk])),
     ]
     blocking: dict[str, str] = {}
     seen: dict[str, int] = {}

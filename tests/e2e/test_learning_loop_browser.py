@@ -17,9 +17,8 @@ import pytest
 from claims.models import AuditEvent, Case, Photo
 from damage_vision.versions.registry import load_manifest
 from inference.models import Finding, ModelVersion
-from learning.models import TrainingRun
+from learning.models import DatasetSnapshot, ShadowEvaluation, ShadowFinding, TrainingRun
 from review import services
-from review.models import DatasetSnapshot, ShadowEvaluation, ShadowFinding
 from tests.conftest import claim_processed, page_as
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -15,7 +15,7 @@ from claims.services import Upload, case_submit
 from damage_vision.versions.registry import list_versions
 from inference import services, tasks
 from inference.models import Finding, InferenceRun, ModelVersion
-from review.services import model_version_promote
+from learning.services import model_version_promote
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -12,8 +12,9 @@ import torch
 
 from claims.models import Case
 from inference.models import Finding
+from learning import services
+from learning.models import DatasetSnapshot
 from review import services as review_services
-from review.models import DatasetSnapshot
 
 TINY = {
     "epochs": 1,
@@ -87,4 +88,4 @@ def review_and_export(
     for finding in Finding.objects.filter(case=case).order_by("pk"):
         review_services.finding_decide(finding=finding, user=adjuster, action="accept")
     review_services.case_finish_review(case=case, user=adjuster)
-    return review_services.snapshot_export(user=admin, version=version)
+    return services.snapshot_export(user=admin, version=version)

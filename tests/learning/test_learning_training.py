@@ -20,7 +20,7 @@ from damage_vision.training.segmentation import TrainingStopped, train_segmentat
 from damage_vision.versions.registry import load_manifest
 from inference.models import ModelVersion
 from learning import services, tasks
-from learning.models import TrainingRun
+from learning.models import DatasetSnapshot, TrainingRun
 from tests.conftest import claim_processed
 from tests.learning.conftest import TINY, review_and_export
 
@@ -130,7 +130,7 @@ def test_a_run_registers_a_candidate(
     assert document["finished"] is True
     assert document["candidate"] == {
         "name": str(candidate),
-        "url": reverse("review:model_version", args=[candidate.pk]),
+        "url": reverse("learning:model_version", args=[candidate.pk]),
     }
     assert f"registered candidate {candidate}" in document["log_tail"]
 
@@ -219,8 +219,6 @@ def _copies(snapshot: Any, root: Path, copies: int) -> Any:
     copy-0, 1, 2 and 5 starts with an even byte: the fit half; 3, 4, 6, 7: the threshold
     half), each labelled "deformity" on its left half: the
     deformity findings there are correct, the others wrong, so a calibrator can be fitted."""
-    from review.models import DatasetSnapshot
-
     source = Path(snapshot.path)
     document = json.loads((source / "annotations.json").read_text())
     [image] = document["images"]

@@ -50,7 +50,7 @@ def test_pages_are_for_admins_only(customer, adjuster, admin_user, active_model,
 
 
 def test_model_versions_page_links_the_form(admin_user, active_model) -> None:
-    page = _client(admin_user).get(reverse("review:model_versions")).content.decode()
+    page = _client(admin_user).get(reverse("learning:model_versions")).content.decode()
     assert f'href="{reverse("learning:new")}" id="train-candidate"' in page
 
 

@@ -241,7 +241,7 @@ def test_label_export_reads_photos_from_the_bucket(  # type: ignore[no-untyped-d
     """The label writers read a photo through storage when given `source_open`."""
     from django.core.files.storage import default_storage
 
-    from review.labels import LabelledImage, write_snapshot
+    from learning.labels import LabelledImage, write_snapshot
 
     photo = case.photos.get()
     image = LabelledImage(

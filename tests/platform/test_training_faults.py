@@ -27,8 +27,7 @@ from django.db import connection
 
 from inference.models import ModelVersion
 from learning import services
-from learning.models import TrainingRun
-from review.models import DatasetSnapshot
+from learning.models import DatasetSnapshot, TrainingRun
 from tests.conftest import claim_processed
 from tests.learning.conftest import review_and_export
 from tests.platform.test_faults import Stack, _db, _free_port, broker_switched

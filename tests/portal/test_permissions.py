@@ -293,8 +293,10 @@ def test_signup_creates_a_customer_and_logs_in() -> None:
     assert client.get("/cases/new/").status_code == 200
 
 
-# Every route of the platform (review/ and django-admin/ have their own tests) must appear
-# in a permission test above: a new endpoint without one fails here.
+# Every route of the platform must appear in a permission test above: a new endpoint without
+# one fails here. review/ has its own: the review app's (tests/review/test_review_views.py)
+# and the model lifecycle's, included there too (tests/learning/test_learning_views.py,
+# test_learning_model_pages.py); so has django-admin/.
 COVERED_ROUTES = {
     "",
     "accounts/login/",
@@ -321,12 +323,6 @@ COVERED_ROUTES = {
     "api/docs/",
     "api/redoc/",
     "django-admin/",
-    # Training runs, admins only: tests/learning/test_learning_views.py.
-    "review/training/",
-    "review/training/new/",
-    "review/training/<int:pk>/",
-    "review/training/<int:pk>/progress.json",
-    "review/training/<int:pk>/cancel/",
     # Public on purpose (a redirect to the static icon): tests/platform/test_safe_defaults.py.
     "favicon.ico",
 }

@@ -1,31 +1,26 @@
 """One capability's tests, sharing its fixtures: the review services (leases, decisions, edits,
-rounds, thresholds, promotion, label export) on the same cases, users, version and mask helpers.
+rounds) on the same cases, users, version and mask helpers.
 
-Leases, decisions, the reviewed report, thresholds, promotion and label export."""
+Leases, decisions, the reviewed report. (Thresholds and promotion:
+tests/learning/test_learning_model_versions.py; label export: test_learning_snapshots.py.)"""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from django.core.management import call_command
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
-from pycocotools.coco import COCO
 
 from claims.models import AuditEvent, Case
 from common.errors import ApplicationError
-from inference import services as inference_services
 from inference.models import Finding, ModelVersion
 from review import rle as rle_codec
 from review import services
 from review.models import (
-    DatasetSnapshot,
     Lease,
     MaskEdit,
     ReviewDecision,
@@ -33,7 +28,6 @@ from review.models import (
     ReviewRound,
 )
 from review.selectors import case_review_items
-from tests import factories
 
 pytestmark = pytest.mark.django_db
 
@@ -423,101 +417,6 @@ def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
     assert (report.kept, report.rejected, report.added) == (1, 0, 1)
 
 
-# Model versions -------------------------------------------------------------------------
-
-
-def test_threshold_change_is_admin_only_and_audited(version, adjuster, admin_user) -> None:
-    with pytest.raises(ApplicationError, match="Only admins"):
-        inference_services.model_version_set_threshold(
-            version=version, user=adjuster, threshold=0.4
-        )
-    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.6
-    inference_services.model_version_set_threshold(version=version, user=admin_user, threshold=0.4)
-    assert ModelVersion.objects.get(pk=version.pk).threshold == 0.4
-    event = AuditEvent.objects.get(verb="model.threshold_changed")
-    assert (event.actor, event.data["from"], event.data["to"]) == (admin_user, 0.6, 0.4)
-    with pytest.raises(ApplicationError, match="between 0 and 1"):
-        inference_services.model_version_set_threshold(
-            version=version, user=admin_user, threshold=1.5
-        )
-
-
-def test_promote_retires_the_previous_active(version, admin_user) -> None:
-    old = factories.model_version_create(name="old", status=ModelVersion.Status.ACTIVE)
-    services.model_version_promote(version=version, user=admin_user)
-    assert ModelVersion.objects.get(pk=version.pk).status == "active"
-    assert ModelVersion.objects.get(pk=old.pk).status == "retired"
-    with pytest.raises(ApplicationError, match="active model version; promote another"):
-        inference_services.model_version_retire(version=version, user=admin_user)
-    assert [e.verb for e in AuditEvent.objects.order_by("pk")] == ["model.promoted"]
-
-
-# Labels ---------------------------------------------------------------------------------
-
-
-def _reviewed_case(make_case, adjuster) -> Case:
-    case = make_case()
-    services.lease_claim(case=case, user=adjuster)
-    f = _findings(case)
-    services.finding_decide(finding=f["deformity"], user=adjuster, action="reject")
-    services.finding_edit(
-        finding=f["surface_damage"],
-        user=adjuster,
-        mask=_full_mask(case, 10, 5, 30, 25),
-        damage_type="surface_damage",
-        part="bumper",
-    )
-    services.case_finish_review(case=case, user=adjuster)
-    return case
-
-
-def test_export_writes_a_snapshot_the_coco_loader_reads(
-    make_case, adjuster, admin_user, settings
-) -> None:
-    case = _reviewed_case(make_case, adjuster)
-    snapshot = services.snapshot_export(user=admin_user, version="v1")
-    root = Path(settings.REVIEW_EXPORT_ROOT) / "v1"
-    assert (snapshot.images, snapshot.annotations, snapshot.cases) == (1, 2, [case.pk])
-    coco = COCO(str(root / "annotations.json"))
-    assert [c["name"] for c in coco.loadCats(coco.getCatIds())] == [
-        "surface_damage",
-        "deformity",
-        "body_damage",
-    ]
-    anns = coco.loadAnns(coco.getAnnIds())
-    areas = {coco.loadCats(a["category_id"])[0]["name"]: a["area"] for a in anns}
-    # edited: 20x20 at full size; hood: 8x5 grid pixels scaled x2 -> 16x10
-    assert areas == {"surface_damage": 400, "body_damage": 160}
-    assert int(coco.annToMask(anns[0]).sum()) in (400, 160)
-    # The training side's loader reads the snapshot as it is written.
-    from damage_vision.data.coco import decode_segmentation, load_coco
-
-    dataset = load_coco(root / "annotations.json")
-    assert sorted(dataset.used_categories()) == ["body_damage", "surface_damage"]
-    assert [i.path.is_file() for i in dataset.images] == [True]
-    seg = decode_segmentation(anns[0]["segmentation"], 48, 64)
-    assert int(seg.sum()) == anns[0]["area"]
-    manifest = json.loads((root / "manifest.json").read_text())
-    assert manifest["cases"] == [case.pk]
-    assert AuditEvent.objects.filter(verb="labels.exported", case=case).count() == 1
-    with pytest.raises(ApplicationError, match="exists already"):
-        services.snapshot_export(user=admin_user, version="v1")
-    assert DatasetSnapshot.objects.count() == 1
-
-
-def test_export_command(make_case, adjuster, settings, capsys) -> None:
-    _reviewed_case(make_case, adjuster)
-    call_command("export_labels", "--snapshot", "cmd1")
-    assert "snapshot cmd1: 1 photos, 2 labels" in capsys.readouterr().out
-    assert (Path(settings.REVIEW_EXPORT_ROOT) / "cmd1" / "labels").is_dir()
-
-
-def test_export_is_admin_only(adjuster) -> None:
-    with pytest.raises(ApplicationError, match="Only admins"):
-        services.snapshot_export(user=adjuster, version="x")
-    assert not DatasetSnapshot.objects.exists()
-
-
 # Box findings (a detection version) -------------------------------------------------------
 
 
@@ -595,39 +494,3 @@ def test_a_box_that_is_not_a_filled_rectangle_is_refused(
         )
     assert not MaskEdit.objects.exists()
     assert not ReviewDecision.objects.exists()
-
-
-def test_exported_labels_say_which_are_boxes(box_case, adjuster, admin_user, settings) -> None:
-    services.lease_claim(case=box_case, user=adjuster)
-    f = _findings(box_case)
-    services.finding_decide(finding=f["deformity"], user=adjuster, action="accept")
-    services.finding_edit(
-        finding=f["surface_damage"],
-        user=adjuster,
-        mask=_full_mask(box_case, 30, 10, 50, 40),
-        damage_type="surface_damage",
-        part="bumper",
-        shape="box",
-    )
-    services.damage_add(
-        photo=box_case.photos.get(position=0),
-        user=adjuster,
-        mask=_full_mask(box_case, 0, 0, 6, 6),
-        damage_type="body_damage",
-        part="hood",
-    )
-    services.case_finish_review(case=box_case, user=adjuster)
-    assert Case.objects.get(pk=box_case.pk).status == Case.Status.REVIEWED
-    services.snapshot_export(user=admin_user, version="boxes")
-    doc = json.loads((Path(settings.REVIEW_EXPORT_ROOT) / "boxes" / "annotations.json").read_text())
-    names = {c["id"]: c["name"] for c in doc["categories"]}
-    got = {
-        names[a["category_id"]]: (a["attributes"]["source"], a["attributes"]["shape"], a["bbox"])
-        for a in doc["annotations"]
-    }
-    # The accepted detector box: grid [2, 6, 10, 18) of 32x24, at the photo's 64x48.
-    assert got == {
-        "deformity": ("accepted", "box", [4, 12, 16, 24]),
-        "surface_damage": ("edited", "box", [30, 10, 20, 30]),
-        "body_damage": ("added", "mask", [0, 0, 6, 6]),
-    }
