@@ -25,11 +25,7 @@ def case_status_after_processing(
     keeps `Case.review_round_open`), an adjuster looks first; else the report is released."""
     if not usable:
         return Case.Status.NEEDS_PHOTOS
-    if (
-        to_review
-        or any(p.status != Photo.Status.DONE for p in photos)
-        or case.review_round_open
-    ):
+    if to_review or any(p.status != Photo.Status.DONE for p in photos) or case.review_round_open:
         return Case.Status.NEEDS_REVIEW
     return Case.Status.RELEASED
 

@@ -152,7 +152,7 @@ def model_version_promote(
 ) -> ModelVersion:
     """Make `version` the active one and retire the one it replaces. `evidence()`, read
     under the lock (so against the version being replaced), gives the figures the
-    promotion rests on; the audit event records them (`review.services.model_versions`
+    promotion rests on; the audit event records them (`learning.services.model_versions`
     passes the shadow evaluation's)."""
     require_admin(user)
     if version.status == ModelVersion.Status.ACTIVE:

@@ -12,8 +12,8 @@ import pypdfium2 as pdfium
 import pytest
 
 from portal import customer_report
-from tests.portal.test_customer_report import _review, build_case, pdf_pages_text
 from tests.conftest import claim_processed, page_as
+from tests.portal.test_customer_report import _review, build_case, pdf_pages_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

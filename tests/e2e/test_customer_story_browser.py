@@ -32,8 +32,8 @@ from inference.models import Finding
 from portal import customer_report
 from review.models import Contest
 from tests import factories
-from tests.portal.test_customer_report import pdf_pages_text
 from tests.conftest import VEHICLE_PHOTO, page_as
+from tests.portal.test_customer_report import pdf_pages_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

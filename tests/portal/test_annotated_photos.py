@@ -19,8 +19,8 @@ from claims.models import Photo
 from inference.models import Finding
 from inference.rendering import output_size
 from portal import customer_report, report_items
-from tests.portal.test_customer_report import _review, build_case
 from tests.conftest import claim_processed
+from tests.portal.test_customer_report import _review, build_case
 
 
 def _regions(case: Any) -> dict[str, list[dict[str, Any]]]:
