@@ -29,7 +29,7 @@ def _split(names: Sequence[str]) -> tuple[list[str], list[str]]:
     return fit, threshold
 
 
-def _calibration_coco(snapshots: Sequence[DatasetSnapshot], folder: Path) -> Path:
+def calibration_coco(snapshots: Sequence[DatasetSnapshot], folder: Path) -> Path:
     """One COCO of every snapshot's photos (images linked, not copied) for calibration."""
     if len(snapshots) == 1:
         return Path(snapshots[0].path) / "annotations.json"
@@ -60,7 +60,7 @@ def _calibration_coco(snapshots: Sequence[DatasetSnapshot], folder: Path) -> Pat
     return path
 
 
-def _calibration_plan(coco: Path) -> tuple[list[str], list[str], str | None]:
+def calibration_plan(coco: Path) -> tuple[list[str], list[str], str | None]:
     """(fit photos, threshold photos, why not) from the labelled damage of `coco`."""
     doc = json.loads(coco.read_text(encoding="utf-8"))
     names = {im["id"]: im["file_name"] for im in doc["images"]}
@@ -80,7 +80,7 @@ def _calibration_plan(coco: Path) -> tuple[list[str], list[str], str | None]:
     return fit, threshold, None
 
 
-def _keep_start_calibration(directory: Path, start: Any, reason: str) -> dict[str, Any]:
+def calibration_keep_start(directory: Path, start: Any, reason: str) -> dict[str, Any]:
     """Give the candidate the start version's calibrator and threshold (or none)."""
     data = json.loads((directory / MANIFEST).read_text(encoding="utf-8"))
     source = json.loads((start.directory / MANIFEST).read_text(encoding="utf-8"))

@@ -15,16 +15,16 @@ from django.conf import settings
 from damage_vision.versions.registry import MANIFEST, ManifestError, load_manifest, write_manifest
 from learning.models import TrainingRun
 from learning.services.calibration import (
-    _calibration_coco,
-    _calibration_plan,
-    _keep_start_calibration,
+    calibration_coco,
+    calibration_keep_start,
+    calibration_plan,
 )
-from learning.services.progress import _log, _Progress
+from learning.services.progress import TrainingProgress, training_log_append
 from learning.services.starting import training_root
 
 
-def _candidate_package(
-    *, run: TrainingRun, best: Path, version: str, progress: _Progress, log: Path
+def candidate_package(
+    *, run: TrainingRun, best: Path, version: str, progress: TrainingProgress, log: Path
 ) -> Path:
     """Package `best` as the candidate directory (weights by sha256), then calibrate it."""
     # Imported here: they load torch, which the web process (it imports this module for
@@ -60,7 +60,7 @@ def _candidate_package(
         "validation": "on the training snapshots' photos (no held-out split)",
     }
     progress.phase("packaging")
-    _log(log, f"packaging {best} as {version}")
+    training_log_append(log, f"packaging {best} as {version}")
     package_version(
         segmentation=best,
         vehicle=None,
@@ -83,11 +83,13 @@ def _candidate_package(
 
     reason: str | None = "no label snapshot to calibrate on (public data only)"
     if snapshots:
-        coco = _calibration_coco(snapshots, Path(run.out_dir) / "calibration")
-        fit, threshold, reason = _calibration_plan(coco)
+        coco = calibration_coco(snapshots, Path(run.out_dir) / "calibration")
+        fit, threshold, reason = calibration_plan(coco)
     if reason is None:
         progress.phase("calibrating")
-        _log(log, f"calibrating on {len(fit)} fit and {len(threshold)} threshold photos")
+        training_log_append(
+            log, f"calibrating on {len(fit)} fit and {len(threshold)} threshold photos"
+        )
         try:
             summary = calibrate_version(
                 weights=str(raw),
@@ -117,8 +119,8 @@ def _candidate_package(
             write_manifest(data, directory)
             shutil.rmtree(raw, ignore_errors=True)
     if reason is not None:
-        _log(log, f"calibration kept from {start.version}: {reason}")
-        _keep_start_calibration(raw, start, reason)
+        training_log_append(log, f"calibration kept from {start.version}: {reason}")
+        calibration_keep_start(raw, start, reason)
         raw.rename(directory)
     load_manifest(directory)  # hashes checked
     return directory

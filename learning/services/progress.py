@@ -1,8 +1,8 @@
 """What a training attempt reports while it runs: the heartbeat renewed every
-TRAINING_HEARTBEAT_S, lines of the run's log, and `_Progress`, which turns the trainer's
-events into the run's progress row (phase, epoch, step, losses, time left; written at most
-every `PROGRESS_EVERY_S`) and tells the trainer to stop when the run is cancelled or taken
-over by another attempt.
+TRAINING_HEARTBEAT_S, lines of the run's log, and `TrainingProgress`, which turns the
+trainer's events into the run's progress row (phase, epoch, step, losses, time left; written
+at most every `PROGRESS_EVERY_S`) and tells the trainer to stop when the run is cancelled or
+taken over by another attempt.
 """
 
 from __future__ import annotations
@@ -17,19 +17,19 @@ from django.utils import timezone
 
 from common.db import heartbeat
 from learning.models import TrainingRun
-from learning.services.worker import _ours
+from learning.services.worker import held_by_attempt
 
 # Heartbeats, attempts, threads and the calibration minimum are settings (TRAINING_*).
 PROGRESS_EVERY_S = 1.0  # progress rows written at most this often (epoch ends always)
 
 
-def _heartbeat(*, run_id: int, attempt: int) -> contextlib.AbstractContextManager[None]:
+def training_run_heartbeat(*, run_id: int, attempt: int) -> contextlib.AbstractContextManager[None]:
     """Renew the run's heartbeat every TRAINING_HEARTBEAT_S while it trains or packages."""
 
     def renew() -> bool:
         return bool(
             TrainingRun.objects.filter(
-                _ours(run_id, attempt),
+                held_by_attempt(run_id, attempt),
                 status__in=(TrainingRun.Status.RUNNING, TrainingRun.Status.CANCELLING),
             ).update(heartbeat_at=timezone.now())
         )
@@ -39,12 +39,13 @@ def _heartbeat(*, run_id: int, attempt: int) -> contextlib.AbstractContextManage
     )
 
 
-def _log(path: Path, line: str) -> None:
+def training_log_append(path: Path, line: str) -> None:
+    """Append `line`, stamped with the time, to the run's log at `path`."""
     with path.open("a", encoding="utf-8") as fh:
         fh.write(f"{timezone.now().isoformat(timespec='seconds')} {line}\n")
 
 
-class _Progress:
+class TrainingProgress:
     """Turns the trainer's events into the run's progress row (at most once a second)."""
 
     def __init__(self, run: TrainingRun, attempt: int) -> None:
@@ -120,7 +121,9 @@ class _Progress:
         self.save()
 
     def save(self) -> None:
-        TrainingRun.objects.filter(_ours(self.run_id, self.attempt)).update(progress=self.values)
+        TrainingRun.objects.filter(held_by_attempt(self.run_id, self.attempt)).update(
+            progress=self.values
+        )
 
     def should_stop(self) -> bool:
         """Stop when the run is cancelled or another attempt took it over."""
@@ -130,6 +133,6 @@ class _Progress:
         if now - self.checked >= PROGRESS_EVERY_S or self.checked == 0.0:
             self.checked = now
             self.stop = not TrainingRun.objects.filter(
-                _ours(self.run_id, self.attempt), status=TrainingRun.Status.RUNNING
+                held_by_attempt(self.run_id, self.attempt), status=TrainingRun.Status.RUNNING
             ).exists()
         return self.stop

@@ -26,9 +26,9 @@ from damage_vision.taxonomy import load_taxonomy
 from inference.models import ModelVersion
 from learning.models import DatasetSnapshot, TrainingRun
 from learning.services.validation import (
-    _public_clean,
-    _schedule_clean,
-    _segmentation_manifest,
+    public_sources_clean,
+    schedule_clean,
+    start_version_manifest,
 )
 
 LOG = "train.log"
@@ -49,9 +49,9 @@ def training_run_create(
 ) -> TrainingRun:
     """Queue a training run (admins only); the `training` worker picks it up."""
     require_admin(user)
-    _segmentation_manifest(start_version)
+    start_version_manifest(start_version)
     snapshots = list(snapshots)
-    public_clean = _public_clean(public)
+    public_clean = public_sources_clean(public)
     if not snapshots and not public_clean:
         raise ApplicationError(
             "Choose at least one label snapshot or public dataset to train on "
@@ -70,7 +70,7 @@ def training_run_create(
                 f"Snapshot {snapshot.version} has no annotations.json under {snapshot.path}; "
                 "export the labels again."
             )
-    clean = _schedule_clean(dict(schedule or {}))
+    clean = schedule_clean(dict(schedule or {}))
     with transaction.atomic():
         run = TrainingRun.objects.create(
             start_version=start_version,
@@ -93,12 +93,13 @@ def training_run_create(
                 "schedule": clean,
             },
         )
-        transaction.on_commit(functools.partial(_enqueue, run.pk))
+        transaction.on_commit(functools.partial(training_run_enqueue, run.pk))
     run.refresh_from_db()
     return run
 
 
-def _enqueue(run_id: int) -> None:
+def training_run_enqueue(run_id: int) -> None:
+    """Send the training task for the run."""
     # The task (`learning.tasks`, which calls this module) looked up by name; a broker that
     # cannot be reached leaves the run queued for the sweep.
     send_each(current_app.tasks[TRAINING_TASK], [run_id], "training run")
@@ -112,7 +113,7 @@ def training_run_cancel(*, run: TrainingRun, user: User) -> TrainingRun:
         if TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.QUEUED).update(
             status=TrainingRun.Status.CANCELLED, finished_at=now
         ):
-            _progress_set(run_id=run.pk, phase="cancelled")
+            training_run_progress_set(run_id=run.pk, phase="cancelled")
             audit_record(verb="training.cancelled", actor=user, data={"run": run.pk})
         elif not TrainingRun.objects.filter(pk=run.pk, status=TrainingRun.Status.RUNNING).update(
             status=TrainingRun.Status.CANCELLING
@@ -129,6 +130,7 @@ def training_run_cancel(*, run: TrainingRun, user: User) -> TrainingRun:
     return run
 
 
-def _progress_set(*, run_id: int, **values: Any) -> None:
+def training_run_progress_set(*, run_id: int, **values: Any) -> None:
+    """Merge `values` into the run's progress row."""
     run = TrainingRun.objects.get(pk=run_id)
     TrainingRun.objects.filter(pk=run_id).update(progress=dict(run.progress or {}) | values)

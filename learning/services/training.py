@@ -21,10 +21,10 @@ from damage_vision.data.paths import data_root
 from damage_vision.versions.registry import load_manifest
 from inference.services import model_version_register
 from learning.models import DatasetSnapshot, TrainingRun
-from learning.services.packaging import _candidate_package
-from learning.services.progress import _heartbeat, _log, _Progress
-from learning.services.validation import _segmentation_manifest
-from learning.services.worker import _ours, training_run_fail
+from learning.services.packaging import candidate_package
+from learning.services.progress import TrainingProgress, training_log_append, training_run_heartbeat
+from learning.services.validation import start_version_manifest
+from learning.services.worker import held_by_attempt, training_run_fail
 from learning.sources import PUBLIC_SOURCES
 
 CONFIG = "config.yaml"
@@ -39,7 +39,7 @@ def _snapshot_repeat(run: TrainingRun, snapshots: Sequence[DatasetSnapshot]) -> 
 def training_run_config(*, run: TrainingRun) -> Path:
     """Write the run's training config (YAML) under its out dir; the same run writes the
     same file, so a resumed attempt trains what the first one did."""
-    manifest = _segmentation_manifest(run.start_version)
+    manifest = start_version_manifest(run.start_version)
     spec = dict((manifest.raw.get("provenance") or {}).get("segmentation_spec") or {})
     snapshots = list(run.snapshots.order_by("pk"))
     schedule = run.schedule
@@ -105,11 +105,13 @@ def training_run_execute(*, run_id: int, attempt: int) -> TrainingRun:
     out = Path(run.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = Path(run.log_path)
-    progress = _Progress(run, attempt)
+    progress = TrainingProgress(run, attempt)
     resuming = (out / LAST).is_file()
-    _log(log, f"attempt {attempt}: {'resuming from ' + LAST if resuming else 'starting'}")
+    training_log_append(
+        log, f"attempt {attempt}: {'resuming from ' + LAST if resuming else 'starting'}"
+    )
     try:
-        with _heartbeat(run_id=run_id, attempt=attempt):
+        with training_run_heartbeat(run_id=run_id, attempt=attempt):
             cfg = load_config(training_run_config(run=run))
             with (
                 log.open("a", encoding="utf-8") as fh,
@@ -126,21 +128,21 @@ def training_run_execute(*, run_id: int, attempt: int) -> TrainingRun:
             if progress.should_stop():
                 raise TrainingStopped(int(progress.values.get("epoch") or 0))
             version = f"{run.start_version.version}-ft{run.pk}"
-            directory = _candidate_package(
+            directory = candidate_package(
                 run=run, best=best, version=version, progress=progress, log=log
             )
             candidate = model_version_register(manifest=load_manifest(directory))
     except TrainingStopped as stopped:
-        _log(log, f"stopped after {stopped.epochs_done} finished epochs")
+        training_log_append(log, f"stopped after {stopped.epochs_done} finished epochs")
         return _stopped(run_id=run_id, attempt=attempt, progress=progress)
     except Exception as exc:
-        _log(log, f"failed: {type(exc).__name__}: {exc}")
+        training_log_append(log, f"failed: {type(exc).__name__}: {exc}")
         training_run_fail(run_id=run_id, attempt=attempt, error=f"{type(exc).__name__}: {exc}")
         raise
     with transaction.atomic():
         progress.values |= {"phase": "done", "seconds_left": 0}
         if (
-            TrainingRun.objects.filter(_ours(run_id, attempt))
+            TrainingRun.objects.filter(held_by_attempt(run_id, attempt))
             .exclude(status__in=(TrainingRun.Status.DONE, TrainingRun.Status.FAILED))
             .update(
                 status=TrainingRun.Status.DONE,
@@ -157,15 +159,15 @@ def training_run_execute(*, run_id: int, attempt: int) -> TrainingRun:
                     "calibration": candidate.metrics.get("calibration", {}),
                 },
             )
-    _log(log, f"registered candidate {candidate}")
+    training_log_append(log, f"registered candidate {candidate}")
     return TrainingRun.objects.get(pk=run_id)
 
 
-def _stopped(*, run_id: int, attempt: int, progress: _Progress) -> TrainingRun:
+def _stopped(*, run_id: int, attempt: int, progress: TrainingProgress) -> TrainingRun:
     with transaction.atomic():
         progress.values |= {"phase": "cancelled", "seconds_left": None}
         if TrainingRun.objects.filter(
-            _ours(run_id, attempt), status=TrainingRun.Status.CANCELLING
+            held_by_attempt(run_id, attempt), status=TrainingRun.Status.CANCELLING
         ).update(
             status=TrainingRun.Status.CANCELLED,
             finished_at=timezone.now(),

@@ -27,7 +27,8 @@ SCHEDULE_BOUNDS: dict[str, tuple[float, float, float]] = {
 PUBLIC_LIMIT_MAX = 100_000
 
 
-def _schedule_clean(schedule: dict[str, Any]) -> dict[str, Any]:
+def schedule_clean(schedule: dict[str, Any]) -> dict[str, Any]:
+    """The schedule with its defaults filled in, each value within `SCHEDULE_BOUNDS`."""
     clean: dict[str, Any] = {}
     errors: dict[str, list[str]] = {}
     unknown = sorted(set(schedule) - set(SCHEDULE_BOUNDS))
@@ -57,7 +58,8 @@ def _schedule_clean(schedule: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _public_clean(public: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+def public_sources_clean(public: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The public datasets asked for, each on this server, as `{name, limit}`."""
     offered = {s.name for s in available_sources()}
     clean: list[dict[str, Any]] = []
     for entry in public:
@@ -83,7 +85,8 @@ def _public_clean(public: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return clean
 
 
-def _segmentation_manifest(version: ModelVersion) -> Any:
+def start_version_manifest(version: ModelVersion) -> Any:
+    """The manifest of `version` if a run can start from it (segmentation, PyTorch weights)."""
     if version.damage_backend != ModelVersion.DamageBackend.SEGMENTATION:
         raise ApplicationError(
             f"{version} finds damage with a detector; training from the browser fine-tunes a "

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from claims.audit import audit_record
 from learning.models import TrainingRun
-from learning.services.starting import _enqueue, _progress_set
+from learning.services.starting import training_run_enqueue, training_run_progress_set
 
 
 def _stale(now: Any) -> Q:
@@ -46,7 +46,8 @@ def training_run_claim(*, run_id: int, now: Any = None) -> int | None:
     return TrainingRun.objects.get(pk=run_id).attempts
 
 
-def _ours(run_id: int, attempt: int) -> Q:
+def held_by_attempt(run_id: int, attempt: int) -> Q:
+    """The run, as long as `attempt` holds it (no later attempt took it over)."""
     return Q(pk=run_id, attempts=attempt)
 
 
@@ -65,7 +66,7 @@ def training_run_fail(*, run_id: int, attempt: int | None, error: str) -> bool:
             status=TrainingRun.Status.FAILED, error=error, finished_at=timezone.now()
         )
         if failed:
-            _progress_set(run_id=run_id, phase="failed", seconds_left=None)
+            training_run_progress_set(run_id=run_id, phase="failed", seconds_left=None)
             audit_record(verb="training.failed", data={"run": run_id, "error": error})
     return bool(failed)
 
@@ -91,7 +92,7 @@ def training_runs_sweep(*, now: Any = None) -> list[int]:
                     .filter(_stale(now))
                     .update(status=TrainingRun.Status.CANCELLED, finished_at=now)
                 ):
-                    _progress_set(run_id=run.pk, phase="cancelled", seconds_left=None)
+                    training_run_progress_set(run_id=run.pk, phase="cancelled", seconds_left=None)
                     audit_record(verb="training.cancelled", data={"run": run.pk})
             continue
         if run.attempts >= settings.TRAINING_MAX_ATTEMPTS:
@@ -124,5 +125,5 @@ def _resend(*, run: TrainingRun, now: Any, before: Any, extra: Q) -> bool:
             .update(queued_at=now)
         ):
             return False
-        transaction.on_commit(functools.partial(_enqueue, run.pk))
+        transaction.on_commit(functools.partial(training_run_enqueue, run.pk))
     return True

@@ -17,18 +17,23 @@ from common.access import require_reviewer
 from common.errors import ApplicationError
 from common.http import HtmxHttpRequest
 from review import selectors, services
-from review.views.common import REVIEWER_ONLY, _case, _error, _findings_context
+from review.views.common import (
+    REVIEWER_ONLY,
+    case_or_404,
+    findings_panel_context,
+    refusal_response,
+)
 
 
 @login_required
 @require_POST
 def case_claim(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
+    case = case_or_404(public_id)
     try:
         services.lease_claim(case=case, user=request.user)
     except ApplicationError as exc:
-        return _error(request, exc, reverse("review:queue"))
+        return refusal_response(request, exc, reverse("review:queue"))
     return redirect("review:case", public_id=case.public_id)
 
 
@@ -36,11 +41,11 @@ def case_claim(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def case_heartbeat(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
+    case = case_or_404(public_id)
     try:
         lease = services.lease_renew(case=case, user=request.user)
     except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[public_id]))
+        return refusal_response(request, exc, reverse("review:case", args=[public_id]))
     return render(request, "review/_lease.html", {"lease": lease, "case": case, "mine": True})
 
 
@@ -48,11 +53,11 @@ def case_heartbeat(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def case_release(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
+    case = case_or_404(public_id)
     try:
         services.lease_release(case=case, user=request.user)
     except ApplicationError as exc:
-        return _error(request, exc, reverse("review:queue"))
+        return refusal_response(request, exc, reverse("review:queue"))
     messages.info(request, f"Released case {case.reference}.")
     return redirect("review:queue")
 
@@ -61,8 +66,8 @@ def case_release(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @require_GET
 def case_review(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
-    context = _findings_context(request, case)
+    case = case_or_404(public_id)
+    context = findings_panel_context(request, case)
     if request.htmx:
         return render(request, "review/_findings.html", context)
     version = case.model_version

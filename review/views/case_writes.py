@@ -4,22 +4,29 @@ set-aside photo, contest answers, finishing and reopening a case."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
-from claims.models import Photo
+from claims.models import Case, Photo
 from common.access import require_reviewer
 from common.errors import ApplicationError
 from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference.models import Finding
 from review import services
 from review.models import Contest
-from review.views.common import REVIEWER_ONLY, _case, _case_write, _render_findings
+from review.views.common import (
+    REVIEWER_ONLY,
+    case_or_404,
+    findings_panel_context,
+    refusal_response,
+)
 
 
 def _json_body(request: HttpRequest) -> dict[str, Any]:
@@ -47,11 +54,36 @@ def _supersedes(value: Any) -> int | None:
     )
 
 
+def _render_findings(request: HttpRequest, case: Case) -> HttpResponse:
+    return render(request, "review/_findings.html", findings_panel_context(request, case))
+
+
+def _case_write(
+    request: HtmxHttpRequest,
+    case: Case,
+    write: Callable[[], object],
+    *,
+    done: str = "",
+    level: Callable[[HttpRequest, str], None] = messages.success,
+) -> HttpResponse:
+    """One write of the review screen on `case`: the findings panel for htmx, else back to
+    the case page (with `done` said at `level`); a refusal as `refusal_response` answers it."""
+    try:
+        write()
+    except ApplicationError as exc:
+        return refusal_response(request, exc, reverse("review:case", args=[case.public_id]))
+    if not request.htmx:
+        if done:
+            level(request, done)
+        return redirect("review:case", public_id=case.public_id)
+    return _render_findings(request, case)
+
+
 @login_required
 @require_POST
 def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
+    case = case_or_404(public_id)
     return _case_write(
         request,
         case,
@@ -64,7 +96,7 @@ def case_finish(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
 @require_POST
 def case_reopen(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
     require_reviewer(request.user, REVIEWER_ONLY)
-    case = _case(public_id)
+    case = case_or_404(public_id)
     reason = request.POST.get("reason", "")
     return _case_write(
         request,

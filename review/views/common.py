@@ -1,9 +1,8 @@
-"""Shared pieces of the review app's views: the access messages, loading a case, the
-findings panel of the review screen and the one way its writes answer."""
+"""Shared pieces of the review app's views: the access messages, answering a refusal,
+loading a case and the findings panel of the review screen."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -19,35 +18,19 @@ from review import selectors
 REVIEWER_ONLY = "Only adjusters and admins may open the review queue."
 
 
-def _error(request: HtmxHttpRequest, exc: ApplicationError, fallback: str) -> HttpResponse:
+def refusal_response(
+    request: HtmxHttpRequest, exc: ApplicationError, fallback: str
+) -> HttpResponse:
+    """A refusal answered: the error fragment (409) for htmx or JSON, else a message and
+    back to `fallback`."""
     if request.htmx or request.content_type == "application/json":
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
     messages.error(request, exc.message)
     return redirect(fallback)
 
 
-def _case_write(
-    request: HtmxHttpRequest,
-    case: Case,
-    write: Callable[[], object],
-    *,
-    done: str = "",
-    level: Callable[[HttpRequest, str], None] = messages.success,
-) -> HttpResponse:
-    """One write of the review screen on `case`: the findings panel for htmx, else back to
-    the case page (with `done` said at `level`); a refusal as `_error` answers it."""
-    try:
-        write()
-    except ApplicationError as exc:
-        return _error(request, exc, reverse("review:case", args=[case.public_id]))
-    if not request.htmx:
-        if done:
-            level(request, done)
-        return redirect("review:case", public_id=case.public_id)
-    return _render_findings(request, case)
-
-
-def _case(public_id: Any) -> Case:
+def case_or_404(public_id: Any) -> Case:
+    """The case with this public id (its model version and customer loaded), or a 404."""
     return get_object_or_404(
         Case.objects.select_related("model_version", "customer"), public_id=public_id
     )
@@ -85,7 +68,8 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
     return out
 
 
-def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+def findings_panel_context(request: HttpRequest, case: Case) -> dict[str, Any]:
+    """What the review screen's findings panel shows of `case` to this adjuster."""
     case.refresh_from_db(fields=["status", "dsi"])
     items = selectors.case_review_items(case=case)
     lease = selectors.lease_of(case=case)
@@ -111,7 +95,3 @@ def _findings_context(request: HttpRequest, case: Case) -> dict[str, Any]:
         "lease": lease,
         "mine": lease is not None and lease.holder_id == request.user.pk,
     }
-
-
-def _render_findings(request: HttpRequest, case: Case) -> HttpResponse:
-    return render(request, "review/_findings.html", _findings_context(request, case))

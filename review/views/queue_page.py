@@ -15,7 +15,7 @@ from common.access import require_reviewer
 from common.errors import ApplicationError
 from common.http import HtmxHttpRequest
 from review import selectors, services
-from review.views.common import REVIEWER_ONLY, _error
+from review.views.common import REVIEWER_ONLY, refusal_response
 
 QUEUE_PAGE_SIZE = 50
 
@@ -61,5 +61,5 @@ def queue_next(request: HtmxHttpRequest) -> HttpResponse:
     try:
         case = services.lease_claim_next(user=request.user, candidates=candidates)
     except ApplicationError as exc:
-        return _error(request, exc, reverse("review:queue"))
+        return refusal_response(request, exc, reverse("review:queue"))
     return redirect("review:case", public_id=case.public_id)
