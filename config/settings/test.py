@@ -19,6 +19,11 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"uploads": env.str("API_UPLOAD_RATE", default="5/minute")},
 }
 INFERENCE_THREADS = 1
+# Every test process (pytest-xdist runs several) keeps its own exports and training runs,
+# as it keeps its own media root and database.
+_VAR = Path(tempfile.mkdtemp(prefix="claims-test-var-"))
+REVIEW_EXPORT_ROOT = _VAR / "exports"
+TRAINING_ROOT = _VAR / "training"
 
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker = Path(tempfile.mkdtemp(prefix="claims-test-broker-"))
