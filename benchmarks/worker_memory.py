@@ -39,7 +39,7 @@ def main() -> int:
     app.loader.import_default_modules()
     import inference.tasks  # noqa: F401  (the photo and case tasks, as the worker loads them)
     from damage_vision.versions.registry import default_version
-    from inference.predictors import predictor_for
+    from inference.services.predictors import predictor_for
 
     manifest = default_version()
     predictor = predictor_for(str(manifest.directory / "manifest.json"))

@@ -12,7 +12,7 @@ from typing import Any
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
 from damage_vision.release import needs_review
-from inference.rendering import Region
+from inference.services.rendering import Region
 from portal.selectors import case_findings
 from review import rle as rle_codec
 from review.models import ReviewRound

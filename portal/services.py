@@ -13,7 +13,7 @@ from PIL import Image, ImageOps
 from claims.models import Photo
 from claims.wording import damage_words
 from damage_vision.taxonomy import load_taxonomy
-from inference.rendering import JPEG_QUALITY, render
+from inference.services.rendering import JPEG_QUALITY, render
 from portal.report_items import photo_review_round, photo_reviewed_regions
 
 

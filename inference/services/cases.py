@@ -23,7 +23,7 @@ from damage_vision.synthesis import synthesise_case
 from damage_vision.taxonomy import load_taxonomy
 from damage_vision.versions.registry import load_manifest
 from inference.models import Finding, InferenceRun
-from inference.records import photo_recorded
+from inference.services.records import photo_recorded
 
 logger = logging.getLogger(__name__)
 

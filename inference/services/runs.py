@@ -29,10 +29,10 @@ from claims.photos import photo_derive, photo_status_set
 from common.db import db_retry, heartbeat, send_each
 from common.errors import ApplicationError
 from inference.models import InferenceRun, ModelVersion
-from inference.predictors import predictor_for
-from inference.records import photo_record
-from inference.rendering import JPEG_QUALITY, label_map_png, render_annotated
 from inference.services.cases import case_check_complete
+from inference.services.predictors import predictor_for
+from inference.services.records import photo_record
+from inference.services.rendering import JPEG_QUALITY, label_map_png, render_annotated
 
 logger = logging.getLogger(__name__)
 

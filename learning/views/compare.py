@@ -21,8 +21,8 @@ from common.access import require_admin
 from common.errors import ApplicationError
 from common.http import AuthenticatedHttpRequest
 from damage_vision.taxonomy import load_taxonomy
-from inference import rendering
 from inference.models import ModelVersion
+from inference.services import rendering
 from learning import plots, selectors, shadow
 from learning.models import ShadowEvaluation
 from learning.views.common import ADMIN_ONLY

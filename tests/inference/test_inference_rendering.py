@@ -12,8 +12,13 @@ from PIL import Image
 from claims.wording import damage_words
 from damage_vision.pipeline.masks import mask_to_rle
 from damage_vision.taxonomy import load_taxonomy
-from inference.records import photo_from_record
-from inference.rendering import OUTPUT_LONG_SIDE, layout_labels, output_size, render_annotated
+from inference.services.records import photo_from_record
+from inference.services.rendering import (
+    OUTPUT_LONG_SIDE,
+    layout_labels,
+    output_size,
+    render_annotated,
+)
 
 WIDTH, HEIGHT = 200, 120
 GREY = (90, 90, 90)

@@ -98,7 +98,7 @@ def _finding(
 
 
 def _record(visible: list[str], findings: list[dict[str, Any]]) -> dict[str, Any]:
-    """A run's stored result, as `inference.records.photo_record` writes it."""
+    """A run's stored result, as `inference.services.records.photo_record` writes it."""
     return {
         "image_size": [128, 96],
         "processed_size": [32, 24],
@@ -282,7 +282,7 @@ def test_case_finalise_reads_results_from_before_shapes_as_masks(customer) -> No
 
 
 def test_a_result_with_an_unknown_shape_is_refused() -> None:
-    from inference.records import photo_from_record
+    from inference.services.records import photo_from_record
 
     record = _record(["hood"], [_finding("hood", "deformity", 0.9, 0.9, x0=2, shape="ellipse")])
     with pytest.raises(ValueError, match="shape is one of \\('mask', 'box'\\), got 'ellipse'"):
@@ -313,7 +313,7 @@ def test_case_finalise_decodes_no_mask(customer, monkeypatch: pytest.MonkeyPatch
     """The synthesis and the findings writer never read a mask: the stored RLE goes to the
     finding row as it is, and nothing decodes it on the way."""
     import damage_vision.pipeline.masks as masks
-    import inference.records as records
+    import inference.services.records as records
 
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a mask was decoded")

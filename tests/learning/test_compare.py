@@ -13,7 +13,7 @@ from PIL import Image
 
 from claims.models import AuditEvent, Photo
 from inference.models import Finding, ModelVersion
-from inference.rendering import output_size
+from inference.services.rendering import output_size
 from learning import services, shadow, tasks
 from learning.models import ShadowEvaluation
 from review import services as review_services

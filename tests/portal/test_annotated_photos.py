@@ -17,7 +17,7 @@ from PIL import Image
 
 from claims.models import Photo
 from inference.models import Finding
-from inference.rendering import output_size
+from inference.services.rendering import output_size
 from portal import customer_report, report_items
 from tests.conftest import claim_processed
 from tests.portal.test_customer_report import _review, build_case
