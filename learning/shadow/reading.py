@@ -14,7 +14,7 @@ from django.db.models import Q
 from claims.models import Photo
 from common.errors import ApplicationError
 from inference.models import ModelVersion
-from inference.rendering import Region
+from inference.services.rendering import Region
 from learning import selectors
 from learning.models import ShadowEvaluation, ShadowFinding
 from review import rle as rle_codec
@@ -104,7 +104,7 @@ def promotion_evidence(*, version: ModelVersion, evaluation_id: int | None) -> d
 def shadow_regions(
     *, evaluation: ShadowEvaluation, version: ModelVersion, photo: Photo
 ) -> list[Region]:
-    """A version's shadow findings of one photo, to draw (`inference.rendering.render`)."""
+    """A version's shadow findings of one photo, to draw (`inference.services.rendering.render`)."""
     regions = []
     for row in ShadowFinding.objects.filter(
         evaluation=evaluation, model_version=version, photo=photo

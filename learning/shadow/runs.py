@@ -18,8 +18,8 @@ from claims.models import Case, Photo
 from damage_vision.pipeline.types import DamagedPart, PhotoResult
 from damage_vision.synthesis import synthesise_case
 from inference.models import Finding, ModelVersion
-from inference.predictors import predictor_for
-from inference.records import photo_record
+from inference.services.predictors import predictor_for
+from inference.services.records import photo_record
 from learning import selectors
 from learning.models import ShadowEvaluation, ShadowFinding
 from learning.shadow.matching import BoolMask, Match, Predicted, TruthRegion, match_findings
