@@ -5,6 +5,7 @@
 from review.selectors.model_versions import (
     HEADLINE_METRICS,
     MAX_LIST_SHOWN,
+    background_classes,
     damage_mapping,
     finding_figures,
     headline_metrics,
@@ -47,6 +48,7 @@ __all__ = [
     "QueueResult",
     "ReviewItem",
     "ReviewedRegions",
+    "background_classes",
     "case_contests",
     "case_latest_report",
     "case_open_round",
