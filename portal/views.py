@@ -114,6 +114,7 @@ def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             "photo_errors": photo_errors,
             "max_photos": settings.CLAIMS_MAX_PHOTOS,
             "max_photo_mb": settings.CLAIMS_MAX_PHOTO_BYTES // (1024 * 1024),
+            "max_photo_bytes": settings.CLAIMS_MAX_PHOTO_BYTES,
             "accepted": ACCEPTED_DESCRIPTION,
         },
         status=status,
@@ -138,6 +139,7 @@ def _case_context(request: AuthenticatedHttpRequest, public_id: Any) -> dict[str
             "total": len(photos),
         },
         "accepted": ACCEPTED_DESCRIPTION,
+        "max_photo_bytes": settings.CLAIMS_MAX_PHOTO_BYTES,
     }
 
 
