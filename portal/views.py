@@ -189,6 +189,8 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
         "thumb": lambda: photo.thumbnail,
         "display": lambda: photo.display,
         "annotated": lambda: photo_annotated(photo=photo),
+        # The model's own render, numbered as the review screen's rows: for adjusters.
+        "model": lambda: photo.annotated if is_staff_role(user) else None,
     }.get(kind, lambda: None)()
     if not field:
         raise Http404("This image is not ready yet")

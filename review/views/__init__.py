@@ -8,6 +8,8 @@ shadow evaluations live in `review.compare_views`.
 
 from review.views.case_screen import case_claim, case_heartbeat, case_release, case_review
 from review.views.case_writes import (
+    added_edit,
+    added_remove,
     case_finish,
     case_reopen,
     contest_answer,
@@ -31,6 +33,8 @@ __all__ = [
     "ADMIN_ONLY",
     "QUEUE_PAGE_SIZE",
     "REVIEWER_ONLY",
+    "added_edit",
+    "added_remove",
     "case_claim",
     "case_finish",
     "case_heartbeat",
