@@ -86,23 +86,27 @@ def decisions_in_force(*, case: Case, round_number: int | None = None) -> Decisi
         rows.filter(current=True) if round_number is None else rows.filter(round__lte=round_number)
     )
     out = DecisionsInForce(latest={}, added=[], confirmed=set())
-    drawn = list(
-        ReviewDecision.objects.filter(
-            case=case, action__in=[ReviewDecision.Action.ADD, ReviewDecision.Action.REMOVE]
-        ).values_list("pk", "replaces_id", "round")
+    decisions = list(
+        rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk")
     )
-    replaced = {
-        before
-        for _pk, before, number in drawn
-        if before is not None and (round_number is None or number <= round_number)
-    }
-    before_of = {pk: before for pk, before, _number in drawn}
+    drawn_actions = (ReviewDecision.Action.ADD, ReviewDecision.Action.REMOVE)
+    drawn = [(d.pk, d.replaces_id) for d in decisions if d.action in drawn_actions]
+    replaced = {before for _pk, before in drawn if before is not None}
+    if round_number is None and replaced:
+        # The current decisions lack the ones they replaced: read the chains whole (only
+        # on a case whose added damages were changed).
+        drawn = list(
+            ReviewDecision.objects.filter(case=case, action__in=drawn_actions).values_list(
+                "pk", "replaces_id"
+            )
+        )
+    before_of = dict(drawn)
     for pk in before_of:
         first = pk
         while before_of.get(first) is not None:
             first = before_of[first]  # type: ignore[assignment]
         out.origin[pk] = first
-    for d in rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk"):
+    for d in decisions:
         if d.finding_id is not None:
             out.latest[d.finding_id] = d
         elif d.action == ReviewDecision.Action.ADD and d.pk not in replaced:
