@@ -789,3 +789,20 @@ def test_the_review_api_takes_bearer_tokens_and_their_scope(make_case, adjuster)
         == 201
     )
     assert ReviewDecision.objects.get().reviewer == adjuster
+
+
+def test_the_review_screen_overlays_the_models_own_numbered_render(
+    make_case, adjuster, customer, login
+) -> None:
+    """The parts overlay is the model's render (numbered as the rows), for staff only; the
+    customer gets their reviewed photo from `annotated.jpg`."""
+    from django.core.files.base import ContentFile
+
+    case = make_case([("deformity", "hood", 0.3)])
+    photo = case.photos.get(position=0)
+    photo.annotated.save("a.jpg", ContentFile(factories.jpeg_bytes(64, 48)), save=True)
+    url = reverse("claims:photo_image", args=[case.public_id, photo.pk, "model"])
+    page = login(adjuster).get(reverse("review:case", args=[case.public_id])).content.decode()
+    assert f'"annotated_url": "{url}"' in page
+    assert login(adjuster).get(url).status_code == 200
+    assert login(customer).get(url).status_code == 404
