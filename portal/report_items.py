@@ -135,18 +135,14 @@ def reviewed_items(*, case: Case, round_number: int) -> list[ReportItem]:
     reopened round's decisions are not the report's), each with where it is on its photo
     and under which number."""
     regions = reviewed_regions(case=case, round_number=round_number)
-    # An added damage is numbered on its photo after the model's findings there.
+    # Numbered 1, 2, ... on each photo, the model's findings in the model's order and the
+    # added damages after them: a rejected finding leaves no gap in the numbers.
     numbered: dict[int, int] = {}
-    for finding in regions.findings:
-        numbered[finding.photo_id] = max(numbered.get(finding.photo_id, 0), finding.index + 1)
     items: list[ReportItem] = []
     for region in regions.kept:
         photo, f, edit = region.photo, region.finding, region.edit
-        if f is None:  # added by an adjuster
-            numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
-            number = numbered[photo.pk]
-        else:
-            number = f.index + 1
+        numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
+        number = numbered[photo.pk]
         if edit is not None:
             box, size = edit.box, (edit.width, edit.height)
             drawn = (edit.rle, edit.box, (edit.width, edit.height))
@@ -165,8 +161,7 @@ def reviewed_items(*, case: Case, round_number: int) -> list[ReportItem]:
                 shape=region.shape,
                 source=region.source,
                 confidence=wording.HIGH if region.decision is None else wording.CHECKED,
-                # Where the adjuster drew it (under the number of the model's outline it
-                # corrects), else the model's outline.
+                # Where the adjuster drew it, else the model's outline.
                 region=region_of(
                     number=photo.position + 1, finding_number=number, box=box, size=size
                 ),
