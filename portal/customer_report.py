@@ -17,7 +17,6 @@ from damage_vision.pipeline.severity import case_dsi
 from damage_vision.pipeline.severity import dsi as mean_score
 from portal.report_items import (
     ReportItem,
-    matches_report,
     model_items,
     replacements,
     reviewed_items,
@@ -25,7 +24,7 @@ from portal.report_items import (
 )
 from portal.selectors import case_photos, contest_pending
 from review.models import Contest, ReviewRound
-from review.selectors import case_contests, case_latest_report
+from review.selectors import case_contests, case_latest_report, report_outcome
 
 
 class _SeverityInWords:
@@ -139,8 +138,8 @@ class CustomerReport:
     rows: list[ReportRow]
     photos: list[ReportPhoto]
     # Per-part and per-photo severities are shown only when they come from the same
-    # scores as `dsi` (always before review; after review when the decisions behind the
-    # stored report could be read back and give its figures exactly).
+    # scores as `dsi`: always, but for a reviewed report stored before what it keeps was
+    # stored with it, whose decisions no longer gave it (review 0009).
     scores_known: bool = True
     contests_other: list[Contest] = field(default_factory=list)  # "missed damage" and others
     contests_left: int = 0  # how many more times the customer may contest the case
@@ -228,6 +227,34 @@ def _rows(items: list[ReportItem]) -> list[ReportRow]:
     return sorted(rows, key=lambda r: (r.part_words, r.damage_words))
 
 
+def _stored_rows(damaged_parts: list[dict[str, Any]]) -> list[ReportRow]:
+    """The rows of a report stored without what it keeps: no severities, sizes or places."""
+    return sorted(
+        (
+            ReportRow(
+                part=r["part"],
+                damage=r["damage"],
+                photos=sorted(set(r["photos"])),
+                severity=None,
+                area_cm2=None,
+                shape="mask",
+                confidence=wording.HIGH if set(r["sources"]) == {"model"} else wording.CHECKED,
+                changes=wording.changes_words(r["sources"]),
+            )
+            for r in damaged_parts
+        ),
+        key=lambda r: (r.part_words, r.damage_words),
+    )
+
+
+def _photo_scores(items: list[ReportItem]) -> dict[int, float]:
+    """Each photo's severity: the mean S_i of the damages it shows."""
+    grouped: dict[int, list[float]] = {}
+    for item in items:
+        grouped.setdefault(item.photo_pk, []).append(item.score)
+    return {pk: mean_score(scores) for pk, scores in grouped.items()}
+
+
 def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> CustomerReport:
     """The report a claimant reads (case page and PDF alike): one truth, the latest
     reviewed report once there is one, else what the model found."""
@@ -241,43 +268,25 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
         .order_by("-number")
         .first()
     )
-    scores_known = True
+    outcome = report_outcome(report=report) if report is not None else None
+    scores_known = report is None or outcome is not None
     if report is None:
         items = model_items(case=case)
         rows = _rows(items)
         dsi = case.dsi if case.dsi is not None else case_dsi(scores_by_row(items).values())
         reviewed_at, removed = None, 0
+        photo_scores = _photo_scores(items)
+    elif outcome is not None:
+        # The reviewed report as the adjuster finished it, read back, never recomputed.
+        rows = _rows(reviewed_items(outcome=outcome))
+        dsi, reviewed_at, removed = outcome.dsi, report.created_at, outcome.rejected
+        photo_scores = dict(outcome.photo_dsi)
     else:
-        finished = last_finished
-        items = reviewed_items(case=case, round_number=finished.number) if finished else []
+        # A report from before outcomes were stored that its decisions no longer gave
+        # (review 0009): its rows as stored, without figures it never had.
+        rows = _stored_rows(report.damaged_parts)
         dsi, reviewed_at, removed = report.dsi, report.created_at, report.rejected
-        if finished is not None and matches_report(items, report):
-            rows = _rows(items)
-        else:
-            # The stored rows, without the figures the decisions would have given.
-            scores_known = False
-            items = []
-            rows = sorted(
-                (
-                    ReportRow(
-                        part=r["part"],
-                        damage=r["damage"],
-                        photos=sorted(set(r["photos"])),
-                        severity=None,
-                        area_cm2=None,
-                        shape="mask",
-                        confidence=wording.HIGH
-                        if set(r["sources"]) == {"model"}
-                        else wording.CHECKED,
-                        changes=wording.changes_words(r["sources"]),
-                    )
-                    for r in report.damaged_parts
-                ),
-                key=lambda r: (r.part_words, r.damage_words),
-            )
-    scores: dict[int, list[float]] = {}
-    for item in items:
-        scores.setdefault(item.photo_pk, []).append(item.score)
+        photo_scores = {}
     replaced = replacements(case=case, photos=photos)
     out_photos = []
     for photo in photos:
@@ -288,7 +297,7 @@ def case_customer_report(*, case: Case, photos: list[Photo] | None = None) -> Cu
             ReportPhoto(
                 photo=photo,
                 number=number,
-                severity=mean_score(scores.get(photo.pk, []))
+                severity=photo_scores.get(photo.pk, mean_score([]))
                 if usable and scores_known and not after_report
                 else None,
                 set_aside=wording.set_aside_words(photo.set_aside_reason)

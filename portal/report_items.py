@@ -1,7 +1,8 @@
 """The damages a customer's report counts, before they are put in words: from the model's
-findings, or from a finished review round's decisions (`review.selectors.reviewed_regions`,
-the one scoring of reviewed damages), each with where it is on its photo and under which
-number; and the reviewed overlays of a photo. `portal.customer_report` words them."""
+findings, or as the reviewed report stored them when an adjuster finished
+(`review.outcome.ReviewOutcome`, read back, never recomputed), each with where it is on its
+photo and under which number; and the reviewed overlays of a photo.
+`portal.customer_report` words them."""
 
 from __future__ import annotations
 
@@ -10,14 +11,13 @@ from typing import Any
 
 from claims import wording
 from claims.models import AuditEvent, Case, Photo
-from damage_vision.pipeline.severity import case_dsi
 from damage_vision.release import needs_review
 from inference.rendering import Region
 from portal.selectors import case_findings
 from review import rle as rle_codec
-from review.models import ReviewedReport, ReviewRound
-from review.rle import Rle
-from review.selectors import reviewed_regions
+from review.models import ReviewRound
+from review.outcome import ReviewOutcome
+from review.selectors import report_outcome, round_report
 
 
 def replacements(*, case: Case, photos: list[Photo]) -> dict[int, int]:
@@ -60,9 +60,6 @@ class ReportItem:
     confidence: str
     region: dict[str, Any] | None = None  # see ReportRow.regions
     finding_id: int | None = None  # the model finding it comes from (None: added)
-    # Its mask, box ([x0, y0, x1, y1], exclusive) and the grid (width, height) both live in:
-    # the model's processed grid, or the photo's full size for what an adjuster drew.
-    drawn: tuple[Rle, Any, tuple[int, int]] | None = None
 
 
 def region_of(
@@ -129,47 +126,28 @@ def model_items(*, case: Case) -> list[ReportItem]:
     ]
 
 
-def reviewed_items(*, case: Case, round_number: int) -> list[ReportItem]:
-    """The damages of the report finished in round `round_number`, as
-    `review.selectors.reviewed_regions` scores them from the decisions in force then (a
-    reopened round's decisions are not the report's), each with where it is on its photo
-    and under which number."""
-    regions = reviewed_regions(case=case, round_number=round_number)
-    # Numbered 1, 2, ... on each photo, the model's findings in the model's order and the
-    # added damages after them: a rejected finding leaves no gap in the numbers.
-    numbered: dict[int, int] = {}
-    items: list[ReportItem] = []
-    for region in regions.kept:
-        photo, f, edit = region.photo, region.finding, region.edit
-        numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
-        number = numbered[photo.pk]
-        if edit is not None:
-            box, size = edit.box, (edit.width, edit.height)
-            drawn = (edit.rle, edit.box, (edit.width, edit.height))
-        else:
-            assert f is not None
-            box, size = f.box, f.mask_size
-            drawn = (Rle.from_coco(f.mask_rle), f.box, (f.mask_size[0], f.mask_size[1]))
-        items.append(
-            ReportItem(
-                part=region.part,
-                damage=region.damage,
-                photo_pk=photo.pk,
-                number=photo.position + 1,
-                score=region.score,
-                area_cm2=region.area_cm2,
-                shape=region.shape,
-                source=region.source,
-                confidence=wording.HIGH if region.decision is None else wording.CHECKED,
-                # Where the adjuster drew it, else the model's outline.
-                region=region_of(
-                    number=photo.position + 1, finding_number=number, box=box, size=size
-                ),
-                finding_id=f.pk if f is not None else None,
-                drawn=drawn,
-            )
+def reviewed_items(*, outcome: ReviewOutcome) -> list[ReportItem]:
+    """The damages of a stored reviewed report, each with where it is on its photo and
+    under which number (1, 2, ... on each photo, as the report kept them: no gap for a
+    rejected finding): where the adjuster drew it, else the model's outline."""
+    return [
+        ReportItem(
+            part=k.part,
+            damage=k.damage,
+            photo_pk=k.photo_id,
+            number=k.photo_number,
+            score=k.score,
+            area_cm2=k.area_cm2,
+            shape=k.shape,
+            source=k.source,
+            confidence=wording.CHECKED if k.checked else wording.HIGH,
+            region=region_of(
+                number=k.photo_number, finding_number=k.number, box=k.box, size=k.grid
+            ),
+            finding_id=k.finding_id,
         )
-    return items
+        for k in outcome.kept
+    ]
 
 
 def photo_review_round(*, photo: Photo) -> int | None:
@@ -187,40 +165,29 @@ def photo_review_round(*, photo: Photo) -> int | None:
 
 
 def photo_reviewed_regions(*, photo: Photo, round_number: int) -> list[Region]:
-    """What the reviewed report of round `round_number` shows on `photo`, to draw: the
-    model's findings an adjuster accepted (or left above the threshold), the outlines an
-    adjuster redrew and the damages one added, under the numbers the report's rows use."""
+    """What the reviewed report of round `round_number` shows on `photo`, to draw, as it was
+    stored: the model's findings an adjuster accepted (or left above the threshold), the
+    outlines an adjuster redrew and the damages one added, under the numbers the report's
+    rows use. Nothing for a report stored without what it keeps (review 0009): its rows
+    are shown without figures or outlines."""
+    report = round_report(case_id=photo.case_id, round_number=round_number)
+    outcome = report_outcome(report=report) if report is not None else None
+    if outcome is None:
+        return []
     regions = []
-    for item in reviewed_items(case=photo.case, round_number=round_number):
-        if item.photo_pk != photo.pk or item.drawn is None or item.region is None:
+    for kept in outcome.kept:
+        if kept.photo_id != photo.pk:
             continue
-        rle, box, grid = item.drawn
-        mask = rle_codec.decode(rle)
+        mask = rle_codec.decode(kept.mask)
         regions.append(
             Region(
-                number=int(item.region["number"]),
-                damage=item.damage,
+                number=kept.number,
+                damage=kept.damage,
                 mask=mask,
-                box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
-                grid=grid,
-                shape=item.shape,
+                box=kept.box,
+                grid=kept.grid,
+                shape=kept.shape,
                 area_px=int(mask.sum()),
             )
         )
     return sorted(regions, key=lambda r: r.number)
-
-
-def matches_report(items: list[ReportItem], report: ReviewedReport) -> bool:
-    """Whether `items` are the stored report's rows and give its DSI exactly."""
-    mine: dict[tuple[str, str], tuple[list[int], list[str]]] = {}
-    for i in items:
-        photos, sources = mine.setdefault((i.part, i.damage), ([], []))
-        photos.append(i.number)
-        sources.append(i.source)
-    stored = {
-        (r["part"], r["damage"]): (sorted(set(r["photos"])), sorted(r["sources"]))
-        for r in report.damaged_parts
-    }
-    return {k: (sorted(set(p)), sorted(s)) for k, (p, s) in mine.items()} == stored and round(
-        case_dsi(scores_by_row(items).values()), 4
-    ) == round(report.dsi, 4)

@@ -235,10 +235,26 @@ class ReviewDecision(models.Model):
 
 
 class ReviewedReport(models.Model):
-    """The case report recomputed from the human decisions; a new row each time."""
+    """The case report computed from the human decisions when a review round is finished;
+    one row per finished round, never changed. `outcome` is what the readers read (the
+    customer's page and PDF, the reviewed overlays, the label export); the figures beside
+    it are the same value's, kept as columns for the admin, the API and the screen."""
 
     case = models.ForeignKey(
         "claims.Case", on_delete=models.PROTECT, related_name="reviewed_reports"
+    )
+    round = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The review round it finished; empty for reports older than the rounds.",
+    )
+    outcome = models.JSONField(
+        null=True,
+        blank=True,
+        help_text=(
+            "What the report keeps and its figures (review.outcome.ReviewOutcome); empty "
+            "for an older report its decisions no longer give (review 0009)."
+        ),
     )
     damaged_parts = models.JSONField()
     dsi = models.FloatField()
@@ -252,6 +268,9 @@ class ReviewedReport(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["case", "-created_at"], name="review_report_latest")]
+        constraints = [
+            models.UniqueConstraint(fields=["case", "round"], name="review_report_one_per_round")
+        ]
 
     def __str__(self) -> str:
         return f"reviewed report {self.pk} of case {self.case_id}"

@@ -72,11 +72,19 @@ def damage_mapping(*, target: Taxonomy, source: str) -> dict[str, str]:
         return {c: c for c in target.classes}
 
 
+# The word snapshots have always used for a finding kept without a decision (the review
+# screen's "auto"); the reviewed report calls its source "model".
+UNDECIDED_SOURCE = "auto"
+
+
 def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage], list[int]]:
-    """Every usable photo of a reviewed case with what a person kept, at full size.
+    """Every usable photo of a reviewed case with what a person kept, at full size: the
+    kept damages of the case's latest reviewed report, as stored when it was finished.
 
     Damage names of another taxonomy are mapped through the target's merge map; a name
     that does not map is left out (the snapshot's categories are the target's classes).
+    A case whose report was stored without what it keeps (an older report its decisions
+    no longer gave, review 0009) is left out: nothing says what was kept on it.
     """
     target = load_taxonomy(damage_taxonomy)
     cases = list(
@@ -85,36 +93,41 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
         .order_by("pk")
     )
     images: list[LabelledImage] = []
+    exported: list[int] = []
     for case in cases:
         version = case.model_version
         if version is None:
             continue
+        report = review_selectors.case_latest_report(case=case)
+        outcome = review_selectors.report_outcome(report=report) if report is not None else None
+        if outcome is None:
+            continue
+        exported.append(case.pk)
         mapping = damage_mapping(target=target, source=version.damage_taxonomy)
-        items = review_selectors.case_review_items(case=case)
+        photos = list(case.photos.filter(status=Photo.Status.DONE).order_by("position"))
+        sizes = {photo.pk: (photo.height, photo.width) for photo in photos}
         by_photo: dict[int, list[LabelledObject]] = {}
-        for item in items:
-            if not item.kept:
-                continue
+        for kept in outcome.kept:
             category = mapping.get(
-                item.damage, item.damage if item.damage in target.classes else ""
+                kept.damage, kept.damage if kept.damage in target.classes else ""
             )
-            if not category or category == target.background:
+            if not category or category == target.background or kept.photo_id not in sizes:
                 continue
-            photo = item.photo
-            mask = item.mask
-            if (mask.height, mask.width) != (photo.height, photo.width):  # the model's grid
-                full = rle_codec.resize_nearest(rle_codec.decode(mask), photo.height, photo.width)
+            height, width = sizes[kept.photo_id]
+            mask = kept.mask
+            if (mask.height, mask.width) != (height, width):  # the model's grid
+                full = rle_codec.resize_nearest(rle_codec.decode(mask), height, width)
                 mask = rle_codec.encode(full)
-            by_photo.setdefault(photo.pk, []).append(
+            by_photo.setdefault(kept.photo_id, []).append(
                 LabelledObject(
                     category=category,
                     rle=mask,
-                    part=item.part,
-                    source=item.state,
-                    shape=item.shape,
+                    part=kept.part,
+                    source=UNDECIDED_SOURCE if kept.source == "model" else kept.source,
+                    shape=kept.shape,
                 )
             )
-        for photo in case.photos.filter(status=Photo.Status.DONE).order_by("position"):
+        for photo in photos:
             images.append(
                 LabelledImage(
                     file_name=f"case-{case.reference}-photo-{photo.position + 1}-{photo.pk}.jpg",
@@ -128,7 +141,7 @@ def reviewed_label_images(*, damage_taxonomy: str) -> tuple[list[LabelledImage],
                     objects=tuple(by_photo.get(photo.pk, [])),
                 )
             )
-    return images, [c.pk for c in cases if c.model_version is not None]
+    return images, exported
 
 
 def model_version_audit(*, version: ModelVersion) -> QuerySet[AuditEvent]:

@@ -11,7 +11,7 @@ import datetime as dt
 from celery import current_app
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from claims.audit import audit_record
@@ -22,6 +22,7 @@ from common.errors import ApplicationError
 from inference.models import ModelVersion
 from learning import selectors
 from learning.models import ShadowEvaluation
+from review.models import ReviewedReport
 
 # The task (`learning.tasks`) keeps the name it had in the review app: messages already
 # queued under it still run.
@@ -34,10 +35,21 @@ SHADOW_TIME_LIMIT_S = 3 * 3600 + 120
 
 
 def reviewed_cases_latest(*, n: int) -> list[Case]:
-    """The last `n` reviewed cases, the most recently finished review first."""
+    """The last `n` reviewed cases, the most recently finished review first; those whose
+    latest report was stored without what it keeps (review 0009) have no truth to score
+    against and are left out."""
+    latest = ReviewedReport.objects.filter(case=OuterRef("pk")).order_by("-created_at", "-pk")
     return list(
         Case.objects.filter(status=Case.Status.REVIEWED, model_version__isnull=False)
-        .annotate(reviewed_at=Max("reviewed_reports__created_at"))
+        .annotate(
+            reviewed_at=Subquery(latest.values("created_at")[:1]),
+            latest_report=Subquery(latest.values("pk")[:1]),
+        )
+        .filter(
+            Exists(
+                ReviewedReport.objects.filter(pk=OuterRef("latest_report"), outcome__isnull=False)
+            )
+        )
         .order_by("-reviewed_at", "-pk")[:n]
     )
 

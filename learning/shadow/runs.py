@@ -17,7 +17,7 @@ from django.utils import timezone
 from claims.models import Case, Photo
 from damage_vision.pipeline.types import DamagedPart, PhotoResult
 from damage_vision.synthesis import synthesise_case
-from inference.models import ModelVersion
+from inference.models import Finding, ModelVersion
 from inference.predictors import predictor_for
 from inference.records import photo_record
 from learning import selectors
@@ -27,6 +27,7 @@ from learning.shadow.metrics import PhotoScore, bootstrap_difference, disagreeme
 from review import rle as rle_codec
 from review import selectors as review_selectors
 from review.models import ReviewedReport
+from review.rle import Rle
 
 
 def shadow_evaluation_claim(*, evaluation_id: int) -> bool:
@@ -52,17 +53,22 @@ class _FullTruth:
 
 
 def _case_truth(case: Case) -> dict[int, list[_FullTruth]]:
-    """Per photo: the regions people kept and the findings they rejected, from the same
-    review items as the label export (`review.selectors.case_review_items`)."""
+    """Per photo: the regions people kept and the findings they rejected, as the case's
+    latest reviewed report stored them (what the label export exports)."""
     out: dict[int, list[_FullTruth]] = {}
-    for item in review_selectors.case_review_items(case=case):
-        if item.kind == "photo" or item.state == "pending":
-            continue
-        kept = item.kept
-        mask = rle_codec.decode(item.mask)
-        key = f"f{item.finding.pk}" if item.finding is not None else f"a{item.decision.pk}"  # type: ignore[union-attr]
-        damage = item.damage if kept else (item.finding.damage if item.finding else item.damage)
-        out.setdefault(item.photo.pk, []).append(_FullTruth(key, damage, mask, kept))
+    report = review_selectors.case_latest_report(case=case)
+    outcome = review_selectors.report_outcome(report=report) if report is not None else None
+    if outcome is None:
+        return out
+    for kept in outcome.kept:
+        key = f"f{kept.finding_id}" if kept.finding_id is not None else f"a{kept.decision_id}"
+        mask = rle_codec.decode(kept.mask)
+        out.setdefault(kept.photo_id, []).append(_FullTruth(key, kept.damage, mask, True))
+    for finding in Finding.objects.filter(pk__in=outcome.rejected_findings).order_by("pk"):
+        mask = rle_codec.decode(Rle.from_coco(finding.mask_rle))
+        out.setdefault(finding.photo_id, []).append(
+            _FullTruth(f"f{finding.pk}", finding.damage, mask, False)
+        )
     return out
 
 

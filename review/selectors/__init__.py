@@ -11,26 +11,24 @@ from review.selectors.queue import (
 )
 from review.selectors.screen import (
     DecisionsInForce,
-    KeptRegion,
-    ReviewedRegions,
     ReviewItem,
     case_contests,
     case_latest_report,
     case_open_round,
     case_review_items,
     decisions_in_force,
-    reviewed_regions,
+    report_outcome,
+    reviewed_outcome,
+    round_report,
     taxonomy_classes,
 )
 
 __all__ = [
     "AGE_FILTERS",
     "DecisionsInForce",
-    "KeptRegion",
     "QueueFilters",
     "QueueResult",
     "ReviewItem",
-    "ReviewedRegions",
     "case_contests",
     "case_latest_report",
     "case_open_round",
@@ -39,6 +37,8 @@ __all__ = [
     "lease_of",
     "queue_cases",
     "queue_filter_choices",
-    "reviewed_regions",
+    "report_outcome",
+    "reviewed_outcome",
+    "round_report",
     "taxonomy_classes",
 ]

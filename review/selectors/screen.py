@@ -1,5 +1,7 @@
 """One case on the review screen: the decisions in force, the items to decide, contests,
-rounds and reports, and the classes a person may choose."""
+rounds and reports, the classes a person may choose, and what a finished round keeps
+(`reviewed_outcome`, derived once and stored with its report; `report_outcome` reads it
+back)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from damage_vision.release import needs_review, released
 from damage_vision.taxonomy import TaxonomyError, load_taxonomy
 from inference.models import Finding
 from review.models import Contest, MaskEdit, ReviewDecision, ReviewedReport, ReviewRound
+from review.outcome import KeptDamage, ReviewOutcome
 from review.rle import Rle
 
 
@@ -42,29 +45,6 @@ class ReviewItem:
     def needs_review(self) -> bool:
         return self.state == "pending"
 
-    @property
-    def kept(self) -> bool:
-        """A region the reviewed report keeps: decided, and not rejected."""
-        return self.kind != "photo" and self.state not in ("pending", "rejected")
-
-    @property
-    def mask(self) -> Rle:
-        """The region's mask: what an adjuster drew (at the photo's full size) or else the
-        model's (in its version's processed grid: compare shapes before use)."""
-        edit = self.decision.mask_edit if self.decision is not None else None
-        if edit is not None:
-            return edit.rle
-        assert self.finding is not None
-        return Rle.from_coco(self.finding.mask_rle)
-
-    @property
-    def shape(self) -> str:
-        edit = self.decision.mask_edit if self.decision is not None else None
-        if edit is not None:
-            return edit.shape
-        assert self.finding is not None
-        return self.finding.shape
-
 
 @dataclass
 class DecisionsInForce:
@@ -77,15 +57,11 @@ class DecisionsInForce:
     origin: dict[int, int] = field(default_factory=dict)
 
 
-def decisions_in_force(*, case: Case, round_number: int | None = None) -> DecisionsInForce:
-    """What the adjusters decided on `case`: the current decisions, or with
-    `round_number` those in force when that round finished (its decisions and those of the
-    rounds before; a later round's are not that report's). An added damage redrawn or taken
-    off is a chain of decisions, each replacing the one before: the last one counts."""
-    rows = ReviewDecision.objects.filter(case=case)
-    rows = (
-        rows.filter(current=True) if round_number is None else rows.filter(round__lte=round_number)
-    )
+def decisions_in_force(*, case: Case) -> DecisionsInForce:
+    """What the adjusters decided on `case`: the current decisions. An added damage
+    redrawn or taken off is a chain of decisions, each replacing the one before: the last
+    one counts (a removal: none)."""
+    rows = ReviewDecision.objects.filter(case=case, current=True)
     out = DecisionsInForce(latest={}, added=[], confirmed=set())
     decisions = list(
         rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk")
@@ -93,7 +69,7 @@ def decisions_in_force(*, case: Case, round_number: int | None = None) -> Decisi
     drawn_actions = (ReviewDecision.Action.ADD, ReviewDecision.Action.REMOVE)
     drawn = [(d.pk, d.replaces_id) for d in decisions if d.action in drawn_actions]
     replaced = {before for _pk, before in drawn if before is not None}
-    if round_number is None and replaced:
+    if replaced:
         # The current decisions lack the ones they replaced: read the chains whole (only
         # on a case whose added damages were changed).
         drawn = list(
@@ -251,42 +227,21 @@ def taxonomy_classes(name: str, keep_first: bool = False) -> list[str]:
     return [first, *classes[1:]]
 
 
-# Model versions -------------------------------------------------------------------------
+# The reviewed report ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class KeptRegion:
-    """A damage a reviewed report counts: a model finding kept (undecided above its
-    version's threshold, accepted, or redrawn) or one an adjuster added. `score` is S_i,
-    with confidence 1 once a person saw the region; `area_cm2` is the model's size, scaled
-    to the redrawn mask for an edit, None for an added damage."""
+def reviewed_outcome(*, case: Case) -> ReviewOutcome:
+    """What the reviewed report of `case` keeps, from the decisions in force: the one
+    derivation of what an adjuster kept and how it scores. `case_finish_review` stores it
+    with the report; everyone else reads it back (`report_outcome`).
 
-    part: str
-    damage: str
-    photo: Photo
-    score: float
-    source: str  # "model" | "accepted" | "edited" | "added"
-    shape: str
-    area_cm2: float | None
-    finding: Finding | None
-    decision: ReviewDecision | None
-
-    @property
-    def edit(self) -> MaskEdit | None:
-        return self.decision.mask_edit if self.decision is not None else None
-
-
-@dataclass(frozen=True)
-class ReviewedRegions:
-    kept: list[KeptRegion]
-    rejected: int  # model findings an adjuster rejected
-    findings: list[Finding]  # every finding of the case's version, by photo and number
-
-
-def reviewed_regions(*, case: Case, round_number: int | None = None) -> ReviewedRegions:
-    """What the reviewed report of `case` counts, from the decisions in force (now, or when
-    round `round_number` finished): the one scoring of reviewed damages, used by the report
-    an adjuster finishes and by the customer's view of it."""
+    A finding nobody decided is kept when its version's threshold releases it, with the
+    model's terms; an accepted one scores with confidence 1 (a person saw it); a redrawn
+    one with confidence 1 and its drawn share of the photo, its size scaled to the drawn
+    mask; a rejected one is dropped. Damages an adjuster added follow, each as last
+    redrawn, re-typed or moved (one taken off again is not kept), in the order they were
+    first added. What is kept is numbered 1, 2, ... on each photo, the model's findings in
+    the model's order, then the added ones: a rejected finding leaves no gap."""
     version = case.model_version
     try:
         taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
@@ -303,30 +258,84 @@ def reviewed_regions(*, case: Case, round_number: int | None = None) -> Reviewed
         share = edit.area_px / (edit.width * edit.height)
         return severity_terms(share, 1.0, weight(damage, fallback)).score
 
-    decided = decisions_in_force(case=case, round_number=round_number)
+    numbered: dict[int, int] = {}  # by photo: the last number given there
+
+    def kept_damage(
+        *,
+        photo: Photo,
+        part: str,
+        damage: str,
+        score: float,
+        area_cm2: float | None,
+        source: str,
+        finding: Finding | None,
+        decision: ReviewDecision | None,
+    ) -> KeptDamage:
+        edit = decision.mask_edit if decision is not None else None
+        if edit is not None:  # where the adjuster drew it, at the photo's full size
+            box, grid, mask, shape = edit.box, (edit.width, edit.height), edit.rle, edit.shape
+        else:  # the model's outline, in its processed grid
+            assert finding is not None
+            box, grid = finding.box, (finding.mask_size[0], finding.mask_size[1])
+            mask, shape = Rle.from_coco(finding.mask_rle), finding.shape
+        # Numbered 1, 2, ... on its photo in the order kept: a rejected finding leaves no
+        # gap in the customer's numbers.
+        numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
+        return KeptDamage(
+            part=part,
+            damage=damage,
+            photo_id=photo.pk,
+            photo_number=photo.position + 1,
+            number=numbered[photo.pk],
+            score=score,
+            area_cm2=area_cm2,
+            shape=shape,
+            source=source,
+            finding_id=finding.pk if finding is not None else None,
+            decision_id=decision.pk if decision is not None else None,
+            box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])),
+            grid=(int(grid[0]), int(grid[1])),
+            mask=mask,
+        )
+
+    decided = decisions_in_force(case=case)
     findings = list(
         Finding.objects.filter(case=case, model_version=version)
         .select_related("photo", "model_version")
         .order_by("photo__position", "index")
     )
-    kept: list[KeptRegion] = []
-    rejected = 0
+    kept: list[KeptDamage] = []
+    rejected: list[int] = []
     for f in findings:
         d = decided.latest.get(f.pk)
         if d is None:
             if released(f.c_refined, f.model_version.threshold):  # else: waits for a decision
                 kept.append(
-                    KeptRegion(
-                        f.part, f.damage, f.photo, f.dsi_score, "model", f.shape, f.area_cm2, f, d
+                    kept_damage(
+                        photo=f.photo,
+                        finding=f,
+                        decision=d,
+                        part=f.part,
+                        damage=f.damage,
+                        score=f.dsi_score,
+                        area_cm2=f.area_cm2,
+                        source="model",
                     )
                 )
         elif d.action == ReviewDecision.Action.REJECT:
-            rejected += 1
+            rejected.append(f.pk)
         elif d.action == ReviewDecision.Action.ACCEPT:
             score = severity_terms(f.dsi_area / 100.0, 1.0, weight(f.damage, f.dsi_type_weight))
             kept.append(
-                KeptRegion(
-                    f.part, f.damage, f.photo, score.score, "accepted", f.shape, f.area_cm2, f, d
+                kept_damage(
+                    photo=f.photo,
+                    finding=f,
+                    decision=d,
+                    part=f.part,
+                    damage=f.damage,
+                    score=score.score,
+                    area_cm2=f.area_cm2,
+                    source="accepted",
                 )
             )
         else:
@@ -338,32 +347,42 @@ def reviewed_regions(*, case: Case, round_number: int | None = None) -> Reviewed
                 share = edit.area_px / (edit.width * edit.height)
                 area = f.area_cm2 / f.area_px * share * f.mask_size[0] * f.mask_size[1]
             kept.append(
-                KeptRegion(
-                    d.part,
-                    d.damage_type,
-                    f.photo,
-                    drawn_score(edit, d.damage_type, f.dsi_type_weight),
-                    "edited",
-                    edit.shape,
-                    area,
-                    f,
-                    d,
+                kept_damage(
+                    photo=f.photo,
+                    finding=f,
+                    decision=d,
+                    part=d.part,
+                    damage=d.damage_type,
+                    score=drawn_score(edit, d.damage_type, f.dsi_type_weight),
+                    area_cm2=area,
+                    source="edited",
                 )
             )
-    for d in decided.added:
+    for d in decided.added:  # each as last redrawn, in the order first added
         edit = d.mask_edit
         assert edit is not None
         kept.append(
-            KeptRegion(
-                d.part,
-                d.damage_type,
-                d.photo,
-                drawn_score(edit, d.damage_type, 0.0),
-                "added",
-                edit.shape,
-                None,
-                None,
-                d,
+            kept_damage(
+                photo=d.photo,
+                part=d.part,
+                damage=d.damage_type,
+                score=drawn_score(edit, d.damage_type, 0.0),
+                area_cm2=None,
+                source="added",
+                finding=None,
+                decision=d,
             )
         )
-    return ReviewedRegions(kept=kept, rejected=rejected, findings=findings)
+    return ReviewOutcome.of(kept=kept, rejected_findings=rejected)
+
+
+def report_outcome(*, report: ReviewedReport) -> ReviewOutcome | None:
+    """What `report` keeps and its figures, as stored when the adjuster finished; None for
+    a report from before outcomes were stored that its decisions did not give back
+    (review 0009 says why)."""
+    return None if report.outcome is None else ReviewOutcome.from_json(report.outcome)
+
+
+def round_report(*, case_id: int, round_number: int) -> ReviewedReport | None:
+    """The reviewed report that finished round `round_number` of the case."""
+    return ReviewedReport.objects.filter(case_id=case_id, round=round_number).first()

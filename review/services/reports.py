@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
-
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
@@ -14,14 +11,13 @@ from claims.live import case_notify
 from claims.models import Case
 from common.access import require_reviewer
 from common.errors import ApplicationError
-from damage_vision.pipeline.severity import case_dsi
-from damage_vision.pipeline.severity import dsi as dsi_mean
 from review import selectors
 from review.models import (
     Contest,
     ReviewedReport,
     ReviewRound,
 )
+from review.outcome import ReviewOutcome
 from review.services.decisions import lock_for_decision, round_create
 from review.services.leases import lease_held_message, lease_release, lease_take
 
@@ -31,39 +27,10 @@ def _pending_count(case: Case) -> int:
     return sum(1 for item in selectors.case_review_items(case=case) if item.state == "pending")
 
 
-def report_compute(*, case: Case) -> dict[str, Any]:
-    """Damaged parts and DSI from the human decisions (pure read, no write).
-
-    A finding a person accepted, edited or added counts with confidence 1 (a person saw
-    it); a rejected one is dropped; a finding above the threshold that nobody decided
-    keeps the model's terms. A_i uses the edited mask's share of the photo. A photo's DSI
-    is the mean S_i of what it shows; the case's is the mean over its rows (part, damage
-    type), each row the mean of its photos' S_i, as in the model's synthesis.
-    """
-    regions = selectors.reviewed_regions(case=case)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-    scores_by_photo: dict[int, list[float]] = defaultdict(list)
-    scores_by_row: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for region in regions.kept:
-        key = (region.part, region.damage)
-        row = rows.setdefault(
-            key, {"part": region.part, "damage": region.damage, "photos": [], "sources": []}
-        )
-        if region.photo.position + 1 not in row["photos"]:
-            row["photos"].append(region.photo.position + 1)
-        row["sources"].append(region.source)
-        scores_by_photo[region.photo.pk].append(region.score)
-        scores_by_row[key].append(region.score)
-    added = sum(1 for r in regions.kept if r.source == "added")
-    kept, rejected = len(regions.kept) - added, regions.rejected
-    return {
-        "damaged_parts": sorted(rows.values(), key=lambda r: (r["part"], r["damage"])),
-        "dsi": round(case_dsi(scores_by_row.values()), 4),
-        "photo_dsi": {str(k): round(dsi_mean(v), 4) for k, v in scores_by_photo.items()},
-        "kept": kept,
-        "rejected": rejected,
-        "added": added,
-    }
+def report_compute(*, case: Case) -> ReviewOutcome:
+    """The reviewed report the decisions in force give now (pure read, no write): what it
+    keeps and its figures, as `review.selectors.reviewed_outcome` derives them."""
+    return selectors.reviewed_outcome(case=case)
 
 
 def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
@@ -91,20 +58,22 @@ def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
         )
         if finished != 1:  # unreachable while the round is locked; kept as the last word
             raise ApplicationError("This review was finished by another request.")
-        data = report_compute(case=case)
+        outcome = report_compute(case=case)
         report = ReviewedReport.objects.create(
             case=case,
-            damaged_parts=data["damaged_parts"],
-            dsi=data["dsi"],
-            kept=data["kept"],
-            rejected=data["rejected"],
-            added=data["added"],
+            round=review_round.number,
+            outcome=outcome.to_json(),
+            damaged_parts=[row.to_json() for row in outcome.damaged_parts],
+            dsi=outcome.dsi,
+            kept=outcome.kept_findings,
+            rejected=outcome.rejected,
+            added=outcome.added,
             reviewed_by=user,
             created_at=now,
         )
         # The model's DSI stays on the findings; the case carries the reviewed figure.
         Case.objects.filter(pk=case.pk).update(
-            status=Case.Status.REVIEWED, dsi=data["dsi"], updated_at=now, review_round_open=False
+            status=Case.Status.REVIEWED, dsi=outcome.dsi, updated_at=now, review_round_open=False
         )
         lease_release(case=case, user=user)  # finished: the case is no longer held
         audit_record(
@@ -114,10 +83,10 @@ def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
             data={
                 "report": report.pk,
                 "round": review_round.number,
-                "dsi": data["dsi"],
-                "kept": data["kept"],
-                "rejected": data["rejected"],
-                "added": data["added"],
+                "dsi": outcome.dsi,
+                "kept": outcome.kept_findings,
+                "rejected": outcome.rejected,
+                "added": outcome.added,
             },
         )
         case_id = case.pk

@@ -20,6 +20,7 @@ from learning import services
 from learning.models import DatasetSnapshot
 from review import rle as rle_codec
 from review import services as review_services
+from review.models import ReviewDecision, ReviewedReport
 
 pytestmark = pytest.mark.django_db
 
@@ -141,3 +142,29 @@ def test_exported_labels_say_which_are_boxes(box_case, adjuster, admin_user, set
         "surface_damage": ("edited", "box", [30, 10, 20, 30]),
         "body_damage": ("added", "mask", [0, 0, 6, 6]),
     }
+
+
+def test_the_export_is_the_stored_kept_list_of_each_case(
+    make_case, adjuster, admin_user, settings
+) -> None:
+    """What a finished round kept, as its report stored it: a decision's row changed
+    afterwards (no new round) changes no label; a case whose report was stored without
+    what it keeps (review 0009) is left out."""
+    case = _reviewed_case(make_case, adjuster)
+    deformity = _findings(case)["deformity"]
+    ReviewDecision.objects.filter(finding=deformity, current=True).update(action="accept")
+    ReviewDecision.objects.filter(action="edit", case=case).update(damage_type="deformity")
+    older = _reviewed_case(make_case, adjuster)
+    ReviewedReport.objects.filter(case=older).update(outcome=None)
+    snapshot = services.snapshot_export(user=admin_user, version="stored")
+    assert (snapshot.cases, snapshot.images, snapshot.annotations) == ([case.pk], 1, 2)
+    doc = json.loads(
+        (Path(settings.REVIEW_EXPORT_ROOT) / "stored" / "annotations.json").read_text()
+    )
+    names = {c["id"]: c["name"] for c in doc["categories"]}
+    got = [
+        (names[a["category_id"]], a["attributes"]["source"], a["area"]) for a in doc["annotations"]
+    ]
+    # The report's order: the photo's findings by number, then what was added.
+    assert got == [("surface_damage", "edited", 400), ("body_damage", "auto", 160)]
+    assert snapshot.summary["by_source"] == {"auto": 1, "edited": 1}

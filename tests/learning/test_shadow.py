@@ -251,6 +251,26 @@ def test_cases_the_candidate_was_trained_on_are_left_out(
     assert ShadowEvaluation.objects.count() == 0
 
 
+def test_a_case_whose_report_keeps_no_outcome_is_not_evaluated(live, adjuster, make_case) -> None:
+    """The truth is what the latest report stored; a case whose latest report was stored
+    without it (review 0009) has none and is left out, one with an older such report is
+    not."""
+    first, second, third = (_reviewed(make_case, adjuster, live) for _ in range(3))
+    ReviewedReport.objects.filter(case=second).update(outcome=None)
+    latest = ReviewedReport.objects.get(case=first)
+    ReviewedReport.objects.create(
+        case=first,
+        damaged_parts=[],
+        dsi=0.0,
+        kept=0,
+        rejected=0,
+        added=0,
+        reviewed_by=adjuster,
+        created_at=latest.created_at - dt.timedelta(days=1),
+    )
+    assert shadow.reviewed_cases_latest(n=5) == [third, first]
+
+
 def test_the_model_page_form_queues_an_evaluation(
     version, live, admin_user, adjuster, make_case, login
 ) -> None:

@@ -24,12 +24,12 @@ from claims.models import AuditEvent, Case, Photo
 from claims.services import Upload, photo_add
 from damage_vision.taxonomy import load_taxonomy
 from inference import services as inference_services
-from inference.models import Finding
-from portal import customer_report
+from inference.models import Finding, ModelVersion
+from portal import customer_report, report_items
 from portal.reports import case_report_pdf
 from review import rle as rle_codec
 from review import services
-from review.models import ReviewedReport
+from review.models import ReviewDecision, ReviewedReport
 from tests import factories
 from tests.conftest import claim_processed
 
@@ -377,14 +377,12 @@ def test_after_review_only_the_reviewed_report_with_the_changes_marked(customer,
     assert {r.confidence for r in report.rows} == {"checked by an adjuster"}
     # The case and per-photo severities are the reviewed report's, computed alike.
     computed = services.report_compute(case=case)
-    assert report.dsi == stored.dsi == pytest.approx(computed["dsi"])
+    assert report.dsi == stored.dsi == pytest.approx(computed.dsi)
     assert case.dsi == pytest.approx(stored.dsi)
     photo1 = case.photos.get(position=0)
-    assert report.photos[0].severity == pytest.approx(computed["photo_dsi"][str(photo1.pk)])
+    assert report.photos[0].severity == pytest.approx(computed.photo_dsi[photo1.pk])
     assert f'<span id="case-dsi">{wording.severity_number(stored.dsi)}</span>' in html
-    assert f"photo 1: {wording.severity_number(computed['photo_dsi'][str(photo1.pk)])}" in (
-        page.text
-    )
+    assert f"photo 1: {wording.severity_number(computed.photo_dsi[photo1.pk])}" in (page.text)
     # The edited door: the model's scale (cm² per grid pixel) times the drawn area.
     door = next(r for r in report.rows if r.part == "door_shell")
     finding = Finding.objects.get(case=case, part="door_shell")
@@ -469,21 +467,80 @@ def test_reopened_case_keeps_showing_the_last_reviewed_report(
     assert "photo 3: added after the check" in page.text
 
 
-def test_stored_report_that_the_decisions_do_not_give_is_shown_without_figures(
+def test_the_page_pdf_and_photo_show_the_stored_report_whatever_the_decisions_say_later(
     customer, adjuster
 ) -> None:
+    """What the customer reads is the report as the adjuster finished it, read back: a
+    decision's row changed in the database afterwards (no new round) and the version's
+    threshold moved change nothing on the page, in the PDF or on the reviewed photo."""
     case = build_case(customer)
     stored = _review(case, adjuster)
-    ReviewedReport.objects.filter(pk=stored.pk).update(dsi=stored.dsi + 1)
+    case.refresh_from_db()
+    client = _client(customer)
+    before = customer_report.case_customer_report(case=case)
+    _, page_before = _page(client, case)
+    pdf_before = pdf_pages_text(_pdf(client, case))
+    photo = case.photos.get(position=0)
+    drawn_before = [
+        (r.number, r.damage, r.box, r.grid, r.area_px)
+        for r in report_items.photo_reviewed_regions(photo=photo, round_number=1)
+    ]
+
+    bumper = Finding.objects.get(case=case, part="bumper")
+    ReviewDecision.objects.filter(finding=bumper, current=True).update(action="reject")
+    ReviewDecision.objects.filter(action="add", case=case).update(part="roof")
+    ModelVersion.objects.filter(pk=case.model_version_id).update(threshold=0.99)
+    assert services.report_compute(case=case).dsi != stored.dsi  # the rows say otherwise now
+
+    after = customer_report.case_customer_report(case=case)
+    assert after.scores_known
+    assert (
+        [r.sentence for r in after.rows]
+        == [r.sentence for r in before.rows]
+        == [
+            "Boot lid: scratch or paint damage, light",
+            "Bumper: scratch or paint damage, light, about 0.4 m²",
+            "Door: dent or deformation, medium, about 0.2 m²",
+        ]
+    )
+    assert [r.regions for r in after.rows] == [r.regions for r in before.rows]
+    assert (after.dsi, after.removed) == (stored.dsi, 1)
+    assert [p.severity for p in after.photos] == [p.severity for p in before.photos]
+    assert _page(client, case)[1].text == page_before.text
+    assert pdf_pages_text(_pdf(client, case)) == pdf_before
+    drawn_after = [
+        (r.number, r.damage, r.box, r.grid, r.area_px)
+        for r in report_items.photo_reviewed_regions(photo=photo, round_number=1)
+    ]
+    assert drawn_after == drawn_before
+    assert [(n, d) for n, d, *_ in drawn_after] == [  # the rejected bonnet leaves no gap
+        (1, "deformity"),
+        (2, "surface_damage"),
+        (3, "surface_damage"),
+    ]
+
+
+def test_a_report_stored_without_what_it_keeps_is_shown_without_figures(customer, adjuster) -> None:
+    """An older report its decisions no longer gave back keeps no outcome (review 0009):
+    its stored rows are shown, without severities, sizes, places or outlines."""
+    case = build_case(customer)
+    stored = _review(case, adjuster)
+    ReviewedReport.objects.filter(pk=stored.pk).update(outcome=None)
     report = customer_report.case_customer_report(case=case)
     assert not report.scores_known
-    assert report.dsi == pytest.approx(stored.dsi + 1)
+    assert report.dsi == pytest.approx(stored.dsi)
+    assert report.removed == 1
     assert [p.severity for p in report.photos] == [None, None]
     assert [r.sentence for r in report.rows] == [
         "Boot lid: scratch or paint damage",
         "Bumper: scratch or paint damage",
         "Door: dent or deformation",
     ]
+    assert [r.regions for r in report.rows] == [[], [], []]
+    photo = case.photos.get(position=0)
+    assert report_items.photo_reviewed_regions(photo=photo, round_number=1) == []
+    text = " ".join(pdf_pages_text(_pdf(_client(customer), case)))
+    assert "Boot lid: scratch or paint damage" in text
 
 
 # Set-aside photos -----------------------------------------------------------------------

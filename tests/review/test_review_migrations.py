@@ -1,16 +1,24 @@
 """The review-rounds migration keeps what was decided: the latest decision per finding is
-the current one, reviewed cases get a finished round 1, cases under review an open one."""
+the current one, reviewed cases get a finished round 1, cases under review an open one.
+The outcome migration stores what each reviewed report keeps where its decisions give it
+back."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+import numpy as np
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
+from inference.models import Finding, ModelVersion
+from review import rle as rle_codec
+from review import services
+from review.models import ReviewedReport
+from tests import factories
 from tests.conftest import migrate_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -155,6 +163,74 @@ def test_cases_with_an_open_round_get_the_flag() -> None:
         new = migrate_to(("claims", "0007_case_review_round_open"))
         flags = dict(new.get_model("claims", "Case").objects.values_list("pk", "review_round_open"))
         assert flags == {open_case.pk: True, done_case.pk: False, untouched.pk: False}
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
+
+
+def _full_mask(photo: Any, x0: int, y0: int, x1: int, y1: int) -> dict[str, Any]:
+    mask = np.zeros((photo.height, photo.width), dtype=bool)
+    mask[y0:y1, x0:x1] = True
+    return rle_codec.encode(mask).as_coco()
+
+
+def _finished(case: Any, adjuster: Any) -> Any:
+    """The door redrawn, the bumper rejected, the hood left to the model, a damage added."""
+    findings = {f.part: f for f in Finding.objects.filter(case=case)}
+    photo = case.photos.get(position=0)
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_edit(
+        finding=findings["door_shell"],
+        user=adjuster,
+        mask=_full_mask(photo, 0, 0, 20, 10),
+        damage_type="deformity",
+        part="door_shell",
+    )
+    services.finding_decide(finding=findings["bumper"], user=adjuster, action="reject")
+    services.damage_add(
+        photo=photo,
+        user=adjuster,
+        mask=_full_mask(photo, 30, 30, 40, 40),
+        damage_type="body_damage",
+        part="trunk",
+    )
+    report = services.case_finish_review(case=case, user=adjuster)
+    report.refresh_from_db()
+    return report
+
+
+def test_stored_reports_get_their_round_and_the_outcome_their_decisions_give_back(
+    make_case, adjuster
+) -> None:
+    """review 0009: a report its decisions give back gets the outcome finishing stores; one
+    they no longer give (its version's threshold moved since) and one that finished no
+    recorded round keep none; every report that finished a round knows which."""
+    try:
+        given = _finished(make_case(), adjuster)
+        moved = _finished(
+            make_case(model_version=factories.model_version_create(version="2")), adjuster
+        )
+        ModelVersion.objects.filter(pk=moved.case.model_version_id).update(threshold=0.95)
+        older = ReviewedReport.objects.create(
+            case=given.case,
+            damaged_parts=[],
+            dsi=0.0,
+            kept=0,
+            rejected=0,
+            added=0,
+            reviewed_by=adjuster,
+            created_at=given.created_at - dt.timedelta(days=1),
+        )
+        assert given.outcome is not None
+        migrate_to(("review", "0008_lifecycle_to_learning"))
+        new = migrate_to(("review", "0009_reviewed_report_outcome"))
+        reports = new.get_model("review", "ReviewedReport").objects
+        stored = {r.pk: (r.round, r.outcome) for r in reports.all()}
+        assert stored == {
+            given.pk: (1, given.outcome),
+            moved.pk: (1, None),
+            older.pk: (None, None),
+        }
     finally:
         executor = MigrationExecutor(connection)
         executor.migrate(executor.loader.graph.leaf_nodes())

@@ -141,7 +141,7 @@ def test_decisions_racing_the_finish_never_change_a_reviewed_case(
     current = ReviewDecision.objects.filter(case=case, current=True)
     assert all(d.decided_at <= review_round.finished_at for d in current)
     assert report.rejected == current.filter(action="reject").count()
-    assert report.dsi == services.report_compute(case=case)["dsi"]
+    assert report.dsi == services.report_compute(case=case).dsi
     for f in decided:  # each finding: its first decision plus at most one replacement
         assert ReviewDecision.objects.filter(finding=f).count() in (1, 2)
         assert ReviewDecision.objects.filter(finding=f, current=True).count() == 1

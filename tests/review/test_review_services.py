@@ -27,7 +27,7 @@ from review.models import (
     ReviewedReport,
     ReviewRound,
 )
-from review.selectors import case_review_items, reviewed_regions
+from review.selectors import case_review_items, report_outcome, reviewed_outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -481,11 +481,19 @@ def test_an_added_damage_is_redrawn_retyped_moved_and_removed_with_its_history(
     assert (removed.action, removed.replaces, removed.round) == ("remove", moved, 2)
     assert [i for i in case_review_items(case=case) if i.kind == "added"] == []
     services.case_finish_review(case=case, user=admin_user)
-    assert [r.added for r in ReviewedReport.objects.order_by("pk")] == [1, 0]
-    assert [r.damage for r in reviewed_regions(case=case, round_number=1).kept] == [
-        "surface_damage"
+    reports = list(ReviewedReport.objects.order_by("pk"))
+    assert [(r.round, r.added) for r in reports] == [(1, 1), (2, 0)]
+    first, second = (report_outcome(report=r) for r in reports)
+    assert first is not None
+    assert second is not None
+    # Round 1 counted the damage as last redrawn, numbered 1 on the customer's photo (the
+    # rejected finding leaves no gap); round 2 counts nothing, and so does the derivation.
+    assert [(k.damage, k.part, k.source, k.decision_id, k.number) for k in first.kept] == [
+        ("surface_damage", "trunk", "added", moved.pk, 1)
     ]
-    assert reviewed_regions(case=case, round_number=2).kept == []
+    assert rle_codec.area(first.kept[0].mask) == 100
+    assert second.kept == ()
+    assert reviewed_outcome(case=case).kept == ()
     verbs = list(
         AuditEvent.objects.filter(case=case, verb__in=["review.add", "review.remove"])
         .order_by("pk")

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('claims', '0008_form_submission'),
         ('inference', '0004_run_heartbeat'),
-        ('review', '0008_lifecycle_to_learning'),
+        ('review', '0009_reviewed_report_outcome'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
