@@ -223,6 +223,28 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
+class FormSubmission(models.Model):
+    """A form that created something (a claim, a photo, a contest, an API token), by the
+    key it carried: a hidden field made when the form was rendered (`claims.submissions`).
+    The same key sent again answers with what the first sending made (`object_id`, a row
+    of the model named by `kind`) instead of making another; the unique constraint, not a
+    lookup, decides between two sendings at the same moment."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=32)
+    kind = models.CharField(max_length=40)  # the created model's label, e.g. "claims.case"
+    object_id = models.PositiveBigIntegerField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="form_submission_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_id} from form {self.key}"
+
+
 # A photo in one of these states is no longer processed; a case whose photos are all in
 # them can be synthesised.
 FINAL_PHOTO_STATES = (Photo.Status.DONE, Photo.Status.SET_ASIDE, Photo.Status.FAILED)

@@ -5,9 +5,12 @@ Pure functions returning SVG markup; every label is escaped. Never imports Djang
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
+from typing import TypeVar
+
+V = TypeVar("V")
 
 WIDTH = 320
 HEIGHT = 240
@@ -67,11 +70,20 @@ def stored_reliability_bins(bins: Iterable[Mapping[str, object]]) -> list[Reliab
     return out
 
 
-def _frame(title: str, body: str) -> str:
+def _frame(title: str, body: str, height: int = HEIGHT) -> str:
     return (
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'role="img" aria-label="{escape(title)}"><title>{escape(title)}</title>{body}</svg>'
     )
+
+
+RELIABILITY_LEGEND_H = 42  # three legend rows under the reliability diagram's axis label
+
+
+def without(values: Mapping[str, V], leave_out: Collection[str]) -> dict[str, V]:
+    """`values` without the classes named in `leave_out` (a taxonomy's background, whose
+    IoU says how well the model finds nothing, not a class a person reviews)."""
+    return {k: v for k, v in values.items() if k not in leave_out}
 
 
 def reliability_svg(
@@ -107,16 +119,18 @@ def reliability_svg(
             f'<text x="{PAD - 4}" y="{y(tick) + 3:.1f}" font-size="9" '
             f'text-anchor="end">{tick:g}</text>'
         )
-    # Legend, top left inside the frame (the bars stay low there when calibration is fair).
-    lx, ly = PAD + 6, PAD + 10
+    # The legend under the axis label, outside the frame: inside, it covered the bars of
+    # the low bins (and the high ones of a well-calibrated version).
     parts.append(
-        f'<rect x="{lx}" y="{ly - 7}" width="9" height="8" fill="#42a5f5" fill-opacity=".7"/>'
-        f'<text x="{lx + 13}" y="{ly}" font-size="9">{escape(y_label)}</text>'
-        f'<circle cx="{lx + 4}" cy="{ly + 9}" r="3" fill="#1565c0"/>'
-        f'<text x="{lx + 13}" y="{ly + 12}" font-size="9">mean {escape(x_label)}</text>'
-        f'<line x1="{lx}" y1="{ly + 20}" x2="{lx + 9}" y2="{ly + 20}" stroke="#bbb" '
-        f'stroke-dasharray="3 2"/><text x="{lx + 13}" y="{ly + 23}" font-size="9">'
-        "perfectly calibrated</text>"
+        _legend(
+            [
+                ("#42a5f5", y_label, "bar"),
+                ("#1565c0", f"mean {x_label}", "dot"),
+                ("#bbb", "perfectly calibrated", "dash"),
+            ],
+            PAD,
+            HEIGHT + 8,
+        )
     )
     for b in bins:
         bar_w = (b.upper - b.lower) * plot_w - 2
@@ -128,7 +142,7 @@ def reliability_svg(
         parts.append(
             f'<circle cx="{x(b.mean_confidence):.1f}" cy="{y(b.accuracy):.1f}" r="3" fill="#1565c0"/>'
         )
-    return _frame(title, "".join(parts))
+    return _frame(title, "".join(parts), height=HEIGHT + RELIABILITY_LEGEND_H)
 
 
 def _value_axis(left: float, width: float, top: float, bottom: float, label: str) -> list[str]:
@@ -185,12 +199,14 @@ SERIES_COLOURS = ("#1565c0", "#ef6c00", "#2e7d32", "#6a1b9a")
 
 
 def _legend(entries: Sequence[tuple[str, str, str]], x: float, y: float) -> str:
-    """Legend rows (colour, label, kind "bar" | "line" | "dash") from (x, y) down."""
+    """Legend rows (colour, label, kind "bar" | "dot" | "line" | "dash") from (x, y) down."""
     parts = []
     for i, (colour, label, kind) in enumerate(entries):
         ly = y + i * 12
         if kind == "bar":
             mark = f'<rect x="{x}" y="{ly - 7}" width="10" height="8" fill="{colour}"/>'
+        elif kind == "dot":
+            mark = f'<circle cx="{x + 5}" cy="{ly - 3}" r="3" fill="{colour}"/>'
         else:
             dash = ' stroke-dasharray="4 3"' if kind == "dash" else ""
             mark = (

@@ -128,9 +128,8 @@ def model_items(*, case: Case) -> list[ReportItem]:
 
 def reviewed_items(*, outcome: ReviewOutcome) -> list[ReportItem]:
     """The damages of a stored reviewed report, each with where it is on its photo and
-    under which number: where the adjuster drew it (under the number of the model's
-    outline it corrects, or after the model's findings for an added one), else the
-    model's outline."""
+    under which number (1, 2, ... on each photo, as the report kept them: no gap for a
+    rejected finding): where the adjuster drew it, else the model's outline."""
     return [
         ReportItem(
             part=k.part,

@@ -1,17 +1,30 @@
 """The downloadable PDF damage report of a case: the case page's report, in the same
 words (`portal.customer_report.case_customer_report`), with each annotated photo beside its
-caption."""
+caption, the customer's contests and the adjuster's answers.
+
+What people wrote (the customer's name, the place of loss, file names, contests) may be in
+any script: it is set in DejaVu Sans, with Droid Sans Fallback for Chinese, Japanese and
+Korean and Symbola for emoji where DejaVu has no glyph (`portal/fonts`, embedded as
+subsets), and right-to-left text (Hebrew, Arabic) is put in display order by python-bidi.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
+import unicodedata
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
+from bidi import get_display
 from reportlab.lib import colors
+from reportlab.lib.fonts import addMapping
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from claims import wording
@@ -27,22 +40,107 @@ BOX_NOTE = (
 IMAGE_WIDTH = 10.5 * cm
 IMAGE_HEIGHT = 8 * cm
 
+FONTS = Path(__file__).resolve().parent / "fonts"
+TEXT_FONT = "DejaVuSans"
+BOLD_FONT = "DejaVuSans-Bold"  # Latin only: other scripts fall back to the text font
+# The first of these with a glyph sets a character that the paragraph's own font lacks.
+FALLBACK_FONTS = (TEXT_FONT, "DroidSansFallback-CJK", "Symbola-Emoji")
+FONT_FILES = {
+    TEXT_FONT: "DejaVuSans.ttf",
+    BOLD_FONT: "DejaVuSans-Bold-Latin.ttf",
+    "DroidSansFallback-CJK": "DroidSansFallback-CJK.ttf",
+    "Symbola-Emoji": "Symbola-Emoji.ttf",
+}
+# Joiners and emoji presentation selectors: no glyph of their own in a black-and-white font.
+INVISIBLE = {"\u200d", "\ufe0e", "\ufe0f"}
+
+
+@functools.cache
+def _glyphs() -> dict[str, frozenset[int]]:
+    """Registers the fonts with reportlab once; the code points each one draws."""
+    covered = {}
+    for name, file in FONT_FILES.items():
+        font = TTFont(name, str(FONTS / file))
+        pdfmetrics.registerFont(font)
+        covered[name] = frozenset(font.face.charToGlyph)
+    # <b> in a paragraph of the text font is the bold one, and back.
+    addMapping(TEXT_FONT, 0, 0, TEXT_FONT)
+    addMapping(TEXT_FONT, 1, 0, BOLD_FONT)
+    addMapping(TEXT_FONT, 0, 1, TEXT_FONT)
+    addMapping(TEXT_FONT, 1, 1, BOLD_FONT)
+    return covered
+
+
+def words(text: str, font: str = TEXT_FONT) -> str:
+    """Paragraph markup for `text` set in `font`: escaped, right-to-left runs in display
+    order, and each run of characters `font` has no glyph for in the first fallback font
+    that has them (a character none has keeps `font`, and shows as its empty box)."""
+    glyphs = _glyphs()
+    text = "".join(ch for ch in text if ch not in INVISIBLE)
+    if any(unicodedata.bidirectional(ch) in ("R", "AL") for ch in text):
+        # In display order within the report's left-to-right sentences. Reordered before
+        # reportlab wraps it: a right-to-left phrase split over two lines reads in the
+        # wrong line order (names and addresses rarely are).
+        text = get_display(text, base_dir="L")
+    runs: list[tuple[str, str]] = []
+    for ch in text:
+        chosen = font
+        if ord(ch) not in glyphs[font] and not ch.isspace():
+            chosen = next((f for f in FALLBACK_FONTS if ord(ch) in glyphs[f]), font)
+        if runs and runs[-1][0] == chosen:
+            runs[-1] = (chosen, runs[-1][1] + ch)
+        else:
+            runs.append((chosen, ch))
+    return "".join(
+        escape(run) if name == font else f'<font name="{name}">{escape(run)}</font>'
+        for name, run in runs
+    )
+
 
 def _styles() -> dict[str, ParagraphStyle]:
+    _glyphs()
     base = getSampleStyleSheet()
+    normal = ParagraphStyle("normal", parent=base["Normal"], fontName=TEXT_FONT)
     return {
-        "title": base["Title"],
-        "normal": base["Normal"],
-        "muted": ParagraphStyle("muted", parent=base["Normal"], textColor=colors.grey),
-        "cell": ParagraphStyle("cell", parent=base["Normal"], fontSize=9, leading=11),
-        "head": ParagraphStyle(
-            "head", parent=base["Normal"], fontName="Helvetica-Bold", fontSize=9, leading=11
+        "title": ParagraphStyle("title", parent=base["Title"], fontName=BOLD_FONT),
+        "normal": normal,
+        "muted": ParagraphStyle("muted", parent=normal, textColor=colors.grey),
+        "cell": ParagraphStyle("cell", parent=normal, fontSize=9, leading=11),
+        "head": ParagraphStyle("head", parent=normal, fontName=BOLD_FONT, fontSize=9, leading=11),
+        "contest": ParagraphStyle(
+            "contest",
+            parent=normal,
+            fontSize=8.5,
+            leading=10.5,
+            textColor=colors.HexColor("#7a1d16"),
         ),
-        "severity": ParagraphStyle("severity", parent=base["Heading2"], spaceAfter=2),
-        "h2": ParagraphStyle("h2", parent=base["Heading2"], keepWithNext=1),
+        "severity": ParagraphStyle(
+            "severity", parent=base["Heading2"], fontName=BOLD_FONT, spaceAfter=2
+        ),
+        "h2": ParagraphStyle("h2", parent=base["Heading2"], fontName=BOLD_FONT, keepWithNext=1),
         # A photo's heading never ends a page: it keeps with its image and caption.
-        "photo": ParagraphStyle("photo", parent=base["Heading4"], keepWithNext=1, spaceAfter=4),
+        "photo": ParagraphStyle(
+            "photo", parent=base["Heading4"], fontName=BOLD_FONT, keepWithNext=1, spaceAfter=4
+        ),
     }
+
+
+def _contest_lines(contest: Any, *, about_row: bool) -> str:
+    """A contest and its answer, as the case page says them (markup for a paragraph)."""
+    if about_row:
+        said = "You contested this row: "
+    elif contest.finding_id:
+        said = "You contested a row that the adjuster then took off the report: "
+    else:
+        said = "You wrote that damage was missed: "
+    text = f"<b>{said}</b>\u201c{words(contest.reason)}\u201d"
+    if contest.photo_id and contest.photo is not None:
+        text += f" (photo {contest.photo.position + 1})"
+    if contest.answered_at:
+        text += f"<br/><b>Adjuster's answer:</b> {words(contest.answer)}"
+    else:
+        text += "<br/>An adjuster will check it again and answer you on your claim page."
+    return text
 
 
 def _photo_link(number: int) -> str:
@@ -52,10 +150,11 @@ def _photo_link(number: int) -> str:
 def _photo_block(entry: ReportPhoto, styles: dict[str, ParagraphStyle]) -> list[Any]:
     photo = entry.photo
     heading = Paragraph(
-        f'<a name="photo-{entry.number}"/>Photo {entry.number}: {escape(photo.original_name)}',
+        f'<a name="photo-{entry.number}"/>Photo {entry.number}: '
+        f"{words(photo.original_name, BOLD_FONT)}",
         styles["photo"],
     )
-    caption = Paragraph(escape(entry.caption), styles["normal"])
+    caption = Paragraph(words(entry.caption), styles["normal"])
     annotated = photo_annotated(photo=photo)
     if not annotated:
         return [heading, caption, Spacer(1, 8)]
@@ -101,11 +200,10 @@ def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
             styles["title"],
         ),
         Paragraph(
-            escape(
-                f"Policy {case.policy_number} · loss on {case.loss_date} at {case.loss_place} · "
-                f"filed {case.created_at:%Y-%m-%d %H:%M} · "
-                f"{report.status_words or case.get_status_display()}"
-            ),
+            f"Filed by {words(case.customer.get_full_name() or case.customer.get_username())}"
+            f" · policy {words(case.policy_number)} · loss on {case.loss_date} at "
+            f"{words(case.loss_place)} · filed {case.created_at:%Y-%m-%d %H:%M} · "
+            f"{escape(report.status_words or case.get_status_display())}",
             styles["normal"],
         ),
         Spacer(1, 6),
@@ -146,9 +244,13 @@ def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
             sentence = escape(r.sentence)
             if r.changes:
                 sentence += f' <font color="#9c4a00">({escape(r.changes)})</font>'
+            cell: list[Any] = [Paragraph(sentence, styles["cell"])]
+            cell += [
+                Paragraph(_contest_lines(c, about_row=True), styles["contest"]) for c in r.contests
+            ]
             rows.append(
                 [
-                    Paragraph(sentence, styles["cell"]),
+                    cell,
                     Paragraph(
                         "-" if r.severity_number is None else f"{r.severity_number} of 100",
                         styles["cell"],
@@ -180,6 +282,12 @@ def case_report_pdf(*, case: Case, report: CustomerReport) -> bytes:
                 styles["normal"],
             )
         )
+    if report.contests_other:
+        story += [Spacer(1, 8), Paragraph("Your contests", styles["h2"])]
+        story += [
+            Paragraph(_contest_lines(c, about_row=False), styles["contest"])
+            for c in report.contests_other
+        ]
     story += [Spacer(1, 12), Paragraph("Photos", styles["h2"])]
     for entry in report.photos:
         story += _photo_block(entry, styles)

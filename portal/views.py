@@ -21,8 +21,9 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from claims import wording
-from claims.models import ApiToken
+from claims.models import ApiToken, Case, Photo
 from claims.services import Upload, case_submit, photo_add, photo_retry
+from claims.submissions import submission_key_clean, submit_once
 from claims.uploads import ACCEPTED_DESCRIPTION
 from common.access import is_staff_role, require_customer_filing
 from common.errors import ApplicationError
@@ -34,6 +35,7 @@ from portal.api.tokens import api_token_create, api_token_revoke, api_tokens_act
 from portal.forms import CaseForm, SignupForm
 from portal.reports import case_report_pdf
 from portal.services import photo_annotated
+from review.models import Contest
 from review.services import contest_create
 
 
@@ -88,10 +90,15 @@ def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            case = case_submit(
-                customer=request.user,
-                uploads=_uploads(request.FILES.getlist("photos")),
-                **data,
+            sent = submit_once(
+                user=request.user,
+                key=submission_key_clean(request.POST.get("submission_key")),
+                model=Case,
+                create=lambda: case_submit(
+                    customer=request.user,
+                    uploads=_uploads(request.FILES.getlist("photos")),
+                    **data,
+                ),
             )
         except ApplicationError as exc:
             photo_errors = exc.errors.get("photos", [])
@@ -101,9 +108,17 @@ def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
                         form.add_error(field, err)
             messages.error(request, exc.message)
         else:
-            messages.success(
-                request, f"Claim {case.reference} filed. We are looking at your photos."
-            )
+            case = sent.value
+            if sent.again:
+                messages.info(
+                    request,
+                    f"You sent this claim already: it is claim {case.reference}, below. "
+                    "Nothing was filed twice.",
+                )
+            else:
+                messages.success(
+                    request, f"Claim {case.reference} filed. We are looking at your photos."
+                )
             return redirect("portal:case_detail", public_id=case.public_id)
     status = 400 if request.method == "POST" else 200
     return render(
@@ -114,6 +129,7 @@ def case_create(request: AuthenticatedHttpRequest) -> HttpResponse:
             "photo_errors": photo_errors,
             "max_photos": settings.CLAIMS_MAX_PHOTOS,
             "max_photo_mb": settings.CLAIMS_MAX_PHOTO_BYTES // (1024 * 1024),
+            "max_photo_bytes": settings.CLAIMS_MAX_PHOTO_BYTES,
             "accepted": ACCEPTED_DESCRIPTION,
         },
         status=status,
@@ -138,6 +154,7 @@ def _case_context(request: AuthenticatedHttpRequest, public_id: Any) -> dict[str
             "total": len(photos),
         },
         "accepted": ACCEPTED_DESCRIPTION,
+        "max_photo_bytes": settings.CLAIMS_MAX_PHOTO_BYTES,
     }
 
 
@@ -172,6 +189,8 @@ def photo_image(request: HttpRequest, public_id: Any, photo_id: int, kind: str) 
         "thumb": lambda: photo.thumbnail,
         "display": lambda: photo.display,
         "annotated": lambda: photo_annotated(photo=photo),
+        # The model's own render, numbered as the review screen's rows: for adjusters.
+        "model": lambda: photo.annotated if is_staff_role(user) else None,
     }.get(kind, lambda: None)()
     if not field:
         raise Http404("This image is not ready yet")
@@ -214,11 +233,22 @@ def photo_add_view(request: AuthenticatedHttpRequest, public_id: Any) -> HttpRes
         messages.error(request, "Choose one photo to add.")
         return redirect("portal:case_detail", public_id=public_id)
     try:
-        photo_add(case=case, user=request.user, upload=_uploads(files)[0])
+        sent = submit_once(
+            user=request.user,
+            key=submission_key_clean(request.POST.get("submission_key")),
+            model=Photo,
+            create=lambda: photo_add(case=case, user=request.user, upload=_uploads(files)[0]),
+        )
     except ApplicationError as exc:
         messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
     else:
-        messages.success(request, "Photo added; it is being processed.")
+        if sent.again:
+            messages.info(
+                request,
+                f"You added this photo already: it is photo {sent.value.position + 1}, below.",
+            )
+        else:
+            messages.success(request, "Photo added; it is being processed.")
     return redirect("portal:case_detail", public_id=public_id)
 
 
@@ -245,18 +275,26 @@ def case_contest_view(request: AuthenticatedHttpRequest, public_id: Any) -> Http
         messages.error(request, "Add one photo at most to a contest.")
         return redirect("portal:case_detail", public_id=public_id)
     try:
-        contest_create(
-            case=case,
+        sent = submit_once(
             user=request.user,
-            reason=request.POST.get("reason", ""),
-            finding=finding,
-            upload=_uploads(files)[0] if files else None,
+            key=submission_key_clean(request.POST.get("submission_key")),
+            model=Contest,
+            create=lambda: contest_create(
+                case=case,
+                user=request.user,
+                reason=request.POST.get("reason", ""),
+                finding=finding,
+                upload=_uploads(files)[0] if files else None,
+            ),
         )
     except ApplicationError as exc:
         messages.error(request, " ".join([exc.message, *exc.errors.get("photos", [])]))
     else:
         messages.success(
-            request, "Thank you; an adjuster will look at it again and answer you here."
+            request,
+            "You sent this already; an adjuster will answer you here."
+            if sent.again
+            else "Thank you; an adjuster will look at it again and answer you here.",
         )
     return redirect("portal:case_detail", public_id=public_id)
 
@@ -264,10 +302,12 @@ def case_contest_view(request: AuthenticatedHttpRequest, public_id: Any) -> Http
 def _api_tokens_page(
     request: AuthenticatedHttpRequest,
     *,
-    secret: str = "",
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
+    # The secret of the token just created, left by the POST for this one page (then gone
+    # from the session): the page after the redirect shows it once.
+    secret = request.session.pop(NEW_TOKEN_SESSION_KEY, "")
     response = render(
         request,
         "portal/api_tokens.html",
@@ -285,23 +325,47 @@ def _api_tokens_page(
     return response
 
 
+NEW_TOKEN_SESSION_KEY = "api_token_new_secret"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_tokens(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The user's API tokens and a form for a new one, whose secret this answer shows once."""
+    """The user's API tokens and a form for a new one. Creating one redirects back here
+    (post/redirect/get: a reload does not create another), where its secret is shown once;
+    the secret waits in the session for that one page only."""
     if request.method != "POST":
         return _api_tokens_page(request)
-    try:
+    secrets: list[str] = []
+
+    def create() -> ApiToken:
         created = api_token_create(
             user=request.user,
             name=request.POST.get("name", ""),
             scope=request.POST.get("scope", ApiToken.Scope.WRITE),
         )
+        secrets.append(created.secret)
+        return created.token
+
+    try:
+        sent = submit_once(
+            user=request.user,
+            key=submission_key_clean(request.POST.get("submission_key")),
+            model=ApiToken,
+            create=create,
+        )
     except ApplicationError as exc:
         messages.error(request, exc.message)
         return _api_tokens_page(request, errors=exc.errors, status=400)
-    # Rendered, not redirected: the secret is never stored, not even in the session.
-    return _api_tokens_page(request, secret=created.secret, status=201)
+    if sent.again:
+        messages.info(
+            request,
+            f"You created this token already: {sent.value}, in the list below. Its secret "
+            "was shown once; if you did not copy it, revoke the token and create another.",
+        )
+    else:
+        request.session[NEW_TOKEN_SESSION_KEY] = secrets[0]
+    return redirect("api_tokens")
 
 
 @login_required

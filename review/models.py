@@ -139,6 +139,7 @@ class ReviewDecision(models.Model):
         REJECT = "reject", "rejected"
         EDIT = "edit", "edited"
         ADD = "add", "added"
+        REMOVE = "remove", "removed"  # an added damage taken off again (`replaces` it)
         CONFIRM_SET_ASIDE = "confirm_set_aside", "set aside confirmed"
 
     case = models.ForeignKey(
@@ -174,6 +175,16 @@ class ReviewDecision(models.Model):
         default=True,
         help_text="The decision that counts; false once a later decision replaced it.",
     )
+    # An added damage redrawn, re-typed, moved to another part ("add") or taken off
+    # ("remove") is a new decision replacing the one before: the chain is its history.
+    replaces = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="replaced_by",
+        help_text="The added damage's decision this one replaces (an edit or a removal).",
+    )
 
     class Meta:
         indexes = [
@@ -189,13 +200,18 @@ class ReviewDecision(models.Model):
                 name="review_dec_mask_iff_drawn",
             ),
             models.CheckConstraint(
-                condition=models.Q(action="add", finding__isnull=True)
+                condition=models.Q(action__in=["add", "remove"], finding__isnull=True)
                 | models.Q(action="confirm_set_aside", finding__isnull=True)
                 | (
-                    ~models.Q(action__in=["add", "confirm_set_aside"])
+                    ~models.Q(action__in=["add", "remove", "confirm_set_aside"])
                     & models.Q(finding__isnull=False)
                 ),
                 name="review_dec_finding_iff_model",
+            ),
+            # A removal replaces an added damage; only added damages are replaced.
+            models.CheckConstraint(
+                condition=~models.Q(action="remove") | models.Q(replaces__isnull=False),
+                name="review_dec_remove_replaces",
             ),
             # One decision counts per finding and per set-aside photo, whatever races.
             models.UniqueConstraint(

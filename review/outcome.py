@@ -39,8 +39,8 @@ class KeptDamage:
     damage: str
     photo_id: int
     photo_number: int  # the photo's number in the case, as the report's rows name photos
-    # Its number on the annotated photo: the finding's, or for an added damage the next
-    # one after the model's findings on that photo (in the order they were added).
+    # Its number on the customer's reviewed photo: 1, 2, ... in the kept list's order on
+    # that photo (the model's findings, then the added ones), no gap for a rejected one.
     number: int
     score: float
     area_cm2: float | None

@@ -18,6 +18,8 @@ urlpatterns = [
     path("findings/<int:finding_id>/decide/", views.finding_decide, name="finding_decide"),
     path("findings/<int:finding_id>/edit/", views.finding_edit, name="finding_edit"),
     path("photos/<int:photo_id>/add/", views.photo_add_damage, name="photo_add_damage"),
+    path("added/<int:decision_id>/edit/", views.added_edit, name="added_edit"),
+    path("added/<int:decision_id>/remove/", views.added_remove, name="added_remove"),
     path("photos/<int:photo_id>/confirm/", views.photo_confirm, name="photo_confirm"),
     *api_urls.urlpatterns,
 ]

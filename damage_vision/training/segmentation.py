@@ -191,6 +191,20 @@ def head_metrics(cms: dict[str, np.ndarray], taxonomies: dict[str, Taxonomy]) ->
     return out
 
 
+def epoch_line(epoch: int, loss: float, metrics: dict[str, Any], *, improved: bool) -> str:
+    """The log line of an epoch: its loss and each head's validation mIoU, or, for a head
+    whose validation data holds no label of it, "no part labels" (a damage-only snapshot)
+    instead of a bare "nan"."""
+    heads = []
+    for head, word in (("parts", "part"), ("damage", "damage")):
+        value = metrics.get(f"{head}_miou")
+        if value is None or not np.isfinite(value):
+            heads.append(f"{head}: no {word} labels")
+        else:
+            heads.append(f"{head} mIoU {value:.4f}")
+    return f"epoch {epoch}: loss {loss:.4f}, {', '.join(heads)}{' (best)' if improved else ''}"
+
+
 def _append_metrics(out: Path, row: dict[str, Any]) -> None:
     with (out / "metrics.jsonl").open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -416,12 +430,7 @@ def train_segmentation(
             },
             out / LAST,
         )
-        print(
-            f"epoch {epoch + 1}: loss {row['train_loss']:.4f}, parts mIoU "
-            f"{metrics.get('parts_miou', float('nan')):.4f}, damage mIoU "
-            f"{metrics.get('damage_miou', float('nan')):.4f}{' (best)' if improved else ''}",
-            flush=True,
-        )
+        print(epoch_line(epoch + 1, row["train_loss"], metrics, improved=improved), flush=True)
         if settings.time_limit_s is not None:
             fit = _epochs_that_fit(
                 epoch + 1, start_epoch, loop_started, started + settings.time_limit_s

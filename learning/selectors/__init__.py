@@ -5,6 +5,7 @@ the admin pages show them and the labels of reviewed photos (`model_versions`). 
 from learning.selectors.model_versions import (
     HEADLINE_METRICS,
     MAX_LIST_SHOWN,
+    background_classes,
     damage_mapping,
     finding_figures,
     headline_metrics,
@@ -21,6 +22,7 @@ __all__ = [
     "HEADLINE_METRICS",
     "LOG_TAIL_LINES",
     "MAX_LIST_SHOWN",
+    "background_classes",
     "damage_mapping",
     "finding_figures",
     "headline_metrics",

@@ -47,6 +47,19 @@ def model_version_counts(*, version: ModelVersion) -> dict[str, int]:
     }
 
 
+def background_classes(*versions: ModelVersion) -> frozenset[str]:
+    """Class 0 of the versions' part and damage taxonomies ("background", "no_damage"): the
+    per-class IoU plots leave it out. "background" also when a taxonomy cannot be loaded."""
+    names = {"background"}
+    for version in versions:
+        for taxonomy in (version.part_taxonomy, version.damage_taxonomy):
+            try:
+                names.add(load_taxonomy(taxonomy).classes[0])
+            except TaxonomyError:
+                continue
+    return frozenset(names)
+
+
 # Labels ---------------------------------------------------------------------------------
 
 

@@ -280,12 +280,16 @@ def model_compare(request: AuthenticatedHttpRequest) -> HttpResponse:
     if a.pk == b.pk:
         raise Http404("Choose two different versions to compare.")
     evaluation = shadow.evaluation_for_pair(a=a, b=b)
+    background = selectors.background_classes(a, b)
     validation_plots = []
     for title, path in (
         ("Per-class damage IoU (stored validation)", ("segmentation_validation", "damage_iou")),
         ("Per-class IoU (stored)", ("per_class_iou",)),
     ):
-        series = {f"{side}: {v}": _iou_values(v.metrics, path) for side, v in (("A", a), ("B", b))}
+        series = {
+            f"{side}: {v}": plots.without(_iou_values(v.metrics, path), background)
+            for side, v in (("A", a), ("B", b))
+        }
         if any(series.values()):
             validation_plots.append((title, plots.grouped_bars_svg(title, series)))
     context: dict[str, Any] = {

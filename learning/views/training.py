@@ -48,7 +48,12 @@ def training_run_new(request: AuthenticatedHttpRequest) -> HttpResponse:
                     for error in errors:
                         form.add_error(field, error)
         else:
-            messages.success(request, f"Training run {run.pk} is queued for the training worker.")
+            # Tagged so that the run page takes it away once the run has left the queue.
+            messages.success(
+                request,
+                f"Training run {run.pk} is queued for the training worker.",
+                extra_tags="run-queued",
+            )
             return redirect("learning:run", pk=run.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "learning/new.html", {"form": form}, status=status)

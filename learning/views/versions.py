@@ -90,12 +90,13 @@ def model_version_detail(request: AuthenticatedHttpRequest, pk: int) -> HttpResp
             ("Per-class IoU of the parts (validation)", segmentation.get("parts_iou")),
             ("Per-class IoU of the damage (validation)", segmentation.get("damage_iou")),
         ]
+    background = selectors.background_classes(version)
     for title, values in per_class_plots:
         if isinstance(values, dict) and values:
             with contextlib.suppress(TypeError, ValueError):
-                plot_svgs.append(
-                    (title, plots.bars_svg(title, {str(k): float(v) for k, v in values.items()}))
-                )
+                iou = plots.without({str(k): float(v) for k, v in values.items()}, background)
+                if iou:
+                    plot_svgs.append((title, plots.bars_svg(title, iou)))
     if isinstance(confusion, dict) and confusion.get("labels") and confusion.get("matrix"):
         with contextlib.suppress(ValueError):
             plot_svgs.append(

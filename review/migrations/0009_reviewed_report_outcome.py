@@ -64,10 +64,13 @@ def _outcome(apps: Any, report: Any, round_number: int) -> dict[str, Any]:
         elif d.action == "add":
             added.append(d)
 
+    numbered: dict[int, int] = {}  # by photo: 1, 2, ... in the order kept, no gaps
+
     def kept(
-        at: tuple[Any, int, Any, Any], part: str, damage: str, score: float, area: Any, source: str
+        at: tuple[Any, Any, Any], part: str, damage: str, score: float, area: Any, source: str
     ) -> dict[str, Any]:
-        photo, number, finding, decision = at
+        photo, finding, decision = at
+        numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
         edit = decision.mask_edit if decision is not None else None
         if edit is not None:
             box, grid = edit.box, [edit.width, edit.height]
@@ -80,7 +83,7 @@ def _outcome(apps: Any, report: Any, round_number: int) -> dict[str, Any]:
             "damage": damage,
             "photo": photo.pk,
             "photo_number": photo.position + 1,
-            "number": number,
+            "number": numbered[photo.pk],
             "score": score,
             "area_cm2": area,
             "shape": shape,
@@ -101,7 +104,7 @@ def _outcome(apps: Any, report: Any, round_number: int) -> dict[str, Any]:
     rejected: list[int] = []
     for f in findings:
         d = latest.get(f.pk)
-        at = (f.photo, f.index + 1, f, d)
+        at = (f.photo, f, d)
         if d is None:
             if released(f.c_refined, f.model_version.threshold):
                 out.append(kept(at, f.part, f.damage, f.dsi_score, f.area_cm2, "model"))
@@ -118,13 +121,9 @@ def _outcome(apps: Any, report: Any, round_number: int) -> dict[str, Any]:
                 area = f.area_cm2 / f.area_px * share * f.mask_size[0] * f.mask_size[1]
             score = drawn_score(edit, d.damage_type, f.dsi_type_weight)
             out.append(kept(at, d.part, d.damage_type, score, area, "edited"))
-    numbered: dict[int, int] = {}
-    for f in findings:
-        numbered[f.photo_id] = max(numbered.get(f.photo_id, 0), f.index + 1)
     for d in added:
-        numbered[d.photo_id] = numbered.get(d.photo_id, 0) + 1
         score = drawn_score(d.mask_edit, d.damage_type, 0.0)
-        at = (d.photo, numbered[d.photo_id], None, d)
+        at = (d.photo, None, d)
         out.append(kept(at, d.part, d.damage_type, score, None, "added"))
 
     rows: dict[tuple[str, str], dict[str, Any]] = {}

@@ -5,13 +5,14 @@ back)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import (
     prefetch_related_objects,
 )
 
 from claims.models import Case, Photo
+from claims.wording import damage_words, part_words
 from common.errors import ApplicationError
 from damage_vision.pipeline.grouping import OTHER_PANEL
 from damage_vision.pipeline.severity import severity_terms
@@ -27,16 +28,18 @@ from review.rle import Rle
 class ReviewItem:
     """One line of the review screen: a model finding, an added damage or a set-aside photo."""
 
-    key: str
+    key: str  # stable while the item is redrawn: an added damage by its first decision
     kind: str  # "finding" | "added" | "photo"
     photo: Photo
     state: str  # "pending" | "auto" | "accepted" | "rejected" | "edited" | "added" | "confirmed"
-    label: str
+    label: str  # in words: "2. Door: dent or deformation (photo 1)"
     part: str
     damage: str
     c_refined: float | None
     finding: Finding | None
     decision: ReviewDecision | None
+    number: int | None = None  # on its photo: the model's findings 1..n, then the added
+    code: str = ""  # the class names, for those who want them: "deformity on door_shell"
 
     @property
     def needs_review(self) -> bool:
@@ -46,22 +49,56 @@ class ReviewItem:
 @dataclass
 class DecisionsInForce:
     latest: dict[int, ReviewDecision]  # by finding: the last decision on it
-    added: list[ReviewDecision]  # damages an adjuster drew, in the order they were added
+    # Damages an adjuster drew, as last redrawn (not those taken off again), in the order
+    # they were first added.
+    added: list[ReviewDecision]
     confirmed: set[int]  # photos whose setting aside an adjuster confirmed
+    # An added damage's first decision, by each decision of its chain (its stable name).
+    origin: dict[int, int] = field(default_factory=dict)
 
 
 def decisions_in_force(*, case: Case) -> DecisionsInForce:
-    """What the adjusters decided on `case`: the current decisions."""
+    """What the adjusters decided on `case`: the current decisions. An added damage
+    redrawn or taken off is a chain of decisions, each replacing the one before: the last
+    one counts (a removal: none)."""
     rows = ReviewDecision.objects.filter(case=case, current=True)
     out = DecisionsInForce(latest={}, added=[], confirmed=set())
-    for d in rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk"):
+    decisions = list(
+        rows.select_related("mask_edit", "photo", "reviewer").order_by("decided_at", "pk")
+    )
+    drawn_actions = (ReviewDecision.Action.ADD, ReviewDecision.Action.REMOVE)
+    drawn = [(d.pk, d.replaces_id) for d in decisions if d.action in drawn_actions]
+    replaced = {before for _pk, before in drawn if before is not None}
+    if replaced:
+        # The current decisions lack the ones they replaced: read the chains whole (only
+        # on a case whose added damages were changed).
+        drawn = list(
+            ReviewDecision.objects.filter(case=case, action__in=drawn_actions).values_list(
+                "pk", "replaces_id"
+            )
+        )
+    before_of = dict(drawn)
+    for pk in before_of:
+        first = pk
+        while before_of.get(first) is not None:
+            first = before_of[first]  # type: ignore[assignment]
+        out.origin[pk] = first
+    for d in decisions:
         if d.finding_id is not None:
             out.latest[d.finding_id] = d
-        elif d.action == ReviewDecision.Action.ADD:
+        elif d.action == ReviewDecision.Action.ADD and d.pk not in replaced:
             out.added.append(d)
         elif d.action == ReviewDecision.Action.CONFIRM_SET_ASIDE:
             out.confirmed.add(d.photo_id)
+    out.added.sort(key=lambda d: out.origin.get(d.pk, d.pk))
     return out
+
+
+def item_words(number: int, part: str, damage: str, photo: Photo, *, added: bool = False) -> str:
+    """A line of the review screen in words: "2. Door: dent or deformation (photo 1)"."""
+    where = f"photo {photo.position + 1}{', added' if added else ''}"
+    text = part_words(part)
+    return f"{number}. {text[:1].upper()}{text[1:]}: {damage_words(damage)} ({where})"
 
 
 def case_review_items(*, case: Case) -> list[ReviewItem]:
@@ -79,7 +116,7 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
                     kind="photo",
                     photo=photo,
                     state="confirmed" if photo.pk in confirmed else "pending",
-                    label=f"photo {photo.position + 1} set aside",
+                    label=f"Photo {photo.position + 1} set aside",
                     part="",
                     damage="",
                     c_refined=None,
@@ -92,44 +129,64 @@ def case_review_items(*, case: Case) -> list[ReviewItem]:
         .select_related("model_version")
         .order_by("c_refined", "photo__position", "index")
     )
+    # Numbers on each photo: the model's findings under the numbers of the model's own
+    # annotated photo (its index + 1), the added damages after them in the order added.
+    last_number: dict[int, int] = {}
+    for f in findings:
+        last_number[f.photo_id] = max(last_number.get(f.photo_id, 0), f.index + 1)
     for f in findings:
         d = latest.get(f.pk)
         below = needs_review(f.c_refined, f.model_version.threshold)
         state = ReviewDecision.Action(d.action).label if d else ("pending" if below else "auto")
+        part = d.part if d and d.part else f.part
+        damage = d.damage_type if d and d.damage_type else f.damage
+        photo = photos[f.photo_id]
         items.append(
             ReviewItem(
                 key=f"f{f.pk}",
                 kind="finding",
-                photo=photos[f.photo_id],
+                photo=photo,
                 state=state,
-                label=f"{f.damage} on {f.part} (photo {photos[f.photo_id].position + 1})",
-                part=d.part if d and d.part else f.part,
-                damage=d.damage_type if d and d.damage_type else f.damage,
+                label=item_words(f.index + 1, part, damage, photo),
+                part=part,
+                damage=damage,
                 c_refined=f.c_refined,
                 finding=f,
                 decision=d,
+                number=f.index + 1,
+                code=f"{f.damage} on {f.part}"
+                + (f", now {damage} on {part}" if (part, damage) != (f.part, f.damage) else ""),
             )
         )
     for d in added:
+        photo = photos[d.photo_id]
+        last_number[photo.pk] = last_number.get(photo.pk, 0) + 1
+        number = last_number[photo.pk]
         items.append(
             ReviewItem(
-                key=f"a{d.pk}",
+                key=f"a{decided.origin.get(d.pk, d.pk)}",
                 kind="added",
-                photo=photos[d.photo_id],
+                photo=photo,
                 state="added",
-                label=f"{d.damage_type} on {d.part} (photo {photos[d.photo_id].position + 1}, added)",
+                label=item_words(number, d.part, d.damage_type, photo, added=True),
                 part=d.part,
                 damage=d.damage_type,
                 c_refined=None,
                 finding=None,
                 decision=d,
+                number=number,
+                code=f"{d.damage_type} on {d.part}",
             )
         )
-    # Pending first (lowest confidence first), then the rest in the same order.
-    return sorted(
-        items,
-        key=lambda i: (i.state != "pending", i.c_refined if i.c_refined is not None else -1.0),
-    )
+
+    # What is left to decide first, lowest confidence first; then the rest by photo and
+    # number, the order of the numbers on the photos.
+    def order(i: ReviewItem) -> tuple[int, float, int, int]:
+        if i.state == "pending":
+            return (0, i.c_refined if i.c_refined is not None else -1.0, 0, 0)
+        return (1, 0.0, i.photo.position, i.number or 0)
+
+    return sorted(items, key=order)
 
 
 def case_contests(*, case: Case) -> list[Contest]:
@@ -181,8 +238,10 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
     A finding nobody decided is kept when its version's threshold releases it, with the
     model's terms; an accepted one scores with confidence 1 (a person saw it); a redrawn
     one with confidence 1 and its drawn share of the photo, its size scaled to the drawn
-    mask; a rejected one is dropped. Damages an adjuster added follow, numbered on their
-    photo after the model's findings there, in the order they were added."""
+    mask; a rejected one is dropped. Damages an adjuster added follow, each as last
+    redrawn, re-typed or moved (one taken off again is not kept), in the order they were
+    first added. What is kept is numbered 1, 2, ... on each photo, the model's findings in
+    the model's order, then the added ones: a rejected finding leaves no gap."""
     version = case.model_version
     try:
         taxonomy = load_taxonomy(version.damage_taxonomy) if version else None
@@ -199,10 +258,11 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
         share = edit.area_px / (edit.width * edit.height)
         return severity_terms(share, 1.0, weight(damage, fallback)).score
 
+    numbered: dict[int, int] = {}  # by photo: the last number given there
+
     def kept_damage(
         *,
         photo: Photo,
-        number: int,
         part: str,
         damage: str,
         score: float,
@@ -218,12 +278,15 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
             assert finding is not None
             box, grid = finding.box, (finding.mask_size[0], finding.mask_size[1])
             mask, shape = Rle.from_coco(finding.mask_rle), finding.shape
+        # Numbered 1, 2, ... on its photo in the order kept: a rejected finding leaves no
+        # gap in the customer's numbers.
+        numbered[photo.pk] = numbered.get(photo.pk, 0) + 1
         return KeptDamage(
             part=part,
             damage=damage,
             photo_id=photo.pk,
             photo_number=photo.position + 1,
-            number=number,
+            number=numbered[photo.pk],
             score=score,
             area_cm2=area_cm2,
             shape=shape,
@@ -250,7 +313,6 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
                 kept.append(
                     kept_damage(
                         photo=f.photo,
-                        number=f.index + 1,
                         finding=f,
                         decision=d,
                         part=f.part,
@@ -267,7 +329,6 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
             kept.append(
                 kept_damage(
                     photo=f.photo,
-                    number=f.index + 1,
                     finding=f,
                     decision=d,
                     part=f.part,
@@ -288,7 +349,6 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
             kept.append(
                 kept_damage(
                     photo=f.photo,
-                    number=f.index + 1,
                     finding=f,
                     decision=d,
                     part=d.part,
@@ -298,18 +358,12 @@ def reviewed_outcome(*, case: Case) -> ReviewOutcome:
                     source="edited",
                 )
             )
-    # An added damage is numbered on its photo after the model's findings there.
-    numbered: dict[int, int] = {}
-    for f in findings:
-        numbered[f.photo_id] = max(numbered.get(f.photo_id, 0), f.index + 1)
-    for d in decided.added:
+    for d in decided.added:  # each as last redrawn, in the order first added
         edit = d.mask_edit
         assert edit is not None
-        numbered[d.photo_id] = numbered.get(d.photo_id, 0) + 1
         kept.append(
             kept_damage(
                 photo=d.photo,
-                number=numbered[d.photo_id],
                 part=d.part,
                 damage=d.damage_type,
                 score=drawn_score(edit, d.damage_type, 0.0),

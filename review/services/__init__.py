@@ -10,6 +10,8 @@ from review.services.contests import (
 )
 from review.services.decisions import (
     MAX_RLE_CHARS,
+    added_edit,
+    added_remove,
     damage_add,
     finding_decide,
     finding_edit,
@@ -40,6 +42,8 @@ __all__ = [
     "LOCKED_RETRIES",
     "MAX_RLE_CHARS",
     "REOPEN_REASON_MAX",
+    "added_edit",
+    "added_remove",
     "case_finish_review",
     "case_reopen",
     "contest_answer",

@@ -1,5 +1,6 @@
-"""Decisions on findings: accept, reject, redraw, add, confirm a set-aside photo; each a
-`ReviewDecision` in the case's open review round (a stale view is refused)."""
+"""Decisions on findings: accept, reject, redraw, add (and redraw or remove what was added),
+confirm a set-aside photo; each a `ReviewDecision` in the case's open review round (a stale
+view is refused)."""
 
 from __future__ import annotations
 
@@ -197,6 +198,7 @@ def _audit_decision(decision: ReviewDecision, user: User) -> None:
             "damage": decision.damage_type,
             "part": decision.part,
             "mask_edit": decision.mask_edit_id,
+            **({"replaces": decision.replaces_id} if decision.replaces_id else {}),
         },
     )
 
@@ -286,6 +288,81 @@ def damage_add(
         shape=shape,
         supersedes=None,
     )
+
+
+def _added_in_force(*, decision: ReviewDecision) -> None:
+    """Retire `decision`, an added damage in force, for the one replacing it; refused when
+    it is not one, or no longer in force (changed meanwhile)."""
+    if decision.action != ReviewDecision.Action.ADD or decision.finding_id is not None:
+        raise ApplicationError("Only a damage an adjuster added is changed or removed this way.")
+    if not ReviewDecision.objects.filter(pk=decision.pk, current=True).update(current=False):
+        raise ApplicationError(
+            "This added damage was changed or removed meanwhile; reload the case."
+        )
+
+
+def added_edit(
+    *,
+    decision: ReviewDecision,
+    user: User,
+    mask: Any,
+    damage_type: str,
+    part: str,
+    shape: str = MaskEdit.Shape.MASK,
+) -> ReviewDecision:
+    """Redraw, re-type or move to another part a damage an adjuster added (`decision`, the
+    added damage as it stands): a new "add" decision with its mask edit, replacing it."""
+    case = decision.case
+    version = case.model_version
+    if version is None:
+        raise ApplicationError("This case has no model version; it cannot be reviewed.")
+    with transaction.atomic():
+        review_round = lock_for_decision(case=case, user=user)
+        _check_labels(version=version, damage_type=damage_type, part=part)
+        _added_in_force(decision=decision)
+        edit = _mask_edit(
+            photo=decision.photo,
+            finding=None,
+            user=user,
+            mask=mask,
+            damage_type=damage_type,
+            part=part,
+            shape=shape,
+        )
+        new = _record(
+            case=case,
+            photo=decision.photo,
+            mask_edit=edit,
+            action=ReviewDecision.Action.ADD,
+            damage_type=damage_type,
+            part=part,
+            reviewer=user,
+            round=review_round.number,
+            replaces=decision,
+        )
+        _audit_decision(new, user)
+    return new
+
+
+def added_remove(*, decision: ReviewDecision, user: User) -> ReviewDecision:
+    """Take a damage an adjuster added off the report again: a "remove" decision replacing
+    it (what it was stays in the chain and the audit trail)."""
+    case = decision.case
+    with transaction.atomic():
+        review_round = lock_for_decision(case=case, user=user)
+        _added_in_force(decision=decision)
+        new = _record(
+            case=case,
+            photo=decision.photo,
+            action=ReviewDecision.Action.REMOVE,
+            damage_type=decision.damage_type,
+            part=decision.part,
+            reviewer=user,
+            round=review_round.number,
+            replaces=decision,
+        )
+        _audit_decision(new, user)
+    return new
 
 
 def _drawn_decision(

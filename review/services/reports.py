@@ -19,7 +19,7 @@ from review.models import (
 )
 from review.outcome import ReviewOutcome
 from review.services.decisions import lock_for_decision, round_create
-from review.services.leases import lease_held_message, lease_take
+from review.services.leases import lease_held_message, lease_release, lease_take
 
 
 def _pending_count(case: Case) -> int:
@@ -75,6 +75,7 @@ def case_finish_review(*, case: Case, user: User) -> ReviewedReport:
         Case.objects.filter(pk=case.pk).update(
             status=Case.Status.REVIEWED, dsi=outcome.dsi, updated_at=now, review_round_open=False
         )
+        lease_release(case=case, user=user)  # finished: the case is no longer held
         audit_record(
             verb="review.case_reviewed",
             case=case,

@@ -7,6 +7,8 @@ The model-version pages and label exports are the learning app's (`learning.view
 
 from review.views.case_screen import case_claim, case_heartbeat, case_release, case_review
 from review.views.case_writes import (
+    added_edit,
+    added_remove,
     case_finish,
     case_reopen,
     contest_answer,
@@ -21,6 +23,8 @@ from review.views.queue_page import QUEUE_PAGE_SIZE, queue, queue_next
 __all__ = [
     "QUEUE_PAGE_SIZE",
     "REVIEWER_ONLY",
+    "added_edit",
+    "added_remove",
     "case_claim",
     "case_finish",
     "case_heartbeat",

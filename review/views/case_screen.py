@@ -91,9 +91,9 @@ def case_review(request: HtmxHttpRequest, public_id: Any) -> HttpResponse:
             {
                 "id": p.pk,
                 "url": reverse("portal:photo_image", args=[case.public_id, p.pk, "display"]),
-                "annotated_url": reverse(
-                    "portal:photo_image", args=[case.public_id, p.pk, "annotated"]
-                )
+                # The model's render, whose numbers are the rows' (after a review the
+                # customer's photo is numbered by what was kept).
+                "annotated_url": reverse("portal:photo_image", args=[case.public_id, p.pk, "model"])
                 if p.annotated
                 else None,
                 "width": p.width,

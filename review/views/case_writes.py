@@ -20,7 +20,7 @@ from common.errors import ApplicationError
 from common.http import AuthenticatedHttpRequest, HtmxHttpRequest
 from inference.models import Finding
 from review import services
-from review.models import Contest
+from review.models import Contest, ReviewDecision
 from review.views.common import (
     REVIEWER_ONLY,
     case_or_404,
@@ -181,6 +181,41 @@ def photo_add_damage(request: AuthenticatedHttpRequest, photo_id: int) -> HttpRe
     except ApplicationError as exc:
         return render(request, "review/_error.html", {"message": exc.message}, status=409)
     return _render_findings(request, photo.case)
+
+
+def _added(decision_id: int) -> ReviewDecision:
+    return get_object_or_404(
+        ReviewDecision.objects.select_related("case__model_version", "photo"),
+        pk=decision_id,
+        action=ReviewDecision.Action.ADD,
+    )
+
+
+@login_required
+@require_POST
+def added_edit(request: AuthenticatedHttpRequest, decision_id: int) -> HttpResponse:
+    """Redraw, re-type or move a damage an adjuster added (the mask editor's JSON)."""
+    require_reviewer(request.user, REVIEWER_ONLY)
+    decision = _added(decision_id)
+    try:
+        services.added_edit(decision=decision, user=request.user, **_drawing(_json_body(request)))
+    except ApplicationError as exc:
+        return render(request, "review/_error.html", {"message": exc.message}, status=409)
+    return _render_findings(request, decision.case)
+
+
+@login_required
+@require_POST
+def added_remove(request: HtmxHttpRequest, decision_id: int) -> HttpResponse:
+    """Take a damage an adjuster added off the report again."""
+    require_reviewer(request.user, REVIEWER_ONLY)
+    decision = _added(decision_id)
+    return _case_write(
+        request,
+        decision.case,
+        lambda: services.added_remove(decision=decision, user=request.user),
+        done="The added damage is removed.",
+    )
 
 
 @login_required

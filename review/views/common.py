@@ -47,11 +47,13 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
             "part": item.part,
             "damage": item.damage,
             "label": item.label,
+            "number": item.number,
             "state": item.state,
             "c_refined": item.c_refined,
             "confidence": item.finding.confidence if item.finding else None,
             "c_base": item.finding.c_base if item.finding else None,
-            "mask": item.finding.mask_rle if item.finding else None,
+            # An added damage's mask is its drawing (the editor opens on it).
+            "mask": item.finding.mask_rle if item.finding else (edit.as_coco() if edit else None),
             # "box": drawn as an outline, and the editor opens on its box tool.
             "shape": item.finding.shape if item.finding else None,
             "edit_mask": edit.as_coco() if edit else None,
@@ -64,6 +66,9 @@ def _items_payload(case: Case, items: list[selectors.ReviewItem]) -> list[dict[s
             row["edit_url"] = reverse("review:finding_edit", args=[item.finding.pk])
         elif item.kind == "photo":
             row["decide_url"] = reverse("review:photo_confirm", args=[item.photo.pk])
+        elif item.decision is not None:  # added: redrawn, re-typed, moved or removed
+            row["edit_url"] = reverse("review:added_edit", args=[item.decision.pk])
+            row["remove_url"] = reverse("review:added_remove", args=[item.decision.pk])
         out.append(row)
     return out
 

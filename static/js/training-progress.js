@@ -50,6 +50,14 @@
       link.textContent = doc.candidate.name;
       candidate.hidden = false;
     }
+    if (doc.status !== "queued") {
+      // "Training run N is queued" (the message after starting it) is no longer true.
+      document.querySelectorAll(".messages li.run-queued").forEach((li) => {
+        const list = li.parentElement;
+        li.remove();
+        if (list && !list.children.length) list.remove();
+      });
+    }
     const cancel = document.getElementById("cancel-form");
     if (cancel && doc.finished) cancel.hidden = true;
   }

@@ -50,7 +50,13 @@
     input.files = merged.files;
     render();
   });
+  // Enter or Space on the drop zone opens the file chooser. Space on the file input itself
+  // is the browser's own; Enter there is ours too (the browser does nothing with it).
   zone.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" || event.key === " ") input.click();
+    const onInput = event.target === input;
+    if (event.key === "Enter" || (event.key === " " && !onInput)) {
+      event.preventDefault(); // else Enter goes on to the form, and Space scrolls the page
+      input.click();
+    }
   });
 })();

@@ -22,7 +22,7 @@ export function openEditor(kind) {
   }
   const p = config.photos[state.photoIndex];
   const f = current();
-  if (kind === "edit" && (!f || f.kind === "photo" || !f.mask)) {
+  if (kind === "edit" && (!f || f.kind === "photo" || !f.mask || !f.edit_url)) {
     say("Select a finding with a mask to edit it, or press m to add a missed damage.", true);
     return;
   }

@@ -22,8 +22,9 @@ async function decide(action) {
   }
   const f = current();
   if (!f) return;
+  if (f.kind === "added") return removeAdded(f, action);
   if (!f.decide_url || (f.kind === "photo" && action !== "accept")) {
-    say(f.kind === "photo" ? "Press a to confirm that this photo is unusable." : "Added damages are already decided.", true);
+    say("Press a to confirm that this photo is unusable.", true);
     return;
   }
   const values = { action: action, supersedes: f.decision == null ? "" : String(f.decision) };
@@ -35,6 +36,21 @@ async function decide(action) {
   }
   say((action === "accept" ? "Accepted " : "Rejected ") + f.label + ".");
   if (!nextPending()) announceDone();
+}
+
+// An added damage is kept as drawn: r removes it (e redraws, re-types or moves it).
+async function removeAdded(f, action) {
+  if (action !== "reject" || !f.remove_url) {
+    say("An added damage counts as kept: press e to redraw, re-type or move it, r to remove it.", true);
+    return;
+  }
+  say("Removing " + f.label + "...");
+  const result = await post(f.remove_url, { source: panel, target: panel, values: {} });
+  if (!result.ok) {
+    say(errorMessage(result), true);
+    return;
+  }
+  say("Removed " + f.label + "; the audit trail keeps it.");
 }
 
 function announceDone() {

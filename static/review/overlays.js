@@ -1,6 +1,6 @@
-// The photo and its layers: the parts overlay (the platform's annotated render), the
-// damage overlay (each finding's mask, or its box as an outline with its label), their
-// toggles and opacity.
+// The photo and its layers: the parts overlay (the model's annotated render), the damage
+// overlay (each finding's mask, or its box as an outline, with its number: the number of
+// its row in the list and of the model's render), their toggles and opacity.
 import { config, shapeOf, state } from "./state.js";
 
 const R = self.ReviewRle;
@@ -90,8 +90,26 @@ function drawParts() {
   }
 }
 
-// A box finding is an outline with its label: its mask is the filled box, which would hide
-// the damage it points at.
+// A region's number in a tag at its top-left corner (above it when there is room).
+function numberTag(ctx, m, box, color, label, line) {
+  const sx = ctx.canvas.width / m.width;
+  const sy = ctx.canvas.height / m.height;
+  const x = box[0] * sx;
+  const y = box[1] * sy;
+  ctx.save();
+  ctx.font = "600 12px system-ui, sans-serif";
+  const textWidth = ctx.measureText(label).width + 8;
+  const ty = y >= 18 ? y - 18 : y + line; // above the region, or inside it at the top edge
+  ctx.fillStyle = "rgb(" + color.join(",") + ")";
+  ctx.fillRect(x, ty, textWidth, 18);
+  ctx.fillStyle = "#111";
+  ctx.textBaseline = "middle";
+  ctx.fillText(label, x + 4, ty + 9);
+  ctx.restore();
+}
+
+// A box finding is an outline with its number: its mask is the filled box, which would
+// hide the damage it points at.
 function strokeBox(ctx, m, box, color, label, thick) {
   const sx = ctx.canvas.width / m.width;
   const sy = ctx.canvas.height / m.height;
@@ -105,15 +123,8 @@ function strokeBox(ctx, m, box, color, label, thick) {
   ctx.lineWidth = line;
   ctx.strokeStyle = rgb;
   ctx.strokeRect(x + line / 2, y + line / 2, Math.max(1, w - line), Math.max(1, h - line));
-  ctx.font = "600 12px system-ui, sans-serif";
-  const textWidth = ctx.measureText(label).width + 8;
-  const ty = y >= 18 ? y - 18 : y + line; // above the box, or inside it at the top edge
-  ctx.fillStyle = rgb;
-  ctx.fillRect(x, ty, textWidth, 18);
-  ctx.fillStyle = "#111";
-  ctx.textBaseline = "middle";
-  ctx.fillText(label, x + 4, ty + 9);
   ctx.restore();
+  numberTag(ctx, m, box, color, label, line);
 }
 
 export function drawDamage() {
@@ -122,6 +133,7 @@ export function drawDamage() {
   const p = config.photos[state.photoIndex];
   if (!p) return;
   const boxes = [];
+  const tags = [];
   for (const f of state.findings) {
     if (f.photo !== p.id || (!f.mask && !f.edit_mask)) continue;
     // The finding being edited is on the editor's canvas instead.
@@ -131,17 +143,26 @@ export function drawDamage() {
     const color = on ? STATE_COLORS.selected : STATE_COLORS[f.state] || STATE_COLORS.pending;
     const key = "finding-" + f.id + "-" + rle.counts.length + "-" + rle.size.join("x");
     const m = decoded(key, rle);
+    if (!m.box) m.box = R.bbox(m.mask, m.width, m.height);
+    const label = f.number == null ? "" : String(f.number);
     if (shapeOf(f) === "box") {
-      if (!m.box) m.box = R.bbox(m.mask, m.width, m.height);
-      if (m.box) boxes.push({ m: m, color: color, on: on, label: f.damage + " / " + f.part });
+      if (m.box) boxes.push({ m: m, color: color, on: on, label: label });
     } else {
       paintMask(ctx, m, color, 255);
+      if (m.box && label) tags.push({ m: m, color: color, on: on, label: label });
     }
   }
-  // Outlines last, the selected one on top, so that masks never cover them.
+  // Outlines and numbers last, the selected one on top, so that masks never cover them.
   boxes.sort((a, b) => Number(a.on) - Number(b.on));
+  tags.sort((a, b) => Number(a.on) - Number(b.on));
   for (const b of boxes) strokeBox(ctx, b.m, b.m.box, b.color, b.label, b.on);
+  for (const t of tags) numberTag(ctx, t.m, t.m.box, t.color, t.label, 0);
   damageLayer.dataset.boxes = String(boxes.length);
+  // The numbers drawn on this photo, in the order of the list: what the tests read.
+  damageLayer.dataset.numbers = state.findings
+    .filter((f) => f.photo === p.id && f.number != null && (f.mask || f.edit_mask))
+    .map((f) => f.number)
+    .join(" ");
 }
 
 function setOpacity() {

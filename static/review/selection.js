@@ -20,7 +20,8 @@ function markSelected() {
   panel.querySelectorAll("[data-finding-id]").forEach((row) => {
     const on = row.dataset.findingId === state.selected;
     row.classList.toggle("selected", on);
-    row.setAttribute("aria-selected", on ? "true" : "false");
+    if (on) row.setAttribute("aria-current", "true");
+    else row.removeAttribute("aria-current");
     if (on) row.scrollIntoView({ block: "nearest" });
   });
   const f = current();

@@ -157,6 +157,32 @@ def test_admin_reads_headline_figures_and_plots_on_the_model_pages(
         svg = figures.nth(i).locator("svg")
         assert svg.is_visible()
         assert svg.locator("text").count() >= 4  # title, axis labels and ticks
+    # The per-class IoU plots name the classes a person reviews, not the background.
+    words = page.evaluate(
+        "[...document.querySelectorAll('.plots svg text')].map((t) => t.textContent.trim())"
+    )
+    assert "bumper" in words
+    assert "surface_damage" in words
+    assert "background" not in words
+    assert "no_damage" not in words
+    # The reliability diagram's legend is clear of its bars.
+    overlaps = page.evaluate(
+        """() => {
+          const svg = [...document.querySelectorAll(".plots figure")]
+            .find((f) => f.textContent.includes("Reliability")).querySelector("svg");
+          const legend = [...svg.querySelectorAll("text")]
+            .filter((t) => t.textContent.includes("perfectly calibrated"))[0].parentElement
+            .getBoundingClientRect();
+          const bars = [...svg.querySelectorAll("rect[fill='#42a5f5']")]
+            .filter((r) => !r.closest(".legend"))
+            .map((r) => r.getBoundingClientRect()).filter((b) => b.height > 0);
+          const hit = bars.filter((b) => b.left < legend.right && b.right > legend.left
+            && b.top < legend.bottom && b.bottom > legend.top);
+          return [bars.length, hit.length];
+        }"""
+    )
+    assert overlaps[0] >= 5  # the shipped version's stored bins
+    assert overlaps[1] == 0  # no bar under the legend
     _shot(page, "models-2-detail")
     page.locator("#all-metrics summary").click()
     assert page.locator("#metrics tr").count() > 20

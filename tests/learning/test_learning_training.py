@@ -112,6 +112,9 @@ def test_a_run_registers_a_candidate(
     log = Path(run.log_path).read_text()
     assert "attempt 1: starting" in log
     assert "epoch 1: loss" in log  # the trainer's own lines
+    # reviewed labels are damage only: the parts head is said to have none, not "nan"
+    assert "parts: no part labels, damage mIoU 0." in log
+    assert "nan" not in log
     assert f"registered candidate {candidate}" in log
     assert {"training.started", "training.finished"} <= set(
         AuditEvent.objects.values_list("verb", flat=True)

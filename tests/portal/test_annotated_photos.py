@@ -54,11 +54,11 @@ def test_rows_after_review_use_the_adjusters_boxes(customer, adjuster) -> None:
     case.refresh_from_db()
     regions = _regions(case)
     # Added on the boot at 300..400 x 200..260 of the 640 x 480 photo: numbered after the
-    # photo's three model findings.
+    # photo's two kept model findings (the rejected third leaves no gap).
     assert regions["Boot lid: scratch or paint damage, light"] == [
-        {"photo": 1, "number": 4, "box": [0.4688, 0.4167, 0.625, 0.5417]}
+        {"photo": 1, "number": 3, "box": [0.4688, 0.4167, 0.625, 0.5417]}
     ]
-    # The door dent redrawn at 0..200 x 0..120: under the number of the outline it corrects.
+    # The door dent redrawn at 0..200 x 0..120: first on the photo, as the model's was.
     (door,) = [v for k, v in regions.items() if k.startswith("Door")]
     assert door == [{"photo": 1, "number": 1, "box": [0.0, 0.0, 0.3125, 0.25]}]
     assert not any(k.startswith("Bonnet") for k in regions)  # rejected
@@ -115,8 +115,9 @@ def test_the_worker_draws_the_annotated_photo_at_the_photos_own_size(
 def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_findings(
     customer, adjuster
 ) -> None:
-    """A rejected finding leaves the photo, a redrawn one is drawn where the adjuster drew
-    it, an added one is drawn under the number its row names; drawn once, then reused."""
+    """A rejected finding leaves the photo (and no gap in the numbers), a redrawn one is
+    drawn where the adjuster drew it, an added one is drawn under the number its row names;
+    drawn once, then reused."""
     case = build_case(customer)
     photo = case.photos.get(position=0)
     model_bytes = photo.annotated.read()
@@ -125,16 +126,17 @@ def test_after_review_the_photo_shows_the_reviewed_report_not_the_models_finding
     round_number = report_items.photo_review_round(photo=photo)
     assert round_number == 1
     regions = report_items.photo_reviewed_regions(photo=photo, round_number=round_number)
-    # door (1, redrawn), bumper (2, accepted), boot (4, added); the bonnet (3) was rejected
+    # door (1, redrawn), bumper (2, accepted), boot (3, added): the rejected bonnet (the
+    # model's 3) leaves no gap in the numbers
     assert [(r.number, r.damage) for r in regions] == [
         (1, "deformity"),
         (2, "surface_damage"),
-        (4, "surface_damage"),
+        (3, "surface_damage"),
     ]
     assert regions[0].grid == (640, 480)
     assert regions[0].box == (0, 0, 200, 120)
     rows = customer_report.case_customer_report(case=case).rows
-    assert sorted(r["number"] for row in rows for r in row.regions) == [1, 2, 4]
+    assert sorted(r["number"] for row in rows for r in row.regions) == [1, 2, 3]
 
     client = Client()
     client.force_login(customer)

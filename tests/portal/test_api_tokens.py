@@ -40,18 +40,24 @@ def test_the_page_shows_a_new_secret_once_then_only_its_prefix(
 ) -> None:
     client.force_login(customer)
 
-    created = client.post("/accounts/api-tokens/", {"name": "fleet sync", "scope": "read"})
+    posted = client.post("/accounts/api-tokens/", {"name": "fleet sync", "scope": "read"})
 
-    assert created.status_code == 201
+    # Post/redirect/get: the page after the redirect shows the secret, once.
+    assert posted.status_code == 302
+    assert posted["Location"] == "/accounts/api-tokens/"
+    assert SECRET.findall(posted.content.decode()) == []
+    created = client.get("/accounts/api-tokens/")
     assert created["Cache-Control"] == "no-store"
     (secret,) = set(SECRET.findall(created.content.decode()))
     token = ApiToken.objects.get(user=customer)
     assert (token.name, token.scope, token.prefix) == ("fleet sync", "read", secret[:12])
     assert token.digest == hashlib.sha256(secret.encode()).hexdigest()
     assert token.last_used_at is None
+    assert secret not in str(dict(client.session))  # not left in the session
 
-    page = client.get("/accounts/api-tokens/").content.decode()
+    page = client.get("/accounts/api-tokens/").content.decode()  # a reload
     assert SECRET.findall(page) == []
+    assert ApiToken.objects.count() == 1
     assert f"{secret[:12]}…" in page
     assert "fleet sync" in page
     assert token.created_at.strftime("%Y-%m-%d %H:%M") in page

@@ -513,10 +513,10 @@ def test_the_page_pdf_and_photo_show_the_stored_report_whatever_the_decisions_sa
         for r in report_items.photo_reviewed_regions(photo=photo, round_number=1)
     ]
     assert drawn_after == drawn_before
-    assert [(n, d) for n, d, *_ in drawn_after] == [
+    assert [(n, d) for n, d, *_ in drawn_after] == [  # the rejected bonnet leaves no gap
         (1, "deformity"),
         (2, "surface_damage"),
-        (4, "surface_damage"),
+        (3, "surface_damage"),
     ]
 
 
@@ -771,3 +771,65 @@ def test_after_review_the_page_and_pdf_say_why_severities_can_be_higher(customer
     assert wording.SEVERITY_AFTER_REVIEW in " ".join(page.text.split())
     pdf = _client(customer).get(f"/cases/{case.public_id}/report.pdf").content
     assert "counts as certain" in " ".join(pdf_pages_text(pdf))
+
+
+NAMES = {
+    "first": "Иван",  # Cyrillic
+    "last": "Петров 山田太郎",  # and Japanese
+    "place": "תל אביב, רחוב הרצל 5 · 서울 강남구 · 北京市 😀🚗",  # Hebrew, Korean, Chinese, emoji
+}
+
+
+def test_pdf_writes_names_and_places_in_any_script_and_the_contest_with_its_answer(
+    customer, adjuster, tmp_path
+) -> None:
+    """Cyrillic, CJK, Hebrew (right to left) and emoji come out as letters, not boxes, in
+    embedded fonts; the reviewed PDF carries the customer's contest and the adjuster's
+    answer. PDF_PNG=1 leaves the rendered first page in the test's tmp folder."""
+    from portal.reports import FALLBACK_FONTS, _glyphs
+
+    customer.first_name, customer.last_name = NAMES["first"], NAMES["last"]
+    customer.save()
+    case = build_case(customer)
+    Case.objects.filter(pk=case.pk).update(loss_place=NAMES["place"])
+    services.lease_claim(case=case, user=adjuster)
+    for f in Finding.objects.filter(case=case):
+        services.finding_decide(finding=f, user=adjuster, action="accept")
+    for p in case.photos.filter(status=Photo.Status.SET_ASIDE):
+        services.photo_confirm_set_aside(photo=p, user=adjuster)
+    services.case_finish_review(case=case, user=adjuster)
+    bumper = Finding.objects.get(case=case, part="bumper")
+    contest = services.contest_create(
+        case=case, user=customer, reason="Царапина была до аварии", finding=bumper
+    )
+    services.contest_answer(contest=contest, user=adjuster, answer="Понятно; мы её убрали 👍")
+    services.contest_create(case=case, user=customer, reason="The mirror is broken too")
+    services.lease_release(case=case, user=adjuster)
+
+    data = _pdf(_client(customer), case.__class__.objects.get(pk=case.pk))
+    text = " ".join(pdf_pages_text(data))
+    # Every character comes out of an embedded font that has it.
+    glyphs = _glyphs()
+    for ch in "".join(NAMES.values()) + "Царапина👍":
+        assert ch.isspace() or any(ord(ch) in glyphs[f] for f in FALLBACK_FONTS), ch
+    for font in (b"DejaVuSans", b"DroidSansFallback", b"Symbola"):  # embedded subsets
+        assert re.search(rb"/BaseFont /[A-Z]{6}\+" + font + rb"\b", data), font
+    assert "Filed by Иван Петров 山田太郎" in text
+    assert "서울 강남구" in text
+    assert "北京市" in text
+    # Hebrew is laid out right to left, within the left-to-right sentence: the words in
+    # display order, the last one first (pdfium reads each word's letters back in order).
+    assert "at 5 הרצל רחוב ,אביב תל · 서울 강남구 · 北京市" in text
+    # The contest beside its row, with the answer; the one about missed damage below.
+    assert "You contested this row: “Царапина была до аварии”" in text
+    assert "Adjuster's answer: Понятно; мы её убрали" in text
+    assert "You wrote that damage was missed: “The mirror is broken too”" in text
+    assert "An adjuster will check it again and answer you on your claim page." in text
+    doc = pdfium.PdfDocument(data)
+    try:
+        image = doc[0].render(scale=2).to_pil()
+    finally:
+        doc.close()
+    if __import__("os").environ.get("PDF_PNG"):
+        image.save(tmp_path / "report-page-1.png")
+        print("rendered:", tmp_path / "report-page-1.png")

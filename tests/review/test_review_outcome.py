@@ -102,9 +102,9 @@ def _full_mask(case: Case, x0: int, y0: int, x1: int, y1: int) -> dict[str, Any]
 @pytest.mark.django_db
 def test_finishing_stores_the_outcome_the_decisions_give(make_case, adjuster) -> None:
     """Door (below the threshold) redrawn as a box, bumper rejected, hood left to the
-    model, two damages added: the stored outcome is the one derivation, with the added
-    damages numbered after the photo's three findings, and the report's columns are its
-    figures."""
+    model, two damages added: the stored outcome is the one derivation, what it keeps
+    numbered 1, 2, 3, 4 on the photo (the model's findings, then the added damages; no gap
+    for the rejected bumper), and the report's columns are its figures."""
     case = make_case()
     findings = {f.part: f for f in Finding.objects.filter(case=case)}
     services.lease_claim(case=case, user=adjuster)
@@ -143,9 +143,9 @@ def test_finishing_stores_the_outcome_the_decisions_give(make_case, adjuster) ->
         for k in outcome.kept
     ] == [
         ("edited", "door_shell", 1, door, edit.pk, "box", (0, 0, 20, 10), (64, 48)),
-        ("model", "hood", 3, hood, None, "mask", (10, 2, 15, 10), (32, 24)),
-        ("added", "hood", 4, None, first.pk, "mask", (30, 30, 40, 40), (64, 48)),
-        ("added", "trunk", 5, None, second.pk, "mask", (50, 0, 60, 5), (64, 48)),
+        ("model", "hood", 2, hood, None, "mask", (10, 2, 15, 10), (32, 24)),
+        ("added", "hood", 3, None, first.pk, "mask", (30, 30, 40, 40), (64, 48)),
+        ("added", "trunk", 4, None, second.pk, "mask", (50, 0, 60, 5), (64, 48)),
     ]
     assert outcome.kept[1].mask == Rle.from_coco(findings["hood"].mask_rle)
     assert outcome.kept[2].mask == Rle.from_coco(_full_mask(case, 30, 30, 40, 40))

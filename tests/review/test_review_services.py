@@ -27,7 +27,7 @@ from review.models import (
     ReviewedReport,
     ReviewRound,
 )
-from review.selectors import case_review_items
+from review.selectors import case_review_items, report_outcome, reviewed_outcome
 
 pytestmark = pytest.mark.django_db
 
@@ -352,7 +352,10 @@ def test_reopening_opens_a_new_round_and_is_audited(make_case, adjuster, admin_u
         services.case_reopen(case=case, user=adjuster, reason="  ")
     with pytest.raises(ApplicationError, match="Only adjusters"):
         services.case_reopen(case=case, user=case.customer, reason="I disagree")
-    # Another adjuster holds the lease: they cannot reopen under the holder's feet.
+    # Finishing let go of the case; while another adjuster holds it again (to look), it
+    # cannot be reopened under their feet.
+    assert Lease.objects.get(case=case).holder is None
+    services.lease_claim(case=case, user=adjuster)
     with pytest.raises(ApplicationError, match="charlie is reviewing"):
         services.case_reopen(case=case, user=admin_user, reason="second look")
     services.lease_release(case=case, user=adjuster)
@@ -415,6 +418,110 @@ def test_added_damage_and_set_aside_photo(make_case, adjuster) -> None:
     # door (accepted): 0.4*5.2083 + 20 + 28 = 50.0833; added: 0.4*50 + 20 + 40 = 80
     assert report.dsi == pytest.approx((50.0833 + 80.0) / 2, abs=1e-4)
     assert (report.kept, report.rejected, report.added) == (1, 0, 1)
+
+
+def test_an_added_damage_is_redrawn_retyped_moved_and_removed_with_its_history(
+    make_case, adjuster, admin_user
+) -> None:
+    case = make_case([("deformity", "door_shell", 0.3)])
+    services.lease_claim(case=case, user=adjuster)
+    services.finding_decide(finding=_findings(case)["deformity"], user=adjuster, action="reject")
+    photo = case.photos.get(position=0)
+    added = services.damage_add(
+        photo=photo,
+        user=adjuster,
+        mask=_full_mask(case, 0, 0, 32, 24),
+        damage_type="body_damage",
+        part="bumper",
+    )
+    (item,) = [i for i in case_review_items(case=case) if i.kind == "added"]
+    assert (item.key, item.number, item.label) == (
+        f"a{added.pk}",
+        2,  # after the model's finding 1 on this photo (rejected, still listed)
+        "2. Bumper: broken or missing part (photo 1, added)",
+    )
+
+    # Redrawn, re-typed and moved to another part: one decision replacing the other.
+    moved = services.added_edit(
+        decision=added,
+        user=adjuster,
+        mask=_full_mask(case, 10, 10, 20, 20),
+        damage_type="surface_damage",
+        part="trunk",
+    )
+    added.refresh_from_db()
+    assert (added.current, moved.current, moved.replaces, moved.action) == (
+        False,
+        True,
+        added,
+        "add",
+    )
+    assert moved.mask_edit is not None
+    assert moved.mask_edit.area_px == 100
+    (item,) = [i for i in case_review_items(case=case) if i.kind == "added"]
+    assert (item.key, item.damage, item.part, item.decision) == (
+        f"a{added.pk}",  # the same row on the screen
+        "surface_damage",
+        "trunk",
+        moved,
+    )
+    # The version before cannot be changed again: it is no longer in force.
+    with pytest.raises(ApplicationError, match="changed or removed meanwhile"):
+        services.added_remove(decision=added, user=adjuster)
+    services.case_finish_review(case=case, user=adjuster)
+    assert ReviewedReport.objects.get().added == 1
+
+    # After reopening, it can still be removed; the reviewed report of round 1 keeps it.
+    services.case_reopen(case=case, user=admin_user, reason="the trunk is not damaged")
+    with pytest.raises(ApplicationError, match="Only a damage an adjuster added"):
+        services.added_remove(
+            decision=ReviewDecision.objects.get(finding__isnull=False), user=admin_user
+        )
+    removed = services.added_remove(decision=moved, user=admin_user)
+    assert (removed.action, removed.replaces, removed.round) == ("remove", moved, 2)
+    assert [i for i in case_review_items(case=case) if i.kind == "added"] == []
+    services.case_finish_review(case=case, user=admin_user)
+    reports = list(ReviewedReport.objects.order_by("pk"))
+    assert [(r.round, r.added) for r in reports] == [(1, 1), (2, 0)]
+    first, second = (report_outcome(report=r) for r in reports)
+    assert first is not None
+    assert second is not None
+    # Round 1 counted the damage as last redrawn, numbered 1 on the customer's photo (the
+    # rejected finding leaves no gap); round 2 counts nothing, and so does the derivation.
+    assert [(k.damage, k.part, k.source, k.decision_id, k.number) for k in first.kept] == [
+        ("surface_damage", "trunk", "added", moved.pk, 1)
+    ]
+    assert rle_codec.area(first.kept[0].mask) == 100
+    assert second.kept == ()
+    assert reviewed_outcome(case=case).kept == ()
+    verbs = list(
+        AuditEvent.objects.filter(case=case, verb__in=["review.add", "review.remove"])
+        .order_by("pk")
+        .values_list("verb", "actor__username", "data__replaces")
+    )
+    assert verbs == [
+        ("review.add", "charlie", None),
+        ("review.add", "charlie", added.pk),
+        ("review.remove", "dana", moved.pk),
+    ]
+
+
+def test_two_changes_of_one_added_damage_at_once_keep_one(make_case, adjuster) -> None:
+    """The one-to-one `replaces` is the last word when both read it as in force."""
+    case = make_case([("deformity", "door_shell", 0.9)])
+    services.lease_claim(case=case, user=adjuster)
+    added = services.damage_add(
+        photo=case.photos.get(position=0),
+        user=adjuster,
+        mask=_full_mask(case, 0, 0, 8, 8),
+        damage_type="body_damage",
+        part="bumper",
+    )
+    services.added_remove(decision=added, user=adjuster)
+    ReviewDecision.objects.filter(pk=added.pk).update(current=True)  # as the other one saw it
+    with pytest.raises(ApplicationError, match="stored at the same moment"):
+        services.added_remove(decision=added, user=adjuster)
+    assert ReviewDecision.objects.filter(replaces=added).count() == 1
 
 
 # Box findings (a detection version) -------------------------------------------------------

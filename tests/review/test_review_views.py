@@ -260,14 +260,32 @@ def test_decide_and_edit_return_the_findings_fragment(make_case, adjuster, login
     assert b"must be JSON" in bad.content
 
 
-def test_review_page_shows_confidence_c_base_and_agreement(make_case, adjuster, login) -> None:
-    case = make_case([("deformity", "hood", 0.3)])
-    Finding.objects.filter(case=case).update(c_base=0.92, k_agree=0.5)
+def test_review_page_speaks_plain_names_and_keeps_the_raw_values_a_click_away(
+    make_case, adjuster, login
+) -> None:
+    case = make_case([("deformity", "hood", 0.3), ("surface_damage", "door_shell", 0.4)])
+    Finding.objects.filter(case=case, part="hood").update(c_base=0.92, k_agree=0.5)
     body = login(adjuster).get(reverse("review:case", args=[case.public_id])).content.decode()
+    panel = body[body.index('<ol class="findings"') : body.index("</ol>")]
+    assert '<div class="what">1. Bonnet: dent or deformation (photo 1)</div>' in panel
+    assert '<div class="what">2. Door: scratch or paint damage (photo 1)</div>' in panel
+    # The figures in words, each explained on hover.
+    assert 'sure <span class="conf low">30%</span></span>' in panel
+    assert "this photo 30%</span>" in panel
+    assert "photos agreeing 50%</span>" in panel
+    assert panel.count(' title="') >= 6
+    assert "Below this version's threshold (60%) a person decides." in panel
+    # The class names and raw figures are one click away, and nowhere else.
     assert (
-        'C_refined <span class="conf low">0.30</span> <span class="muted">confidence 0.30 · '
-        "C_base 0.92 · K_agree 0.50</span>"
-    ) in body
+        '<details class="raw-values"><summary>Raw values</summary><p><code>deformity on '
+        "hood</code> · C_refined 0.300 · confidence 0.300 · C_base 0.920 · K_agree 0.500 · "
+        "threshold 0.6</p></details>"
+    ) in panel
+    shown = panel
+    while "<details" in shown:
+        shown = shown[: shown.index("<details")] + shown[shown.index("</details>") + 10 :]
+    for code in ("C_refined", "K_agree", "C_base", "door_shell", "surface_damage", "deformity"):
+        assert code not in shown, code
 
 
 def test_customer_case_page_shows_the_reviewed_report(make_case, customer, adjuster, login) -> None:
@@ -402,3 +420,20 @@ def test_the_review_api_takes_bearer_tokens_and_their_scope(make_case, adjuster)
         == 201
     )
     assert ReviewDecision.objects.get().reviewer == adjuster
+
+
+def test_the_review_screen_overlays_the_models_own_numbered_render(
+    make_case, adjuster, customer, login
+) -> None:
+    """The parts overlay is the model's render (numbered as the rows), for staff only; the
+    customer gets their reviewed photo from `annotated.jpg`."""
+    from django.core.files.base import ContentFile
+
+    case = make_case([("deformity", "hood", 0.3)])
+    photo = case.photos.get(position=0)
+    photo.annotated.save("a.jpg", ContentFile(factories.jpeg_bytes(64, 48)), save=True)
+    url = reverse("portal:photo_image", args=[case.public_id, photo.pk, "model"])
+    page = login(adjuster).get(reverse("review:case", args=[case.public_id])).content.decode()
+    assert f'"annotated_url": "{url}"' in page
+    assert login(adjuster).get(url).status_code == 200
+    assert login(customer).get(url).status_code == 404

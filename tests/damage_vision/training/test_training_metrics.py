@@ -25,6 +25,7 @@ from damage_vision.evaluation.metrics import (
 )
 from damage_vision.training.losses import SegmentationLoss, ce_loss, dice_loss, focal_loss
 from damage_vision.training.schedule import warmup_cosine, warmup_cosine_factor
+from damage_vision.training.segmentation import epoch_line
 
 
 def test_confusion_matrix_ignores_the_ignore_label() -> None:
@@ -205,3 +206,18 @@ def test_merged_confusion_sums_the_fine_classes_on_both_axes() -> None:
         merge_confusion(cm, [0, 1], 2)
     with pytest.raises(ValueError, match=r"merged classes must lie in \[0, 2\)"):
         merge_confusion(cm, [0, 1, 2], 2)
+
+
+def test_epoch_line_names_a_head_without_labels_instead_of_nan() -> None:
+    both = {"parts_miou": 0.61234, "damage_miou": 0.4, "total_miou": 0.5}
+    assert epoch_line(3, 0.25, both, improved=True) == (
+        "epoch 3: loss 0.2500, parts mIoU 0.6123, damage mIoU 0.4000 (best)"
+    )
+    damage_only = {"damage_miou": 0.4, "total_miou": 0.4}
+    assert epoch_line(1, 0.5, damage_only, improved=False) == (
+        "epoch 1: loss 0.5000, parts: no part labels, damage mIoU 0.4000"
+    )
+    parts_only = {"parts_miou": 0.7, "damage_miou": float("nan"), "total_miou": 0.7}
+    assert epoch_line(1, 0.5, parts_only, improved=False) == (
+        "epoch 1: loss 0.5000, parts mIoU 0.7000, damage: no damage labels"
+    )
