@@ -58,6 +58,7 @@ def open_as(browser: Any, live_server: Any) -> Callable[[Any, str], Any]:
     return open_page
 
 
+@pytest.mark.slow
 def test_pages_have_no_accessibility_violations(
     browser: Any, live_server: Any, site: dict[str, Any], site_pages: list[tuple[str, Any, str]]
 ) -> None:

@@ -39,6 +39,7 @@ HEADER = """() => {
 }"""
 
 
+@pytest.mark.slow
 def test_every_page_fits_a_phone_360_px_wide(
     browser: Any, live_server: Any, site_pages: list[tuple[str, Any, str]]
 ) -> None:

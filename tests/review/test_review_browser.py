@@ -33,6 +33,7 @@ def _shot(page: Any, name: str) -> None:
         page.screenshot(path=f"{target}/{name}.png", full_page=True)
 
 
+@pytest.mark.slow
 def test_adjuster_clears_a_case_with_the_keyboard_and_brush(
     browser, live_server, customer, adjuster, settings
 ) -> None:
