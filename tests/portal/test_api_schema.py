@@ -74,6 +74,7 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", WSGIHandler()).include(p
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # one item per operation, all under one node id: xdist would run one
 @schema.parametrize()
 @settings(
     max_examples=10,
