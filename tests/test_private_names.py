@@ -4,10 +4,8 @@ imports another's. What two modules share is public, named for what it does."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("damage_vision", "inference", "claims", "review", "learning", "portal", "common")
+from tests.conftest import product_sources
 
 
 def private_imports(source: str) -> list[str]:
@@ -28,10 +26,6 @@ def test_the_guard_sees_a_private_import() -> None:
 
 def test_no_private_name_is_imported_across_modules() -> None:
     offenders = [
-        f"{path.relative_to(ROOT)}:{hit}"
-        for package in PACKAGES
-        for path in sorted((ROOT / package).rglob("*.py"))
-        if "migrations" not in path.parts
-        for hit in private_imports(path.read_text(encoding="utf-8"))
+        f"{name}:{hit}" for name, source in product_sources() for hit in private_imports(source)
     ]
     assert offenders == []

@@ -4,17 +4,15 @@ inference runs call in the same transaction as their own status."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 
 from claims.models import Photo
 from claims.photos import photo_status_set
 from tests import factories
+from tests.conftest import product_sources
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("claims", "inference", "review", "learning", "portal", "common")
-WRITER = ROOT / "claims" / "photos.py"
+WRITER = "claims/photos.py"
 
 
 def _names(node: ast.AST) -> set[str]:
@@ -51,12 +49,9 @@ def test_the_guard_sees_both_forms() -> None:
 
 def test_nothing_else_writes_a_photos_status() -> None:
     offenders = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if "migrations" in path.parts or path == WRITER:
-                continue
-            for line in status_writes(path.read_text(encoding="utf-8")):
-                offenders.append(f"{path.relative_to(ROOT)}:{line}")
+    for name, source in product_sources():
+        if name != WRITER:
+            offenders += [f"{name}:{line}" for line in status_writes(source)]
     assert not offenders, "write a photo's status with photo_status_set:\n" + "\n".join(offenders)
 
 

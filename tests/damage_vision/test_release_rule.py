@@ -4,15 +4,13 @@ comparison of a confidence with a threshold is written nowhere else in the produ
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from damage_vision.release import needs_review, released, released_mask
+from tests.conftest import product_sources
 
-ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("damage_vision", "inference", "claims", "review", "learning", "portal", "common")
 # A confidence (C_refined, a finding's confidence, an array of scores) on one side of an
 # ordering comparison and a threshold on the other.
 COMPARISON = re.compile(
@@ -53,15 +51,13 @@ def test_the_guard_recognises_the_comparison(line: str) -> None:
 
 def test_no_comparison_outside_the_rule() -> None:
     offenders = []
-    for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
-            if "migrations" in path.parts or path == ROOT / "damage_vision" / "release.py":
+    for name, source in product_sources():
+        if name == "damage_vision/release.py":
+            continue
+        for number, line in enumerate(source.splitlines(), 1):
+            code = line.split("#", 1)[0]
+            if any(name == f and text in code for f, text in NOT_RELEASE):
                 continue
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                code = line.split("#", 1)[0]
-                name = str(path.relative_to(ROOT))
-                if any(name == f and text in code for f, text in NOT_RELEASE):
-                    continue
-                if COMPARISON.search(code):
-                    offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+            if COMPARISON.search(code):
+                offenders.append(f"{name}:{number}: {line.strip()}")
     assert not offenders, "use damage_vision.release instead of comparing:\n" + "\n".join(offenders)
